@@ -1,0 +1,228 @@
+"""The catalog: definitions, runs, files and lineage in SQLite (WAL mode).
+
+SQLite allows many readers and one writer at a time across processes. Every write goes
+through :meth:`Catalog.transaction`, which takes the write lock up front
+(``BEGIN IMMEDIATE``), retries with bounded exponential backoff while another process
+holds it, and commits or rolls back as a whole. Readers are never blocked by writers in
+WAL mode. The schema is documented in ``docs/catalog.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from featstore.errors import CatalogError, ConfigError
+
+__all__ = ["FORMAT_VERSION", "Catalog"]
+
+FORMAT_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+-- every version of every definition ever applied; body is JSON (schemas/definition.schema.json)
+CREATE TABLE IF NOT EXISTS definitions (
+    kind       TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    version    TEXT NOT NULL,
+    body       TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (kind, name, version)
+);
+-- the version of each name that retrieval uses by default
+CREATE TABLE IF NOT EXISTS current_definitions (
+    kind       TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    version    TEXT NOT NULL,
+    applied_at TEXT NOT NULL,
+    PRIMARY KEY (kind, name)
+);
+-- one row per successful materialization run; body is JSON (schemas/run.schema.json)
+CREATE TABLE IF NOT EXISTS runs (
+    run_id       TEXT PRIMARY KEY,
+    view         TEXT NOT NULL,
+    view_version TEXT NOT NULL,
+    start_ts     TEXT NOT NULL,
+    end_ts       TEXT NOT NULL,
+    rows         INTEGER NOT NULL,
+    started_at   TEXT NOT NULL,
+    finished_at  TEXT NOT NULL,
+    body         TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_view ON runs (view, view_version, end_ts);
+-- offline-store Parquet files; readers only ever read files listed here with active = 1
+CREATE TABLE IF NOT EXISTS files (
+    path         TEXT PRIMARY KEY,
+    view         TEXT NOT NULL,
+    view_version TEXT NOT NULL,
+    bucket       TEXT NOT NULL,
+    min_ts       TEXT,
+    max_ts       TEXT,
+    rows         INTEGER NOT NULL,
+    bytes        INTEGER NOT NULL,
+    run_id       TEXT NOT NULL,
+    active       INTEGER NOT NULL,
+    superseded_at TEXT
+);
+CREATE INDEX IF NOT EXISTS files_active ON files (view, view_version, active, bucket);
+-- input files read by a run, with their fingerprints
+CREATE TABLE IF NOT EXISTS run_inputs (
+    run_id   TEXT NOT NULL,
+    path     TEXT NOT NULL,
+    size     INTEGER,
+    mtime_ns INTEGER,
+    rows     INTEGER,
+    sha256   TEXT,
+    PRIMARY KEY (run_id, path)
+);
+-- content hashes of input files, keyed by what makes them cheap to reuse
+CREATE TABLE IF NOT EXISTS fingerprint_cache (
+    path     TEXT NOT NULL,
+    size     INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    rows     INTEGER,
+    sha256   TEXT NOT NULL,
+    PRIMARY KEY (path, size, mtime_ns)
+);
+-- lineage: nodes and typed edges (upstream -> downstream); attrs is JSON
+CREATE TABLE IF NOT EXISTS nodes (
+    id         TEXT PRIMARY KEY,
+    kind       TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    attrs      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS nodes_kind ON nodes (kind, name);
+CREATE TABLE IF NOT EXISTS edges (
+    src  TEXT NOT NULL,
+    dst  TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    PRIMARY KEY (src, dst, kind)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS edges_dst ON edges (dst, src);
+"""
+
+_RETRYABLE = ("database is locked", "database is busy", "database table is locked")
+
+
+class Catalog:
+    """A connection to one store's ``catalog.db``. Not shared between threads."""
+
+    def __init__(self, path: Path, *, max_wait_s: float = 60.0) -> None:
+        self.path = path
+        self.max_wait_s = max_wait_s
+        self._conn = sqlite3.connect(
+            path, timeout=5.0, isolation_level=None, check_same_thread=False
+        )
+        self._conn.row_factory = sqlite3.Row
+        self._retrying(lambda: self._conn.execute("PRAGMA journal_mode=WAL"))
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA foreign_keys=ON")
+        with self.transaction() as tx:
+            tx.executescript_in_tx(_SCHEMA)
+            row = tx.one("SELECT value FROM meta WHERE key = 'format_version'")
+            if row is None:
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES ('format_version', ?)",
+                    (str(FORMAT_VERSION),),
+                )
+            elif int(row["value"]) > FORMAT_VERSION:
+                raise ConfigError(
+                    f"store catalog {str(path)!r} has format version {row['value']}, newer than "
+                    f"this featstore understands ({FORMAT_VERSION}); upgrade featstore"
+                )
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def _retrying(self, op: Any) -> Any:
+        deadline = time.monotonic() + self.max_wait_s
+        delay = 0.01
+        while True:
+            try:
+                return op()
+            except sqlite3.OperationalError as exc:
+                if not any(m in str(exc) for m in _RETRYABLE) or time.monotonic() > deadline:
+                    raise CatalogError(
+                        f"catalog {str(self.path)!r}: {exc}; another process may hold the "
+                        f"write lock for more than {self.max_wait_s:.0f}s"
+                    ) from exc
+                time.sleep(delay * (0.5 + random.random()))  # noqa: S311 (jitter, not crypto)
+                delay = min(delay * 2, 1.0)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        """A write transaction: all or nothing, retried while the database is locked."""
+        self._retrying(lambda: self._conn.execute("BEGIN IMMEDIATE"))
+        try:
+            yield Tx(self._conn)
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        else:
+            self._retrying(lambda: self._conn.execute("COMMIT"))
+
+    # -- reads (autocommit, snapshot per statement) ---------------------------------
+
+    def all(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        return list(self._retrying(lambda: self._conn.execute(sql, params).fetchall()))
+
+    def one(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Row | None:
+        rows = self.all(sql, params)
+        return rows[0] if rows else None
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Tx]:
+        """A read transaction: several reads that see one consistent state."""
+        self._retrying(lambda: self._conn.execute("BEGIN DEFERRED"))
+        try:
+            yield Tx(self._conn)
+        finally:
+            self._conn.execute("ROLLBACK")
+
+
+class Tx:
+    """Statements inside one transaction."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> None:
+        self._conn.execute(sql, params)
+
+    def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        self._conn.executemany(sql, rows)
+
+    def executescript_in_tx(self, script: str) -> None:
+        code = "\n".join(line for line in script.splitlines() if not line.lstrip().startswith("--"))
+        for statement in code.split(";"):
+            if statement.strip():
+                self._conn.execute(statement)
+
+    def all(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        return list(self._conn.execute(sql, params).fetchall())
+
+    def one(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Row | None:
+        return self._conn.execute(sql, params).fetchone()
+
+    def add_node(self, node_id: str, kind: str, name: str, at: str, attrs: dict[str, Any]) -> None:
+        """Record a lineage node (idempotent: an existing id keeps its first record)."""
+        self._conn.execute(
+            "INSERT OR IGNORE INTO nodes (id, kind, name, created_at, attrs) VALUES (?,?,?,?,?)",
+            (node_id, kind, name, at, json.dumps(attrs, sort_keys=True, default=str)),
+        )
+
+    def add_edges(self, edges: list[tuple[str, str, str]]) -> None:
+        """Record lineage edges ``(upstream, downstream, kind)``."""
+        self._conn.executemany(
+            "INSERT OR IGNORE INTO edges (src, dst, kind) VALUES (?,?,?)", edges
+        )

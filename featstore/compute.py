@@ -1,0 +1,280 @@
+"""Reading sources and evaluating feature-view transformations with Polars.
+
+Pure data-plane code: it knows definitions, not the catalog or the offline store.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pyarrow.parquet as pq
+
+from featstore.definitions import (
+    CsvSource,
+    DataFrameSource,
+    FeatureView,
+    ParquetSource,
+    Source,
+    SqlSource,
+)
+from featstore.errors import DefinitionError, MaterializationError, NotFoundError, SchemaError
+from featstore.names import quote_ident
+from featstore.timeutil import utc_expr
+
+__all__ = ["InputFile", "evaluate_view", "output_schema", "resolve_files", "scan_source"]
+
+TS = "__fs_ts"
+CREATED = "__fs_created"
+RANK = "__fs_rank"
+RESERVED_PREFIX = "__fs_"
+
+
+@dataclass(frozen=True, slots=True)
+class InputFile:
+    """A fingerprint of one input read by a run."""
+
+    path: str
+    size: int | None
+    mtime_ns: int | None
+    rows: int | None
+    sha256: str | None
+
+
+def resolve_files(source: ParquetSource | CsvSource) -> list[str]:
+    """The files a file source names, sorted; raises NotFoundError if none."""
+    path = str(source.path)
+    if os.path.isdir(path):
+        suffix = "parquet" if isinstance(source, ParquetSource) else "csv"
+        files = glob.glob(os.path.join(glob.escape(path), "**", f"*.{suffix}"), recursive=True)
+    elif glob.has_magic(path):
+        files = glob.glob(path, recursive=True)
+    else:
+        files = [path] if os.path.isfile(path) else []
+    files = sorted(os.path.abspath(f) for f in files if os.path.isfile(f))
+    if not files:
+        raise NotFoundError(
+            f"source {source.name!r}: path {path!r} matches no file; check the path "
+            f"(relative paths are read from {os.getcwd()!r})"
+        )
+    return files
+
+
+def file_sha256(path: str) -> str:
+    """SHA-256 of a file's bytes."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def fingerprint_file(path: str, cached: dict[tuple[str, int, int], tuple[int | None, str]]) -> InputFile:
+    """Path, size, mtime, row count and content hash; reuses ``cached`` hashes."""
+    stat = os.stat(path)
+    key = (path, stat.st_size, stat.st_mtime_ns)
+    if key in cached:
+        rows, digest = cached[key]
+    else:
+        rows = pq.ParquetFile(path).metadata.num_rows if path.endswith(".parquet") else None
+        digest = file_sha256(path)
+    return InputFile(path, stat.st_size, stat.st_mtime_ns, rows, digest)
+
+
+def scan_source(source: Source, con: duckdb.DuckDBPyConnection) -> pl.LazyFrame:
+    """A lazy frame over a source's rows, with its original column names and dtypes."""
+    if isinstance(source, ParquetSource):
+        files = resolve_files(source)
+        try:
+            return pl.scan_parquet(files, missing_columns="insert", extra_columns="ignore")
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise SchemaError(f"source {source.name!r}: cannot read Parquet: {exc}") from exc
+    if isinstance(source, CsvSource):
+        return pl.scan_csv(resolve_files(source), try_parse_dates=True)
+    if isinstance(source, DataFrameSource):
+        return source.data.lazy()
+    if isinstance(source, SqlSource):
+        try:
+            table = con.sql(source.query).to_arrow_table()
+        except duckdb.Error as exc:
+            raise DefinitionError(f"source {source.name!r}: its SQL query failed: {exc}") from exc
+        return pl.from_arrow(table).lazy()  # type: ignore[union-attr]
+    raise DefinitionError(f"source {source.name!r}: unsupported kind {type(source).__name__}")
+
+
+def source_schema(source: Source, con: duckdb.DuckDBPyConnection) -> pl.Schema:
+    """The source's columns and dtypes, checked for its timestamp columns."""
+    try:
+        schema = scan_source(source, con).collect_schema()
+    except pl.exceptions.PolarsError as exc:
+        raise SchemaError(f"source {source.name!r}: cannot read its schema: {exc}") from exc
+    for column in (source.timestamp_column, source.created_timestamp_column):
+        if column is None:
+            continue
+        if column not in schema:
+            raise SchemaError(
+                f"source {source.name!r} has no column {column!r}; found {list(schema)!r}. "
+                f"Fix timestamp_column / created_timestamp_column"
+            )
+        utc_expr(column, schema[column], owner=f"source {source.name!r}")
+    return schema
+
+
+def _range_filter(column: str, dtype: pl.DataType, lo: datetime, hi: datetime) -> pl.Expr:
+    """``lo <= column < hi`` for naive-UTC bounds, written so Polars can push it down."""
+    if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
+        lo_lit = pl.lit(lo.replace(tzinfo=UTC)).dt.convert_time_zone(dtype.time_zone)
+        hi_lit = pl.lit(hi.replace(tzinfo=UTC)).dt.convert_time_zone(dtype.time_zone)
+        return (pl.col(column) >= lo_lit) & (pl.col(column) < hi_lit)
+    if dtype == pl.Date:
+        return (pl.col(column) >= pl.lit(lo.date())) & (pl.col(column).cast(pl.Datetime("us")) < hi)
+    return (pl.col(column) >= lo) & (pl.col(column) < hi)
+
+
+def _apply_transform(view: FeatureView, frame: pl.LazyFrame) -> pl.LazyFrame:
+    where = f"feature view {view.name!r}"
+    if view.transform is None:
+        return frame
+    try:
+        out = view.transform(frame)
+    except Exception as exc:
+        raise MaterializationError(f"{where}: its transform raised {type(exc).__name__}: {exc}") from exc
+    if isinstance(out, pl.DataFrame):
+        out = out.lazy()
+    if not isinstance(out, pl.LazyFrame):
+        raise DefinitionError(
+            f"{where}: transform must return a polars LazyFrame; found {type(out).__name__}"
+        )
+    return out
+
+
+def output_schema(view: FeatureView, source_cols: pl.Schema, con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataType]:
+    """Infer and check a view's feature columns and dtypes (no data is read).
+
+    Returns ``{feature: dtype}``; raises DefinitionError / SchemaError naming the view.
+    """
+    where = f"feature view {view.name!r}"
+    empty = pl.DataFrame(schema=source_cols).lazy()
+    try:
+        schema = _apply_transform(view, empty).collect_schema()
+    except pl.exceptions.PolarsError as exc:
+        raise DefinitionError(f"{where}: its transform fails on the source schema: {exc}") from exc
+    return _check_output(view, schema)
+
+
+def _check_output(view: FeatureView, schema: pl.Schema) -> dict[str, pl.DataType]:
+    where = f"feature view {view.name!r}"
+    source = view.source
+    needed = [*view.join_keys, source.timestamp_column]
+    missing = [c for c in needed if c not in schema]
+    if missing:
+        what = "its transform dropped" if view.transform else "its source lacks"
+        raise DefinitionError(
+            f"{where}: {what} {'join key' if missing[0] in view.join_keys else 'timestamp column'}"
+            f" {missing[0]!r} of entity {view.entity.name!r}; found columns {list(schema)!r}"
+        )
+    utc_expr(source.timestamp_column, schema[source.timestamp_column], owner=where)
+    for key in view.join_keys:
+        if isinstance(schema[key], pl.Float32 | pl.Float64):
+            raise SchemaError(
+                f"{where}: join key {key!r} is {schema[key]}; keys must be integers, strings "
+                f"or other exact types. Cast it, e.g. pl.col({key!r}).cast(pl.Int64)"
+            )
+    exclude = {*needed, source.created_timestamp_column}
+    available = {c: d for c, d in schema.items() if c not in exclude}
+    if view.features is not None:
+        unknown = [f for f in view.features if f not in available]
+        if unknown:
+            raise SchemaError(
+                f"{where}: feature {unknown[0]!r} is not a column of "
+                f"{'its transform output' if view.transform else f'source {source.name!r}'}; "
+                f"found {sorted(available)!r}"
+            )
+        features = {f: available[f] for f in view.features}
+    else:
+        features = available
+    if not features:
+        raise DefinitionError(f"{where}: produces no feature columns besides keys and timestamps")
+    bad = [f for f in features if f.startswith(RESERVED_PREFIX)]
+    if bad:
+        raise DefinitionError(f"{where}: column names starting with '__fs_' are reserved: {bad!r}")
+    if view.schema is not None:
+        for column, dtype in view.schema.items():
+            if column not in features:
+                raise SchemaError(f"{where}: declared feature {column!r} is not produced; found {sorted(features)!r}")
+            if features[column] != dtype:
+                raise SchemaError(
+                    f"{where}: feature {column!r} is {features[column]}, declared {dtype}; "
+                    f"cast it in the transform or fix the declared schema"
+                )
+    return dict(features)
+
+
+def evaluate_view(
+    view: FeatureView,
+    con: duckdb.DuckDBPyConnection,
+    lo: datetime,
+    hi: datetime,
+    features: dict[str, pl.DataType],
+) -> pl.DataFrame:
+    """Feature rows with event time in ``[lo, hi)``, normalised for storage.
+
+    Reads source rows from ``lo - lookback``; returns keys, ``__fs_ts``, ``__fs_created``
+    and the feature columns; rows with a null key or timestamp are dropped (they can
+    match nothing). Raises SchemaError if the output no longer matches ``features``.
+    """
+    source = view.source
+    frame = scan_source(source, con)
+    schema = frame.collect_schema()
+    ts_col = source.timestamp_column
+    read_from = lo - view.lookback if view.lookback else lo
+    frame = frame.filter(_range_filter(ts_col, schema[ts_col], read_from, hi))
+    out = _apply_transform(view, frame)
+    out_schema = out.collect_schema()
+    got = _check_output(view, out_schema)
+    if view.features is None and set(got) != set(features):
+        raise SchemaError(
+            f"feature view {view.name!r}: output columns changed from {sorted(features)!r} "
+            f"to {sorted(got)!r} since it was applied; re-apply the view"
+        )
+    changed = {f: (features[f], got[f]) for f in features if got.get(f) != features[f]}
+    if changed:
+        f, (old, new) = next(iter(changed.items()))
+        raise SchemaError(
+            f"feature view {view.name!r}: feature {f!r} is {new}, registered as {old}; "
+            f"re-apply the view or cast the column"
+        )
+    created = source.created_timestamp_column
+    where = f"feature view {view.name!r}"
+    columns = [
+        *(pl.col(k) for k in view.join_keys),
+        utc_expr(ts_col, out_schema[ts_col], owner=where).alias(TS),
+        (
+            utc_expr(created, out_schema[created], owner=where)
+            if created and created in out_schema
+            else pl.lit(None, dtype=pl.Datetime("us"))
+        ).alias(CREATED),
+        *(pl.col(f) for f in features),
+    ]
+    result = (
+        out.select(columns)
+        .filter((pl.col(TS) >= lo) & (pl.col(TS) < hi))
+        .drop_nulls([*view.join_keys, TS])
+    )
+    try:
+        return result.collect(engine="streaming")
+    except pl.exceptions.PolarsError as exc:
+        raise MaterializationError(f"{where}: evaluating its rows failed: {exc}") from exc
+
+
+def sql_columns(names: list[str]) -> str:
+    """A comma-separated list of quoted identifiers."""
+    return ", ".join(quote_ident(n) for n in names)
+
+
+def parquet_rows(path: str | Path) -> int:
+    """The row count in a Parquet file's footer."""
+    return int(pq.ParquetFile(path).metadata.num_rows)

@@ -1,0 +1,440 @@
+"""What users define: entities, sources, feature views and feature services.
+
+Definitions are frozen, slotted dataclasses; their constructors validate shape and do no
+I/O. Each has a content ``version`` (see :mod:`featstore.versioning`). Checks that need
+data (a source's columns, a transformation's output schema) happen in
+``FeatureStore.apply``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import KW_ONLY, dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TypeAlias
+
+import polars as pl
+
+from featstore.errors import DefinitionError
+from featstore.names import validate_name
+from featstore.versioning import content_hash, function_fingerprint
+
+__all__ = [
+    "CsvSource",
+    "DataFrameSource",
+    "Entity",
+    "FeatureRef",
+    "FeatureSelection",
+    "FeatureService",
+    "FeatureView",
+    "ParquetSource",
+    "Source",
+    "SqlSource",
+    "feature_view",
+]
+
+Transform: TypeAlias = Callable[[pl.LazyFrame], pl.LazyFrame]
+
+
+def _str_tuple(values: Iterable[str] | str, what: str) -> tuple[str, ...]:
+    if isinstance(values, str):
+        values = [values]
+    out = tuple(values)
+    if not all(isinstance(v, str) and v for v in out):
+        raise DefinitionError(f"{what} must be non-empty strings; found {list(out)!r}")
+    if len(set(out)) != len(out):
+        raise DefinitionError(f"{what} has duplicates: {list(out)!r}")
+    return out
+
+
+def _tags(tags: Mapping[str, str] | Iterable[tuple[str, str]] | None) -> tuple[tuple[str, str], ...]:
+    if tags is None:
+        return ()
+    items = tags.items() if isinstance(tags, Mapping) else tags
+    return tuple(sorted((str(k), str(v)) for k, v in items))
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    """A thing features describe, identified by one or more join keys.
+
+    >>> Entity("customer", join_keys=["customer_id"]).join_keys
+    ('customer_id',)
+    """
+
+    name: str
+    _: KW_ONLY
+    join_keys: Sequence[str]
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        validate_name(self.name, "entity")
+        keys = _str_tuple(self.join_keys, f"entity {self.name!r} join_keys")
+        if not keys:
+            raise DefinitionError(f"entity {self.name!r} needs at least one join key")
+        object.__setattr__(self, "join_keys", keys)
+
+    @property
+    def version(self) -> str:
+        """Content version: the name and the join keys."""
+        return content_hash({"kind": "entity", "name": self.name, "join_keys": self.join_keys})
+
+    def to_record(self) -> dict[str, Any]:
+        """The JSON document stored in the catalog (schemas/definition.schema.json)."""
+        return {
+            "kind": "entity",
+            "name": self.name,
+            "version": self.version,
+            "join_keys": list(self.join_keys),
+            "description": self.description,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Raw data with an event-timestamp column. Use one of the concrete subclasses."""
+
+    name: str
+    _: KW_ONLY
+    timestamp_column: str
+    created_timestamp_column: str | None = None
+    description: str = ""
+
+    kind = "source"
+
+    def __post_init__(self) -> None:
+        validate_name(self.name, "source")
+        if not isinstance(self.timestamp_column, str) or not self.timestamp_column:
+            raise DefinitionError(
+                f"source {self.name!r} needs timestamp_column, the name of its event-time column"
+            )
+        if self.created_timestamp_column == self.timestamp_column:
+            raise DefinitionError(
+                f"source {self.name!r}: created_timestamp_column and timestamp_column are both "
+                f"{self.timestamp_column!r}; leave created_timestamp_column unset instead"
+            )
+
+    def _identity(self) -> dict[str, Any]:
+        return {}
+
+    @property
+    def version(self) -> str:
+        """Content version: kind, name, location and timestamp columns (not the data)."""
+        return content_hash(
+            {
+                "kind": self.kind,
+                "name": self.name,
+                "timestamp_column": self.timestamp_column,
+                "created_timestamp_column": self.created_timestamp_column,
+                **self._identity(),
+            }
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        """The JSON document stored in the catalog."""
+        return {
+            "kind": "source",
+            "source_kind": self.kind,
+            "name": self.name,
+            "version": self.version,
+            "timestamp_column": self.timestamp_column,
+            "created_timestamp_column": self.created_timestamp_column,
+            "description": self.description,
+            **self._identity(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ParquetSource(Source):
+    """Parquet files: one file, a glob (``data/*.parquet``) or a directory (read recursively)."""
+
+    path: str | Path = ""
+    kind = "parquet"
+
+    def __post_init__(self) -> None:
+        Source.__post_init__(self)
+        if not str(self.path):
+            raise DefinitionError(f"source {self.name!r} needs a path (file, glob or directory)")
+        object.__setattr__(self, "path", str(self.path))
+
+    def _identity(self) -> dict[str, Any]:
+        return {"path": self.path}
+
+
+@dataclass(frozen=True, slots=True)
+class CsvSource(Source):
+    """CSV files: one file or a glob. Timestamps are parsed from ISO 8601 text."""
+
+    path: str | Path = ""
+    kind = "csv"
+
+    def __post_init__(self) -> None:
+        Source.__post_init__(self)
+        if not str(self.path):
+            raise DefinitionError(f"source {self.name!r} needs a path (file or glob)")
+        object.__setattr__(self, "path", str(self.path))
+
+    def _identity(self) -> dict[str, Any]:
+        return {"path": self.path}
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class DataFrameSource(Source):
+    """An in-memory Polars, pandas or Arrow frame.
+
+    Its data lives only in this process: the catalog records its schema, and a run
+    records a fingerprint (row count and content hash) of the rows it read.
+    """
+
+    data: Any = None
+    kind = "dataframe"
+
+    def __post_init__(self) -> None:
+        Source.__post_init__(self)
+        frame = self.data
+        if isinstance(frame, pl.LazyFrame):
+            frame = frame.collect()
+        elif not isinstance(frame, pl.DataFrame):
+            try:
+                frame = pl.from_pandas(frame) if _is_pandas(frame) else pl.from_arrow(frame)
+            except (TypeError, ValueError) as exc:
+                raise DefinitionError(
+                    f"source {self.name!r}: data must be a Polars, pandas or Arrow frame; "
+                    f"found {type(self.data).__name__}"
+                ) from exc
+            if not isinstance(frame, pl.DataFrame):
+                raise DefinitionError(f"source {self.name!r}: data must be a table, not a series")
+        object.__setattr__(self, "data", frame)
+
+    def _identity(self) -> dict[str, Any]:
+        schema = {name: str(dtype) for name, dtype in self.data.schema.items()}
+        return {"schema": schema}
+
+
+@dataclass(frozen=True, slots=True)
+class SqlSource(Source):
+    """A DuckDB SQL query (for example over ``read_parquet(...)`` or ``read_json(...)``)."""
+
+    query: str = ""
+    kind = "sql"
+
+    def __post_init__(self) -> None:
+        Source.__post_init__(self)
+        if not isinstance(self.query, str) or not self.query.strip():
+            raise DefinitionError(f"source {self.name!r} needs a non-empty SQL query")
+
+    def _identity(self) -> dict[str, Any]:
+        return {"query": self.query}
+
+
+def _is_pandas(obj: object) -> bool:
+    return type(obj).__module__.split(".")[0] == "pandas"
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureSelection:
+    """Some features of one view: ``view[["a", "b"]]``."""
+
+    view: FeatureView
+    features: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class FeatureView:
+    """Features of one entity computed from one source.
+
+    Either ``features`` (a plain column selection of the source) or ``transform`` (a
+    Polars ``LazyFrame -> LazyFrame`` function) or both (a transformation, then a
+    selection of its output). The output must keep the entity's join keys and the
+    source's timestamp column; the other output columns are the features.
+
+    ``ttl``: a feature value older than ``ttl`` at the entity timestamp is null.
+    ``lookback``: how much history before a materialization range the transformation
+    needs (for windowed aggregations); materialization reads that much more source data.
+    ``schema``: declared output dtypes of the features, checked against the output.
+    """
+
+    name: str
+    _: KW_ONLY
+    entity: Entity
+    source: Source
+    features: Sequence[str] | None = None
+    transform: Transform | None = None
+    ttl: timedelta | None = None
+    lookback: timedelta | None = None
+    schema: Mapping[str, Any] | None = None
+    description: str = ""
+    owner: str = ""
+    tags: Mapping[str, str] | Iterable[tuple[str, str]] | None = None
+    version: str = field(init=False, default="")
+
+    def __post_init__(self) -> None:
+        validate_name(self.name, "feature view")
+        where = f"feature view {self.name!r}"
+        if not isinstance(self.entity, Entity):
+            raise DefinitionError(f"{where}: entity must be an Entity; found {self.entity!r}")
+        if not isinstance(self.source, Source) or type(self.source) is Source:
+            raise DefinitionError(
+                f"{where}: source must be a ParquetSource, CsvSource, DataFrameSource or "
+                f"SqlSource; found {type(self.source).__name__}"
+            )
+        if self.transform is not None and not callable(self.transform):
+            raise DefinitionError(f"{where}: transform must be a function LazyFrame -> LazyFrame")
+        if self.features is not None:
+            feats = _str_tuple(self.features, f"{where} features")
+            reserved = {*self.entity.join_keys, self.source.timestamp_column}
+            if self.source.created_timestamp_column:
+                reserved.add(self.source.created_timestamp_column)
+            clash = [f for f in feats if f in reserved]
+            if clash:
+                raise DefinitionError(
+                    f"{where}: {clash!r} are join keys or timestamps, not features; "
+                    f"remove them from features"
+                )
+            if not feats:
+                raise DefinitionError(f"{where}: features is empty; list at least one column")
+            object.__setattr__(self, "features", feats)
+        elif self.transform is None:
+            raise DefinitionError(
+                f"{where}: give features=[...] (a column selection) or a transform function"
+            )
+        for label in ("ttl", "lookback"):
+            value = getattr(self, label)
+            if value is None:
+                continue
+            if not isinstance(value, timedelta):
+                raise DefinitionError(
+                    f"{where}: {label} must be a datetime.timedelta; found {value!r}"
+                )
+            if label == "ttl" and value <= timedelta(0):
+                raise DefinitionError(
+                    f"{where}: ttl must be positive; found {value}. Omit ttl for no expiry"
+                )
+            if label == "lookback" and value < timedelta(0):
+                raise DefinitionError(f"{where}: lookback must not be negative; found {value}")
+        if self.schema is not None:
+            declared = {}
+            for column, dtype in dict(self.schema).items():
+                try:
+                    declared[column] = _parse_dtype(dtype)
+                except (TypeError, ValueError) as exc:
+                    raise DefinitionError(
+                        f"{where}: schema dtype {dtype!r} of {column!r} is not a Polars dtype"
+                    ) from exc
+            object.__setattr__(self, "schema", declared)
+        object.__setattr__(self, "tags", _tags(self.tags))
+        object.__setattr__(self, "version", content_hash(self._identity()))
+
+    def _identity(self) -> dict[str, Any]:
+        return {
+            "kind": "feature_view",
+            "name": self.name,
+            "entity": {"name": self.entity.name, "version": self.entity.version},
+            "source": {"name": self.source.name, "version": self.source.version},
+            "features": list(self.features) if self.features is not None else None,
+            "transform": function_fingerprint(self.transform) if self.transform else None,
+            "ttl": self.ttl,
+            "lookback": self.lookback,
+            "schema": {k: str(v) for k, v in self.schema.items()} if self.schema else None,
+        }
+
+    @property
+    def join_keys(self) -> tuple[str, ...]:
+        """The entity's join keys."""
+        return tuple(self.entity.join_keys)
+
+    @property
+    def timestamp_column(self) -> str:
+        """The event-timestamp column (the source's)."""
+        return self.source.timestamp_column
+
+    def __getitem__(self, features: str | Sequence[str]) -> FeatureSelection:
+        """Select some of this view's features: ``view[["a", "b"]]``."""
+        return FeatureSelection(self, _str_tuple(features, f"selection of {self.name!r}"))
+
+    def __repr__(self) -> str:
+        return f"FeatureView({self.name!r}, version={self.version!r})"
+
+
+def _parse_dtype(dtype: Any) -> pl.DataType:
+    if isinstance(dtype, str):
+        parsed = getattr(pl, dtype, None)
+        if parsed is None:
+            raise ValueError(dtype)
+        dtype = parsed
+    if isinstance(dtype, type) and issubclass(dtype, pl.DataType):
+        return dtype()
+    if isinstance(dtype, pl.DataType):
+        return dtype
+    raise TypeError(dtype)
+
+
+def feature_view(
+    *,
+    entity: Entity,
+    source: Source,
+    name: str | None = None,
+    features: Sequence[str] | None = None,
+    ttl: timedelta | None = None,
+    lookback: timedelta | None = None,
+    schema: Mapping[str, Any] | None = None,
+    description: str | None = None,
+    owner: str = "",
+    tags: Mapping[str, str] | None = None,
+) -> Callable[[Transform], FeatureView]:
+    """Decorator turning a ``LazyFrame -> LazyFrame`` function into a FeatureView.
+
+    The view takes the function's name and, unless given, its docstring as description.
+    """
+
+    def wrap(func: Transform) -> FeatureView:
+        doc = (func.__doc__ or "").strip()
+        return FeatureView(
+            name or func.__name__,
+            entity=entity,
+            source=source,
+            features=features,
+            transform=func,
+            ttl=ttl,
+            lookback=lookback,
+            schema=schema,
+            description=description if description is not None else doc,
+            owner=owner,
+            tags=tags,
+        )
+
+    return wrap
+
+
+FeatureRef: TypeAlias = "str | FeatureView | FeatureSelection"
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureService:
+    """A named selection of features across views: what a model consumes.
+
+    ``features`` holds ``"view:feature"`` strings, whole views, or ``view[["a", "b"]]``.
+    Its version is computed by ``FeatureStore.apply`` from the resolved view versions.
+    """
+
+    name: str
+    _: KW_ONLY
+    features: Sequence[FeatureRef]
+    description: str = ""
+    owner: str = ""
+    tags: Mapping[str, str] | Iterable[tuple[str, str]] | None = None
+
+    def __post_init__(self) -> None:
+        validate_name(self.name, "feature service")
+        refs = tuple(self.features)
+        if not refs:
+            raise DefinitionError(f"feature service {self.name!r} lists no features")
+        for ref in refs:
+            if not isinstance(ref, str | FeatureView | FeatureSelection):
+                raise DefinitionError(
+                    f"feature service {self.name!r}: {ref!r} is not a feature reference; use "
+                    f"'view:feature', a FeatureView, or view[['a', 'b']]"
+                )
+        object.__setattr__(self, "features", refs)
+        object.__setattr__(self, "tags", _tags(self.tags))

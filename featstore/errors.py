@@ -1,0 +1,77 @@
+"""The featstore exception hierarchy.
+
+Every error featstore raises derives from :class:`FeatstoreError`. Messages name the
+object, the column or value, what was expected, and what to do. This module imports
+only the standard library so that any layer may depend on it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = [
+    "CatalogError",
+    "ConfigError",
+    "DefinitionError",
+    "FeatstoreError",
+    "LineageError",
+    "MaterializationError",
+    "NotFoundError",
+    "PointInTimeError",
+    "SchemaError",
+    "did_you_mean",
+]
+
+
+class FeatstoreError(Exception):
+    """Base class of every error featstore raises."""
+
+
+class DefinitionError(FeatstoreError, ValueError):
+    """Raised when an entity, source, feature view or service is malformed or inconsistent."""
+
+
+class SchemaError(FeatstoreError):
+    """Raised when data does not match what was declared (columns, dtypes, keys)."""
+
+
+class NotFoundError(FeatstoreError, LookupError):
+    """Raised when a name (view, feature, entity, run, model) is unknown."""
+
+
+class PointInTimeError(FeatstoreError, ValueError):
+    """Raised when an entity frame cannot be used for a point-in-time join."""
+
+
+class MaterializationError(FeatstoreError):
+    """Raised when a materialization run fails; the cause is chained."""
+
+
+class LineageError(FeatstoreError):
+    """Raised for an unknown lineage node or an inconsistent lineage graph."""
+
+
+class ConfigError(FeatstoreError, ValueError):
+    """Raised for a bad store directory or configuration (for example, a newer format)."""
+
+
+class CatalogError(FeatstoreError):
+    """Raised when the catalog database cannot complete a transaction."""
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """Return a ``"; did you mean 'x'?"`` suffix for ``name``, or a list of what exists.
+
+    >>> did_you_mean("spend", ["spending", "stats"])
+    "; did you mean 'spending'?"
+    """
+    options = sorted(set(candidates))
+    close = difflib.get_close_matches(name, options, n=1, cutoff=0.5)
+    if close:
+        return f"; did you mean {close[0]!r}?"
+    if options:
+        shown = ", ".join(repr(o) for o in options[:10])
+        more = "" if len(options) <= 10 else f" and {len(options) - 10} more"
+        return f"; known: {shown}{more}"
+    return "; nothing is registered yet"

@@ -1,0 +1,331 @@
+"""Materialization: evaluate a view version over a time range and publish Parquet.
+
+The commit protocol (see docs/commit-protocol.md):
+
+1. take the view's lock (one writer per view; other views proceed in parallel);
+2. evaluate the transformation month by month into ``staging/<run_id>/``, merging in
+   the rows of the month that lie outside the range, ranked and sorted, via DuckDB;
+3. fsync each file and rename it into ``offline/<view>/<version>/<month>/``;
+4. in one catalog transaction: record the run, its inputs, its files as active, the
+   replaced files as superseded, and the lineage nodes and edges.
+
+Readers list active files from the catalog, so before step 4 commits they see the old
+state and after it the new one. A run that fails or dies before step 4 leaves only
+unlisted files, which the next run of the view (or ``FeatureStore.gc``) deletes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from featstore.catalog import Catalog, Tx
+from featstore.compute import (
+    CREATED,
+    RANK,
+    TS,
+    InputFile,
+    evaluate_view,
+    fingerprint_file,
+    resolve_files,
+    sql_columns,
+)
+from featstore.definitions import CsvSource, DataFrameSource, FeatureView, ParquetSource, SqlSource
+from featstore.errors import FeatstoreError, MaterializationError
+from featstore.names import quote_ident, quote_literal
+from featstore.offline import OfflineStore, new_id
+from featstore.timeutil import bucket_of, next_bucket, utc_now
+
+__all__ = ["MaterializationRun", "materialize_view"]
+
+SUPERSEDED_GRACE = timedelta(minutes=10)
+ISO = "%Y-%m-%dT%H:%M:%S.%f"
+
+
+def iso(ts: datetime) -> str:
+    """Fixed-width ISO text, sortable as a string (how the catalog stores instants)."""
+    return ts.strftime(ISO)
+
+
+@dataclass(frozen=True, slots=True)
+class MaterializationRun:
+    """One evaluation of a view version over ``[start, end)``, as recorded."""
+
+    run_id: str
+    view: str
+    view_version: str
+    start: datetime
+    end: datetime
+    rows: int
+    files: tuple[str, ...]
+    inputs: tuple[InputFile, ...] = field(repr=False)
+    started_at: datetime
+    finished_at: datetime
+
+    @property
+    def id(self) -> str:
+        """The run's lineage node id."""
+        return f"run:{self.run_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Written:
+    bucket: str
+    staged: Path
+    rows: int
+    min_ts: datetime
+    max_ts: datetime
+    size: int
+
+
+def _fingerprints(view: FeatureView, catalog: Catalog) -> list[InputFile]:
+    source = view.source
+    if isinstance(source, ParquetSource | CsvSource):
+        files = resolve_files(source)
+        cached: dict[tuple[str, int, int], tuple[int | None, str]] = {}
+        marks = ",".join("?" * len(files))
+        for row in catalog.all(
+            f"SELECT path, size, mtime_ns, rows, sha256 FROM fingerprint_cache WHERE path IN ({marks})",
+            tuple(files),
+        ):
+            cached[(row["path"], row["size"], row["mtime_ns"])] = (row["rows"], row["sha256"])
+        return [fingerprint_file(f, cached) for f in files]
+    if isinstance(source, DataFrameSource):
+        frame = source.data
+        digest = hashlib.sha256(
+            frame.hash_rows(seed=0).sort().to_numpy().tobytes() + str(frame.schema).encode()
+        ).hexdigest()
+        return [InputFile(f"memory:{source.name}", None, None, frame.height, digest)]
+    if isinstance(source, SqlSource):
+        digest = hashlib.sha256(source.query.encode()).hexdigest()
+        return [InputFile(f"sql:{source.name}", None, None, None, digest)]
+    return []
+
+
+def _months(start: datetime, end: datetime) -> list[tuple[str, datetime, datetime]]:
+    out = []
+    bucket = bucket_of(start)
+    while bucket < end:
+        nxt = next_bucket(bucket)
+        out.append((bucket.strftime("%Y-%m"), max(start, bucket), min(end, nxt)))
+        bucket = nxt
+    return out
+
+
+def _write_bucket(
+    con: duckdb.DuckDBPyConnection,
+    view: FeatureView,
+    features: list[str],
+    rows: pl.DataFrame,
+    old_files: list[Path],
+    lo: datetime,
+    hi: datetime,
+    target: Path,
+) -> tuple[int, datetime | None, datetime | None]:
+    """Write the month's rows (new rows + old rows outside [lo, hi)) ranked and sorted."""
+    keys = list(view.join_keys)
+    columns = sql_columns([*keys, TS, CREATED, *features])
+    con.register("__fs_new", rows.to_arrow())
+    try:
+        parts = [f"SELECT {columns} FROM __fs_new"]
+        if old_files:
+            listing = ", ".join(quote_literal(str(p)) for p in old_files)
+            parts.append(
+                f"SELECT {columns} FROM read_parquet([{listing}]) "
+                f"WHERE NOT ({quote_ident(TS)} >= TIMESTAMP {quote_literal(iso(lo))} "
+                f"AND {quote_ident(TS)} < TIMESTAMP {quote_literal(iso(hi))})"
+            )
+        order = ", ".join(
+            [f"{quote_ident(CREATED)} DESC NULLS LAST"]
+            + [f"{quote_ident(f)} DESC NULLS LAST" for f in features]
+        )
+        partition = sql_columns([*keys, TS])
+        sql = (
+            f"COPY (SELECT *, row_number() OVER (PARTITION BY {partition} ORDER BY {order}) "
+            f"AS {quote_ident(RANK)} FROM ({' UNION ALL '.join(parts)}) "
+            f"ORDER BY {partition}, {quote_ident(RANK)}) "
+            f"TO {quote_literal(str(target))} (FORMAT parquet, COMPRESSION zstd)"
+        )
+        con.execute(sql).fetchall()
+        count, lo_ts, hi_ts = con.execute(
+            f"SELECT count(*), min({quote_ident(TS)}), max({quote_ident(TS)}) "
+            f"FROM read_parquet({quote_literal(str(target))})"
+        ).fetchall()[0]
+        return int(count), lo_ts, hi_ts
+    finally:
+        con.unregister("__fs_new")
+
+
+def materialize_view(
+    *,
+    view: FeatureView,
+    features: dict[str, pl.DataType],
+    start: datetime,
+    end: datetime,
+    con: duckdb.DuckDBPyConnection,
+    catalog: Catalog,
+    offline: OfflineStore,
+    on_bucket: Callable[[str], None] | None = None,
+    lineage_extra: Callable[[Tx, MaterializationRun], None] | None = None,
+) -> MaterializationRun:
+    """Materialize ``view`` over ``[start, end)`` following the commit protocol above."""
+    started = utc_now()
+    run_id = new_id()
+    names = list(features)
+    with offline.lock(view.name):
+        _collect_view_garbage(view.name, catalog, offline)
+        inputs = _fingerprints(view, catalog)
+        written: list[_Written] = []
+        published: list[Path] = []
+        with offline.staging(run_id) as stage:
+            try:
+                for bucket, lo, hi in _months(start, end):
+                    rows = evaluate_view(view, con, lo, hi, features)
+                    old = _active_files(catalog, offline, view, bucket)
+                    if rows.height == 0 and not old:
+                        if on_bucket:
+                            on_bucket(bucket)
+                        continue
+                    staged = stage / f"{bucket}.parquet"
+                    count, lo_ts, hi_ts = _write_bucket(con, view, names, rows, old, lo, hi, staged)
+                    written.append(
+                        _Written(bucket, staged, count, lo_ts or lo, hi_ts or lo, staged.stat().st_size)
+                    )
+                    if on_bucket:
+                        on_bucket(bucket)
+                finals = []
+                for item in written:
+                    final = offline.final_path(view.name, view.version, item.bucket, run_id)
+                    if item.rows:
+                        offline.publish(item.staged, final)
+                        published.append(final)
+                    finals.append(final)
+                run = MaterializationRun(
+                    run_id=run_id,
+                    view=view.name,
+                    view_version=view.version,
+                    start=start,
+                    end=end,
+                    rows=sum(w.rows for w in written),
+                    files=tuple(offline.relative(p) for p in published),
+                    inputs=tuple(inputs),
+                    started_at=started,
+                    finished_at=utc_now(),
+                )
+                with catalog.transaction() as tx:
+                    _record(tx, run, view, written, finals, offline)
+                    if lineage_extra:
+                        lineage_extra(tx, run)
+            except BaseException as exc:
+                for path in published:
+                    path.unlink(missing_ok=True)
+                if isinstance(exc, FeatstoreError | KeyboardInterrupt | SystemExit):
+                    raise
+                if isinstance(exc, duckdb.Error | pl.exceptions.PolarsError | OSError):
+                    raise MaterializationError(
+                        f"feature view {view.name!r}: materialization of "
+                        f"[{start}, {end}) failed: {exc}"
+                    ) from exc
+                raise
+    return run
+
+
+def _active_files(catalog: Catalog, offline: OfflineStore, view: FeatureView, bucket: str) -> list[Path]:
+    rows = catalog.all(
+        "SELECT path FROM files WHERE view = ? AND view_version = ? AND bucket = ? AND active = 1",
+        (view.name, view.version, bucket),
+    )
+    return [offline.absolute(r["path"]) for r in rows]
+
+
+def _record(
+    tx: Tx,
+    run: MaterializationRun,
+    view: FeatureView,
+    written: list[_Written],
+    finals: list[Path],
+    offline: OfflineStore,
+) -> None:
+    now = iso(run.finished_at)
+    body: dict[str, Any] = {
+        "run_id": run.run_id,
+        "view": run.view,
+        "view_version": run.view_version,
+        "start": iso(run.start),
+        "end": iso(run.end),
+        "rows": run.rows,
+        "files": list(run.files),
+        "inputs": [
+            {"path": i.path, "size": i.size, "mtime_ns": i.mtime_ns, "rows": i.rows, "sha256": i.sha256}
+            for i in run.inputs
+        ],
+        "started_at": iso(run.started_at),
+        "finished_at": now,
+    }
+    import json
+
+    tx.execute(
+        "INSERT INTO runs (run_id, view, view_version, start_ts, end_ts, rows, started_at, "
+        "finished_at, body) VALUES (?,?,?,?,?,?,?,?,?)",
+        (run.run_id, run.view, run.view_version, iso(run.start), iso(run.end), run.rows,
+         iso(run.started_at), now, json.dumps(body, sort_keys=True)),
+    )
+    for item in written:
+        tx.execute(
+            "UPDATE files SET active = 0, superseded_at = ? WHERE view = ? AND view_version = ? "
+            "AND bucket = ? AND active = 1",
+            (now, view.name, view.version, item.bucket),
+        )
+    for item, final in zip(written, finals, strict=True):
+        if item.rows == 0:
+            continue
+        tx.execute(
+            "INSERT INTO files (path, view, view_version, bucket, min_ts, max_ts, rows, bytes, "
+            "run_id, active) VALUES (?,?,?,?,?,?,?,?,?,1)",
+            (offline.relative(final), view.name, view.version, item.bucket, iso(item.min_ts),
+             iso(item.max_ts), item.rows, item.size, run.run_id),
+        )
+    for i in run.inputs:
+        tx.execute(
+            "INSERT OR REPLACE INTO run_inputs (run_id, path, size, mtime_ns, rows, sha256) "
+            "VALUES (?,?,?,?,?,?)",
+            (run.run_id, i.path, i.size, i.mtime_ns, i.rows, i.sha256),
+        )
+        if i.size is not None and i.sha256 is not None:
+            tx.execute(
+                "INSERT OR IGNORE INTO fingerprint_cache (path, size, mtime_ns, rows, sha256) "
+                "VALUES (?,?,?,?,?)",
+                (i.path, i.size, i.mtime_ns, i.rows, i.sha256),
+            )
+    view_node = f"view:{view.name}@{view.version}"
+    tx.add_node(run.id, "materialization_run", view.name, now,
+                {"view_version": view.version, "start": iso(run.start), "end": iso(run.end),
+                 "rows": run.rows, "files": list(run.files)})
+    edges = [(view_node, run.id, "materialized_by")]
+    source_node = f"source:{view.source.name}"
+    for i in run.inputs:
+        file_node = f"file:{i.path}@{(i.sha256 or '')[:12]}"
+        tx.add_node(file_node, "source_file", i.path, now,
+                    {"path": i.path, "size": i.size, "mtime_ns": i.mtime_ns, "rows": i.rows,
+                     "sha256": i.sha256, "source": view.source.name})
+        edges += [(source_node, file_node, "has_snapshot"), (file_node, run.id, "read_by")]
+    tx.add_edges(edges)
+
+
+def _collect_view_garbage(view: str, catalog: Catalog, offline: OfflineStore) -> None:
+    """Under the view's lock: drop expired superseded files, then unlisted files."""
+    cutoff = iso(utc_now() - SUPERSEDED_GRACE)
+    with catalog.transaction() as tx:
+        tx.execute(
+            "DELETE FROM files WHERE view = ? AND active = 0 AND superseded_at < ?", (view, cutoff)
+        )
+    live = {r["path"] for r in catalog.all("SELECT path FROM files WHERE view = ?", (view,))}
+    offline.collect_orphans(view, live)
+    offline.collect_staging()

@@ -1,0 +1,60 @@
+"""Validation and quoting of names that reach SQL text and file paths.
+
+Definition names (entities, sources, views, services, models) become directory names
+and catalog keys, so they are restricted to a safe alphabet. Column names are free-form
+and are only ever used in SQL through :func:`quote_ident`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from featstore.errors import DefinitionError
+
+__all__ = ["quote_ident", "quote_literal", "validate_name"]
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:[.-][A-Za-z0-9_]+)*")
+MAX_NAME_LENGTH = 128
+
+
+def validate_name(name: object, what: str) -> str:
+    """Return ``name`` if it is a safe definition name, else raise DefinitionError.
+
+    A safe name starts with a letter or underscore, then letters, digits, underscores,
+    and single dots or hyphens between them; at most 128 characters.
+
+    >>> validate_name("customer_stats", "feature view")
+    'customer_stats'
+    """
+    if not isinstance(name, str):
+        raise DefinitionError(f"{what} name must be a string; found {type(name).__name__}")
+    if len(name) > MAX_NAME_LENGTH or not _NAME.fullmatch(name):
+        shown = name if len(name) <= 60 else name[:57] + "..."
+        raise DefinitionError(
+            f"{what} name {shown!r} is not allowed: use letters, digits and underscores "
+            f"(dots or hyphens between them), starting with a letter or underscore, "
+            f"at most {MAX_NAME_LENGTH} characters"
+        )
+    return name
+
+
+def quote_ident(name: str) -> str:
+    """Quote an SQL identifier for DuckDB or SQLite.
+
+    >>> quote_ident('we"ird')
+    '"we""ird"'
+    """
+    if "\x00" in name:
+        raise DefinitionError(f"column name {name!r} contains a null byte; rename the column")
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(value: str) -> str:
+    """Quote an SQL string literal.
+
+    >>> quote_literal("it's")
+    "'it''s'"
+    """
+    if "\x00" in value:
+        raise DefinitionError(f"value {value!r} contains a null byte")
+    return "'" + value.replace("'", "''") + "'"
