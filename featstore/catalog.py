@@ -93,6 +93,46 @@ CREATE TABLE IF NOT EXISTS fingerprint_cache (
     sha256   TEXT NOT NULL,
     PRIMARY KEY (path, size, mtime_ns)
 );
+-- saved training sets; manifest is JSON (schemas/training_set_manifest.schema.json)
+CREATE TABLE IF NOT EXISTS training_sets (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    content_id TEXT NOT NULL,
+    path       TEXT NOT NULL,
+    rows       INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    manifest   TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS training_sets_name ON training_sets (name, created_at);
+-- model versions: version numbers increase per name, assigned inside the write transaction
+CREATE TABLE IF NOT EXISTS model_versions (
+    name         TEXT NOT NULL,
+    version      INTEGER NOT NULL,
+    training_set TEXT,
+    created_at   TEXT NOT NULL,
+    body         TEXT NOT NULL,
+    PRIMARY KEY (name, version)
+);
+-- alias history, append-only: 'set' pushes a version, 'rollback' pops back to the previous
+CREATE TABLE IF NOT EXISTS alias_events (
+    seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+    name    TEXT NOT NULL,
+    alias   TEXT NOT NULL,
+    action  TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    at      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alias_events_name ON alias_events (name, alias, seq);
+-- prediction batches written by log_predictions; body is JSON
+CREATE TABLE IF NOT EXISTS prediction_batches (
+    batch_id      TEXT PRIMARY KEY,
+    model         TEXT NOT NULL,
+    model_version INTEGER NOT NULL,
+    path          TEXT NOT NULL,
+    rows          INTEGER NOT NULL,
+    created_at    TEXT NOT NULL,
+    body          TEXT NOT NULL
+);
 -- lineage: nodes and typed edges (upstream -> downstream); attrs is JSON
 CREATE TABLE IF NOT EXISTS nodes (
     id         TEXT PRIMARY KEY,

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import polars as pl
 import pyarrow as pa
-import pyarrow.ipc as ipc
 
 from featstore.compute import TS
 from featstore.errors import PointInTimeError, SchemaError
@@ -131,12 +130,22 @@ def run_query(con: duckdb.DuckDBPyConnection, query: PitQuery, entity: pa.Table)
 
 
 def frame_hash(frame: pl.DataFrame) -> str:
-    """SHA-256 of a frame's Arrow IPC stream: its exact content and schema."""
+    """SHA-256 over a frame's schema and per-row hashes: its content, null-aware.
+
+    Fast (one pass); stable for a given Polars version.
+    """
+    digest = hashlib.sha256(repr(list(frame.schema.items())).encode())
+    if frame.height and frame.width:
+        digest.update(frame.hash_rows(seed=0).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def frame_bytes(frame: pl.DataFrame) -> bytes:
+    """A canonical byte serialisation of a frame (uncompressed Parquet): equal frames
+    give equal bytes, whatever lies under their null slots."""
     sink = io.BytesIO()
-    table = frame.to_arrow()
-    with ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return hashlib.sha256(sink.getvalue()).hexdigest()
+    frame.write_parquet(sink, compression="uncompressed", statistics=False)
+    return sink.getvalue()
 
 
 @dataclass(frozen=True)

@@ -31,21 +31,26 @@ from featstore.errors import (
     PointInTimeError,
     did_you_mean,
 )
+from featstore import registry
+from featstore.explain import explain_prediction
+from featstore.lineage import Lineage
 from featstore.materialize import MaterializationRun, iso, materialize_view
 from featstore.names import quote_literal
-from featstore.offline import OfflineStore
+from featstore.offline import OfflineStore, new_id
 from featstore.pit import PitQuery, ViewJoin
 from featstore.refs import Requested, flatten, resolve_refs
 from featstore.retrieval import (
     RetrievalResult,
     entity_frame,
     find_timestamp_column,
+    frame_bytes,
     frame_hash,
     make_manifest,
     prepare_entity,
     run_query,
 )
-from featstore.timeutil import as_utc, timedelta_us, utc_now
+from featstore.registry import ModelVersion, PredictionBatch, TrainingSet
+from featstore.timeutil import as_utc, timedelta_us, utc_expr, utc_now
 from featstore.versioning import content_hash, function_source
 
 __all__ = ["FeatureStore"]
@@ -91,6 +96,7 @@ class FeatureStore:
         self._con: duckdb.DuckDBPyConnection | None = None
         self._progress = sys.stderr.isatty() if progress is None else progress
         self._views: dict[str, FeatureView] = {}
+        self._lineage: Lineage | None = None
 
     # -- setup -----------------------------------------------------------------------
 
@@ -497,6 +503,7 @@ class FeatureStore:
         bitemporal: bool,
         include_ts: bool,
         mode: str,
+        pinned: dict[tuple[str, str], list[dict[str, Any]]] | None = None,
     ) -> RetrievalResult:
         if isinstance(features, str):
             features = [features]
@@ -517,8 +524,11 @@ class FeatureStore:
         joins = []
         files_read: list[dict[str, Any]] = []
         for req, names in zip(requested, outputs, strict=True):
-            files = self._files_in_reach(req, lo, hi) if entity.num_rows else []
-            files_read += [{"view": req.view, "version": req.version, **f} for f in files]
+            if pinned is not None:
+                files = pinned.get((req.view, req.version), [])
+            else:
+                files = self._files_in_reach(req, lo, hi) if entity.num_rows else []
+            files_read += [{**f, "view": req.view, "version": req.version} for f in files]
             cols = [(f, n) for f, n in zip(req.features, names, strict=False)]
             if include_ts:
                 cols.append((TS, names[-1]))
@@ -552,8 +562,11 @@ class FeatureStore:
             entity_rows=frame.height,
             timestamp_column=ts_col,
             features=[
-                {"view": r.view, "version": r.version, "features": list(r.features)} for r in requested
+                {"view": r.view, "version": r.version, "features": list(r.features),
+                 "columns": names}
+                for r, names in zip(requested, outputs, strict=True)
             ],
+            include_event_timestamps=include_ts,
             feature_service=(
                 {"name": service.name, "version": self.get_feature_service(service.name)["version"]}
                 if service is not None else None
@@ -575,6 +588,239 @@ class FeatureStore:
             sql += " AND max_ts >= ?"
             params.append(iso(lo - timedelta(microseconds=ttl)))
         return [dict(r) for r in self.catalog.all(sql + " ORDER BY path", tuple(params))]
+
+    # -- lineage, training sets, models, predictions -----------------------------------
+
+    @property
+    def lineage(self) -> Lineage:
+        """Lineage queries and exports (see :class:`featstore.lineage.Lineage`)."""
+        if self._lineage is None:
+            self._lineage = Lineage(
+                self.catalog,
+                namespace=f"featstore://{self.path.as_posix()}",
+                explainer=lambda batch, row: explain_prediction(self, batch, row),
+            )
+        return self._lineage
+
+    def save_training_set(self, result: RetrievalResult, name: str) -> TrainingSet:
+        """Save a retrieval result as a named, reproducible training set.
+
+        Writes its frame to ``training_sets/<name>/<content_id>.parquet`` and records its
+        manifest and lineage (feature view versions, materialization runs read) in one
+        transaction. Saving the same result again returns the existing record.
+        """
+        return registry.save_training_set(self.catalog, self.offline, result.frame,
+                                          result.manifest, name)
+
+    def get_training_set(self, ref: str) -> TrainingSet:
+        """A saved training set by id (``training_set:name@cid``) or name (the newest)."""
+        found = registry.get_training_set(self.catalog, self.offline, ref)
+        assert found is not None
+        return found
+
+    def list_training_sets(self) -> list[TrainingSet]:
+        """Every saved training set, oldest first."""
+        rows = self.catalog.all("SELECT id FROM training_sets ORDER BY created_at, id")
+        return [self.get_training_set(r["id"]) for r in rows]
+
+    def verify_training_set(self, training_set: TrainingSet | str) -> dict[str, list[str]]:
+        """What changed since a training set was built.
+
+        Returns ``missing_files`` (offline-store files it read that are gone) and
+        ``changed_sources`` (raw input files of its runs whose size or modification time
+        differ, or that are gone). Both empty means a rebuild is byte-identical.
+        """
+        ts = self.get_training_set(training_set) if isinstance(training_set, str) else training_set
+        missing = sorted(f["path"] for f in ts.manifest["files"]
+                         if not self.offline.absolute(f["path"]).exists())
+        changed: set[str] = set()
+        for run_id in sorted({f["run_id"] for f in ts.manifest["files"]}):
+            for row in self.catalog.all(
+                "SELECT path, size, mtime_ns FROM run_inputs WHERE run_id = ?", (run_id,)
+            ):
+                if row["size"] is None:
+                    continue
+                try:
+                    stat = os.stat(row["path"])
+                except OSError:
+                    changed.add(row["path"])
+                    continue
+                if (stat.st_size, stat.st_mtime_ns) != (row["size"], row["mtime_ns"]):
+                    changed.add(row["path"])
+        return {"missing_files": missing, "changed_sources": sorted(changed)}
+
+    def rebuild_training_set(self, training_set: TrainingSet | str) -> RetrievalResult:
+        """Rebuild a saved training set from its manifest: the same entity rows, view
+        versions and exact files. Byte-identical to the saved frame while its inputs exist;
+        raises MaterializationError naming the missing inputs otherwise."""
+        ts = self.get_training_set(training_set) if isinstance(training_set, str) else training_set
+        report = self.verify_training_set(ts)
+        if report["missing_files"]:
+            raise MaterializationError(
+                f"training set {ts.id!r} cannot be rebuilt: {len(report['missing_files'])} "
+                f"offline file(s) it read are gone (first: {report['missing_files'][0]!r}); "
+                f"re-materialize and build a new training set"
+            )
+        m = ts.manifest
+        saved = ts.to_polars()
+        feature_columns = [c for item in m["features"] for c in item["columns"]]
+        entity = saved.drop(feature_columns)
+        pinned: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for f in m["files"]:
+            pinned.setdefault((f["view"], f["version"]), []).append(
+                {k: v for k, v in f.items() if k not in ("view", "version")})
+        refs = [f"{i['view']}@{i['version']}:{name}" for i in m["features"] for name in i["features"]]
+        if m["mode"] == "latest":
+            entity = entity.with_columns(
+                pl.lit(datetime.fromisoformat(m["as_of"]), dtype=pl.Datetime("us")).alias(m["timestamp_column"]))
+        result = self._retrieve(
+            entity, m["timestamp_column"], refs, full_feature_names=m["full_feature_names"],
+            bitemporal=m["bitemporal"], include_ts=m.get("include_event_timestamps", False),
+            mode=m["mode"], pinned=pinned,
+        )
+        frame = result.frame.drop(m["timestamp_column"]) if m["mode"] == "latest" else result.frame
+        if frame_bytes(frame) != frame_bytes(saved):
+            raise MaterializationError(
+                f"training set {ts.id!r}: the rebuilt frame differs from the saved one although "
+                f"its files exist; changed sources: {report['changed_sources'] or 'none found'}"
+            )
+        return RetrievalResult(frame, dict(m))
+
+    def register_model(
+        self,
+        name: str,
+        training_set: TrainingSet | RetrievalResult | str | None,
+        *,
+        artifact: str | os.PathLike[str] | None = None,
+        params: dict[str, Any] | None = None,
+        metrics: dict[str, float] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> ModelVersion:
+        """Register a new version of model ``name`` (versions count up from 1 per name).
+
+        Records the training set (a RetrievalResult is saved first, named after the
+        model), params, metrics, tags, the artifact location and hash, the features used
+        and the git commit of the working directory.
+        """
+        if isinstance(training_set, RetrievalResult):
+            training_set = self.save_training_set(training_set, f"{name}_training")
+        elif isinstance(training_set, str):
+            training_set = self.get_training_set(training_set)
+        return registry.register_model(self.catalog, name, training_set, artifact=artifact,
+                                       params=params, metrics=metrics, tags=tags)
+
+    def get_model(self, name: str, version: int | None = None, *, alias: str | None = None) -> ModelVersion:
+        """A model version: the latest, a given ``version``, or the one an ``alias`` names."""
+        return registry.get_model_version(self.catalog, name, version, alias)
+
+    def list_models(self) -> list[dict[str, Any]]:
+        """One summary per model name: latest version, version count and aliases."""
+        out = []
+        for row in self.catalog.all(
+            "SELECT name, max(version) AS latest, count(*) AS n FROM model_versions GROUP BY name ORDER BY name"
+        ):
+            out.append({"name": row["name"], "latest_version": row["latest"], "versions": row["n"],
+                        "aliases": registry.aliases(self.catalog, row["name"])})
+        return out
+
+    def list_model_versions(self, name: str | None = None) -> list[ModelVersion]:
+        """Every version of a model (or of all models)."""
+        return registry.list_model_versions(self.catalog, name)
+
+    def search_model_versions(
+        self,
+        name: str | None = None,
+        *,
+        tags: dict[str, str] | None = None,
+        order_by: str | None = None,
+        descending: bool = True,
+        limit: int | None = None,
+    ) -> list[ModelVersion]:
+        """Model versions matching ``name`` and all ``tags``, ordered by a metric
+        (``order_by="auc"``); versions without that metric come last."""
+        found = [
+            mv for mv in registry.list_model_versions(self.catalog, name)
+            if all(mv.tags.get(k) == str(v) for k, v in (tags or {}).items())
+        ]
+        if order_by is not None:
+            with_metric = [mv for mv in found if order_by in mv.metrics]
+            with_metric.sort(key=lambda mv: mv.metrics[order_by], reverse=descending)
+            found = with_metric + [mv for mv in found if order_by not in mv.metrics]
+        return found[:limit] if limit is not None else found
+
+    def set_alias(self, name: str, alias: str, version: int) -> None:
+        """Point ``alias`` (e.g. ``production``) of model ``name`` at ``version``; the
+        previous target is kept in the alias history for :meth:`rollback`."""
+        registry.set_alias(self.catalog, name, alias, version)
+
+    def rollback(self, name: str, alias: str) -> ModelVersion:
+        """Move ``alias`` back to the version it named before its latest change."""
+        return registry.rollback(self.catalog, name, alias)
+
+    def alias_history(self, name: str, alias: str) -> list[dict[str, Any]]:
+        """Every change of an alias, oldest first."""
+        return registry.alias_history(self.catalog, name, alias)
+
+    def log_predictions(
+        self,
+        model_version: ModelVersion | str,
+        frame: Any,
+        *,
+        features: RetrievalResult | None = None,
+        timestamp_column: str | None = None,
+        as_of: datetime | date | str | None = None,
+    ) -> PredictionBatch:
+        """Write predictions to Parquet and record a prediction batch.
+
+        ``frame`` holds the entity keys and the predictions. Each row gets
+        ``prediction_id``, ``model_name``, ``model_version`` and ``as_of`` (the moment its
+        features describe: ``as_of``, else ``timestamp_column``, else the ``as_of`` of
+        ``features`` from get_latest_features, else an ``event_timestamp`` column).
+        ``features``, the retrieval the predictions were computed from, pins the exact
+        feature files for :meth:`Lineage.explain`.
+        """
+        if isinstance(model_version, str):
+            name, _, version = model_version.removeprefix("model:").partition("@")
+            model_version = self.get_model(name, int(version) if version else None)
+        table = entity_frame(frame)
+        clash = [c for c in ("prediction_id", "model_name", "model_version", "as_of") if c in table.columns]
+        if clash:
+            raise PointInTimeError(
+                f"log_predictions: the frame already has column {clash[0]!r}, which featstore "
+                f"adds; rename it"
+            )
+        retrieval = features.manifest if features is not None else None
+        keys = {k for item in (retrieval or {}).get("features", model_version.features)
+                for k in self.get_feature_view(item["view"], item["version"])["join_keys"]}
+        missing = sorted(k for k in keys if k not in table.columns)
+        if missing:
+            raise PointInTimeError(
+                f"log_predictions: the frame lacks entity key {missing[0]!r} of the features "
+                f"model {model_version.id} uses; include the keys next to the predictions"
+            )
+        moment: datetime | None = None
+        if as_of is not None:
+            moment = as_utc(as_of, "as_of")
+            moment_expr = pl.lit(moment, dtype=pl.Datetime("us"))
+        elif timestamp_column is not None or (retrieval or {}).get("as_of") is None:
+            column = find_timestamp_column(table, timestamp_column)
+            moment_expr = utc_expr(column, table.schema[column], owner="log_predictions frame")
+        else:
+            moment = datetime.fromisoformat(retrieval["as_of"])  # type: ignore[index]
+            moment_expr = pl.lit(moment, dtype=pl.Datetime("us"))
+        batch_id = new_id()
+        batch_rows = table.with_columns(
+            pl.format(f"{batch_id}:{{}}", pl.int_range(pl.len())).alias("prediction_id"),
+            pl.lit(model_version.name).alias("model_name"),
+            pl.lit(model_version.version).alias("model_version"),
+            moment_expr.alias("as_of"),
+        )
+        return registry.log_predictions(self.catalog, self.offline, model_version, batch_rows,
+                                        batch_id=batch_id, retrieval=retrieval, as_of=moment)
+
+    def get_prediction_batch(self, ref: str) -> dict[str, Any]:
+        """A prediction batch's record by id (``prediction_batch:<id>``) or batch id."""
+        return registry.get_prediction_batch(self.catalog, ref)
 
     # -- maintenance -------------------------------------------------------------------
 

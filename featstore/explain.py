@@ -1,0 +1,135 @@
+"""Explain one prediction: the model version, its training set, each feature value with
+its event time, view version and materialization run, and the raw files behind them."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from featstore.compute import CREATED, RANK, TS
+from featstore.errors import LineageError
+from featstore.names import quote_ident, quote_literal
+from featstore.registry import get_model_version, get_prediction_batch, get_training_set
+
+if TYPE_CHECKING:
+    from featstore.store import FeatureStore
+
+__all__ = ["explain_prediction"]
+
+
+def _winner_sql(files: list[str], keys: list[str], ttl_us: int | None, bitemporal: bool) -> str:
+    listing = ", ".join(quote_literal(f) for f in files)
+    where = [f"{quote_ident(k)} = ${i + 1}" for i, k in enumerate(keys)]
+    n = len(keys)
+    where.append(f"{quote_ident(TS)} <= ${n + 1}")
+    if ttl_us is not None:
+        where.append(f"{quote_ident(TS)} >= ${n + 1} - INTERVAL ({ttl_us}) MICROSECONDS")
+    if bitemporal:
+        where.append(f"coalesce({quote_ident(CREATED)}, {quote_ident(TS)}) <= ${n + 1}")
+        order = f"{quote_ident(TS)} DESC, {quote_ident(RANK)}"
+    else:
+        where.append(f"{quote_ident(RANK)} = 1")
+        order = f"{quote_ident(TS)} DESC"
+    return (
+        f"SELECT * FROM read_parquet([{listing}], filename = true) WHERE {' AND '.join(where)} "
+        f"ORDER BY {order} LIMIT 1"
+    )
+
+
+def explain_prediction(store: FeatureStore, batch_ref: str, row: int) -> dict[str, Any]:
+    """See :meth:`featstore.lineage.Lineage.explain`."""
+    batch = get_prediction_batch(store.catalog, batch_ref)
+    frame = pl.read_parquet(store.offline.absolute(batch["path"]))
+    if not 0 <= row < frame.height:
+        raise LineageError(
+            f"prediction batch {batch_ref!r} has {frame.height} rows; row {row} is out of range"
+        )
+    record = frame.row(row, named=True)
+    model = get_model_version(store.catalog, batch["model"], batch["model_version"])
+    training = (
+        get_training_set(store.catalog, store.offline, model.training_set)
+        if model.training_set else None
+    )
+    retrieval = batch.get("retrieval") or (training.manifest if training else None)
+    if retrieval is None:
+        raise LineageError(
+            f"prediction batch {batch_ref!r}: its model {model.id} has no training set and the "
+            f"batch was logged without features=...; nothing to explain"
+        )
+    as_of = record["as_of"]
+    bitemporal = bool(retrieval.get("bitemporal"))
+    features = []
+    runs: dict[str, dict[str, Any]] = {}
+    for item in retrieval["features"]:
+        view = store.get_feature_view(item["view"], item["version"])
+        keys = list(view["join_keys"])
+        missing = [k for k in keys if k not in record]
+        if missing:
+            raise LineageError(
+                f"prediction batch {batch_ref!r} lacks join key {missing[0]!r} of view "
+                f"{item['view']!r}; log predictions with their entity keys"
+            )
+        pinned = [f["path"] for f in retrieval["files"]
+                  if f["view"] == item["view"] and f["version"] == item["version"]]
+        if not pinned and batch.get("retrieval") is None:
+            pinned = [r["path"] for r in store.catalog.all(
+                "SELECT path FROM files WHERE view = ? AND view_version = ? AND active = 1",
+                (item["view"], item["version"]))]
+        existing = [p for p in pinned if store.offline.absolute(p).exists()]
+        found = None
+        if existing and all(record[k] is not None for k in keys):
+            sql = _winner_sql([str(store.offline.absolute(p)) for p in existing], keys,
+                              view["ttl_us"], bitemporal)
+            result = store.con.sql(sql, params=[*(record[k] for k in keys), as_of]).pl()
+            found = result.row(0, named=True) if result.height else None
+        run_id = None
+        file_rel = None
+        if found is not None:
+            file_rel = store.offline.relative(Path(found["filename"]))
+            file_row = store.catalog.one("SELECT run_id FROM files WHERE path = ?", (file_rel,))
+            run_id = file_row["run_id"] if file_row else None
+            if run_id and run_id not in runs:
+                run_row = store.catalog.one("SELECT body FROM runs WHERE run_id = ?", (run_id,))
+                runs[run_id] = json.loads(run_row["body"]) if run_row else {}
+        for name in item["features"]:
+            features.append({
+                "view": item["view"],
+                "view_version": item["version"],
+                "view_node": f"view:{item['view']}@{item['version']}",
+                "feature": name,
+                "value": found[name] if found else None,
+                "event_timestamp": found[TS] if found else None,
+                "created_timestamp": found[CREATED] if found else None,
+                "file": file_rel,
+                "run": f"run:{run_id}" if run_id else None,
+                "missing_files": sorted(set(pinned) - set(existing)),
+            })
+    source_files = {}
+    for run in runs.values():
+        for item in run.get("inputs", []):
+            source_files[item["path"]] = {**item, "unchanged": _unchanged(item)}
+    return {
+        "prediction_batch": f"prediction_batch:{batch['batch_id']}",
+        "row": row,
+        "prediction": dict(record),
+        "as_of": as_of,
+        "model_version": model.to_record() | {"id": model.id},
+        "training_set": training.id if training else None,
+        "features": features,
+        "runs": {f"run:{k}": {"view": v.get("view"), "start": v.get("start"), "end": v.get("end")}
+                 for k, v in runs.items()},
+        "source_files": list(source_files.values()),
+    }
+
+
+def _unchanged(item: dict[str, Any]) -> bool | None:
+    path = item["path"]
+    if item.get("size") is None or not os.path.isfile(path):
+        return None if item.get("size") is None else False
+    stat = os.stat(path)
+    return bool(stat.st_size == item["size"] and stat.st_mtime_ns == item["mtime_ns"])
+

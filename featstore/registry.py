@@ -1,0 +1,398 @@
+"""Training sets, model versions with aliases, and prediction batches.
+
+Each operation writes its Parquet file (if any) first, then records the catalog rows and
+lineage nodes and edges in one transaction, so a failure records nothing and a reader
+never sees a row whose file is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from featstore.catalog import Catalog, Tx
+from featstore.compute import file_sha256
+from featstore.errors import DefinitionError, NotFoundError, did_you_mean
+from featstore.materialize import iso
+from featstore.names import validate_name
+from featstore.offline import OfflineStore, new_id
+from featstore.timeutil import utc_now
+
+__all__ = ["ModelVersion", "PredictionBatch", "TrainingSet", "code_version"]
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingSet:
+    """A saved point-in-time training set: a Parquet file and its manifest."""
+
+    name: str
+    content_id: str
+    path: Path
+    rows: int
+    created_at: str
+    manifest: dict[str, Any] = field(repr=False)
+
+    @property
+    def id(self) -> str:
+        """The lineage node id, ``training_set:<name>@<content_id>``."""
+        return f"training_set:{self.name}@{self.content_id}"
+
+    def to_polars(self) -> pl.DataFrame:
+        """The saved frame."""
+        return pl.read_parquet(self.path)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersion:
+    """A registered model version."""
+
+    name: str
+    version: int
+    training_set: str | None
+    artifact: str | None
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    tags: dict[str, str]
+    code_version: dict[str, Any]
+    features: list[dict[str, Any]]
+    feature_service: dict[str, Any] | None
+    created_at: str
+    artifact_sha256: str | None = None
+
+    @property
+    def id(self) -> str:
+        """The lineage node id, ``model:<name>@<version>``."""
+        return f"model:{self.name}@{self.version}"
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "version": self.version, "training_set": self.training_set,
+            "artifact": self.artifact, "artifact_sha256": self.artifact_sha256,
+            "params": self.params, "metrics": self.metrics, "tags": self.tags,
+            "code_version": self.code_version, "features": self.features,
+            "feature_service": self.feature_service, "created_at": self.created_at,
+        }
+
+    @classmethod
+    def from_record(cls, rec: dict[str, Any]) -> ModelVersion:
+        return cls(**rec)
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionBatch:
+    """Predictions written by one model version."""
+
+    batch_id: str
+    model: str
+    model_version: int
+    path: Path
+    rows: int
+    created_at: str
+
+    @property
+    def id(self) -> str:
+        """The lineage node id, ``prediction_batch:<batch_id>``."""
+        return f"prediction_batch:{self.batch_id}"
+
+    def to_polars(self) -> pl.DataFrame:
+        return pl.read_parquet(self.path)
+
+
+def code_version(cwd: str | None = None) -> dict[str, Any]:
+    """The git commit and dirty flag of the working tree at ``cwd``, if it is one."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5,
+            check=True,
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+            capture_output=True, text=True, timeout=5, check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {"git_commit": None, "git_dirty": None}
+    return {"git_commit": commit, "git_dirty": bool(status.strip())}
+
+
+def write_parquet_atomically(frame: pl.DataFrame, offline: OfflineStore, final: Path) -> None:
+    """Write ``frame`` in staging, fsync, and rename it to ``final``."""
+    run = new_id()
+    with offline.staging(run) as stage:
+        staged = stage / "data.parquet"
+        frame.write_parquet(staged, compression="zstd")
+        offline.publish(staged, final)
+
+
+# -- training sets ---------------------------------------------------------------------
+
+
+def save_training_set(
+    catalog: Catalog, offline: OfflineStore, frame: pl.DataFrame, manifest: dict[str, Any], name: str
+) -> TrainingSet:
+    validate_name(name, "training set")
+    content_id = str(manifest["content_id"])
+    existing = get_training_set(catalog, offline, f"training_set:{name}@{content_id}", missing_ok=True)
+    if existing is not None:
+        return existing
+    final = offline.root / "training_sets" / name / f"{content_id}.parquet"
+    write_parquet_atomically(frame, offline, final)
+    now = iso(utc_now())
+    ts = TrainingSet(name, content_id, final, frame.height, now, manifest)
+    try:
+        with catalog.transaction() as tx:
+            tx.execute(
+                "INSERT INTO training_sets (id, name, content_id, path, rows, created_at, manifest) "
+                "VALUES (?,?,?,?,?,?,?)",
+                (ts.id, name, content_id, offline.relative(final), frame.height, now,
+                 json.dumps(manifest, sort_keys=True)),
+            )
+            tx.add_node(ts.id, "training_set", name, now, {
+                "content_id": content_id, "rows": frame.height, "path": offline.relative(final),
+                "mode": manifest.get("mode"), "bitemporal": manifest.get("bitemporal"),
+                "entity_hash": manifest.get("entity_hash"),
+            })
+            tx.add_edges(_retrieval_edges(manifest, ts.id))
+    except BaseException:
+        final.unlink(missing_ok=True)
+        raise
+    return ts
+
+
+def _retrieval_edges(manifest: dict[str, Any], target: str) -> list[tuple[str, str, str]]:
+    edges = [(f"view:{f['view']}@{f['version']}", target, "features_of") for f in manifest["features"]]
+    edges += sorted({(f"run:{f['run_id']}", target, "read_by") for f in manifest["files"]})
+    service = manifest.get("feature_service")
+    if service:
+        edges.append((f"service:{service['name']}@{service['version']}", target, "selected_by"))
+    return edges
+
+
+def get_training_set(
+    catalog: Catalog, offline: OfflineStore, ref: str, *, missing_ok: bool = False
+) -> TrainingSet | None:
+    """A saved training set by id (``training_set:name@cid``), or by name (the newest)."""
+    if ref.startswith("training_set:"):
+        row = catalog.one("SELECT * FROM training_sets WHERE id = ?", (ref,))
+    else:
+        row = catalog.one(
+            "SELECT * FROM training_sets WHERE name = ? ORDER BY created_at DESC LIMIT 1", (ref,)
+        )
+    if row is None:
+        if missing_ok:
+            return None
+        names = [r["name"] for r in catalog.all("SELECT DISTINCT name FROM training_sets")]
+        raise NotFoundError(f"unknown training set {ref!r}" + did_you_mean(ref.split(":")[-1].split("@")[0], names))
+    return TrainingSet(row["name"], row["content_id"], offline.absolute(row["path"]), row["rows"],
+                       row["created_at"], json.loads(row["manifest"]))
+
+
+# -- models ------------------------------------------------------------------------------
+
+
+def register_model(
+    catalog: Catalog,
+    name: str,
+    training_set: TrainingSet | None,
+    *,
+    artifact: str | os.PathLike[str] | None,
+    params: dict[str, Any] | None,
+    metrics: dict[str, float] | None,
+    tags: dict[str, str] | None,
+) -> ModelVersion:
+    validate_name(name, "model")
+    metrics = dict(metrics or {})
+    for key, value in metrics.items():
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise DefinitionError(f"model {name!r}: metric {key!r} must be a number; found {value!r}")
+    artifact_str = str(artifact) if artifact is not None else None
+    artifact_sha = None
+    if artifact_str and os.path.isfile(artifact_str):
+        artifact_str = os.path.abspath(artifact_str)
+        artifact_sha = file_sha256(artifact_str)
+    manifest = training_set.manifest if training_set else {}
+    now = iso(utc_now())
+    with catalog.transaction() as tx:
+        row = tx.one("SELECT coalesce(max(version), 0) + 1 AS v FROM model_versions WHERE name = ?", (name,))
+        version = int(row["v"]) if row else 1
+        mv = ModelVersion(
+            name=name, version=version,
+            training_set=training_set.id if training_set else None,
+            artifact=artifact_str, params=json.loads(json.dumps(params or {}, default=str)),
+            metrics=metrics, tags={str(k): str(v) for k, v in (tags or {}).items()},
+            code_version=code_version(), features=manifest.get("features", []),
+            feature_service=manifest.get("feature_service"), created_at=now,
+            artifact_sha256=artifact_sha,
+        )
+        tx.execute(
+            "INSERT INTO model_versions (name, version, training_set, created_at, body) VALUES (?,?,?,?,?)",
+            (name, version, mv.training_set, now, json.dumps(mv.to_record(), sort_keys=True)),
+        )
+        tx.add_node(mv.id, "model_version", name, now, {
+            "version": version, "metrics": metrics, "artifact": artifact_str,
+            "git_commit": mv.code_version.get("git_commit"),
+        })
+        if training_set:
+            tx.add_edges([(training_set.id, mv.id, "trained")])
+    return mv
+
+
+def _model_names(catalog: Catalog) -> list[str]:
+    return [r["name"] for r in catalog.all("SELECT DISTINCT name FROM model_versions")]
+
+
+def get_model_version(catalog: Catalog, name: str, version: int | None = None, alias: str | None = None) -> ModelVersion:
+    if alias is not None:
+        version = current_alias(catalog, name, alias)
+        if version is None:
+            raise NotFoundError(f"model {name!r} has no alias {alias!r}; set it with set_alias")
+    if version is None:
+        row = catalog.one(
+            "SELECT body FROM model_versions WHERE name = ? ORDER BY version DESC LIMIT 1", (name,)
+        )
+    else:
+        row = catalog.one(
+            "SELECT body FROM model_versions WHERE name = ? AND version = ?", (name, int(version))
+        )
+    if row is None:
+        if version is not None and name in _model_names(catalog):
+            raise NotFoundError(f"model {name!r} has no version {version}")
+        raise NotFoundError(f"unknown model {name!r}" + did_you_mean(name, _model_names(catalog)))
+    return ModelVersion.from_record(json.loads(row["body"]))
+
+
+def list_model_versions(catalog: Catalog, name: str | None = None) -> list[ModelVersion]:
+    if name is None:
+        rows = catalog.all("SELECT body FROM model_versions ORDER BY name, version")
+    else:
+        rows = catalog.all("SELECT body FROM model_versions WHERE name = ? ORDER BY version", (name,))
+    return [ModelVersion.from_record(json.loads(r["body"])) for r in rows]
+
+
+def alias_stack(events: list[Any]) -> list[int]:
+    """Replay alias events: 'set' pushes a version, 'rollback' pops one."""
+    stack: list[int] = []
+    for event in events:
+        if event["action"] == "set":
+            stack.append(int(event["version"]))
+        elif stack:
+            stack.pop()
+    return stack
+
+
+def _alias_events(tx: Tx | Catalog, name: str, alias: str) -> list[Any]:
+    return tx.all(
+        "SELECT seq, action, version, at FROM alias_events WHERE name = ? AND alias = ? ORDER BY seq",
+        (name, alias),
+    )
+
+
+def current_alias(catalog: Catalog, name: str, alias: str) -> int | None:
+    stack = alias_stack(_alias_events(catalog, name, alias))
+    return stack[-1] if stack else None
+
+
+def set_alias(catalog: Catalog, name: str, alias: str, version: int) -> None:
+    validate_name(alias, "alias")
+    get_model_version(catalog, name, version)
+    with catalog.transaction() as tx:
+        tx.execute(
+            "INSERT INTO alias_events (name, alias, action, version, at) VALUES (?,?,?,?,?)",
+            (name, alias, "set", int(version), iso(utc_now())),
+        )
+
+
+def rollback(catalog: Catalog, name: str, alias: str) -> ModelVersion:
+    with catalog.transaction() as tx:
+        stack = alias_stack(_alias_events(tx, name, alias))
+        if len(stack) < 2:
+            where = "was never set" if not stack else f"has no earlier version than {stack[-1]}"
+            raise NotFoundError(f"cannot roll back alias {alias!r} of model {name!r}: it {where}")
+        tx.execute(
+            "INSERT INTO alias_events (name, alias, action, version, at) VALUES (?,?,?,?,?)",
+            (name, alias, "rollback", stack[-2], iso(utc_now())),
+        )
+    return get_model_version(catalog, name, stack[-2])
+
+
+def alias_history(catalog: Catalog, name: str, alias: str) -> list[dict[str, Any]]:
+    """Every change of an alias, oldest first: action, the version it then pointed to, time."""
+    out = []
+    stack: list[int] = []
+    for event in _alias_events(catalog, name, alias):
+        if event["action"] == "set":
+            stack.append(int(event["version"]))
+        elif stack:
+            stack.pop()
+        out.append({"action": event["action"], "version": stack[-1] if stack else None, "at": event["at"]})
+    return out
+
+
+def aliases(catalog: Catalog, name: str) -> dict[str, int]:
+    """Current aliases of a model: alias -> version."""
+    names = [r["alias"] for r in catalog.all("SELECT DISTINCT alias FROM alias_events WHERE name = ?", (name,))]
+    out = {}
+    for alias in names:
+        version = current_alias(catalog, name, alias)
+        if version is not None:
+            out[alias] = version
+    return out
+
+
+# -- predictions -------------------------------------------------------------------------
+
+
+def log_predictions(
+    catalog: Catalog,
+    offline: OfflineStore,
+    model: ModelVersion,
+    frame: pl.DataFrame,
+    *,
+    batch_id: str,
+    retrieval: dict[str, Any] | None,
+    as_of: datetime | None,
+) -> PredictionBatch:
+    final = offline.root / "predictions" / model.name / str(model.version) / f"{batch_id}.parquet"
+    write_parquet_atomically(frame, offline, final)
+    now = iso(utc_now())
+    batch = PredictionBatch(batch_id, model.name, model.version, final, frame.height, now)
+    body = {
+        "batch_id": batch_id, "model": model.name, "model_version": model.version,
+        "path": offline.relative(final), "rows": frame.height, "created_at": now,
+        "as_of": iso(as_of) if as_of else None, "retrieval": retrieval,
+        "columns": frame.columns,
+    }
+    try:
+        with catalog.transaction() as tx:
+            tx.execute(
+                "INSERT INTO prediction_batches (batch_id, model, model_version, path, rows, "
+                "created_at, body) VALUES (?,?,?,?,?,?,?)",
+                (batch_id, model.name, model.version, offline.relative(final), frame.height, now,
+                 json.dumps(body, sort_keys=True)),
+            )
+            tx.add_node(batch.id, "prediction_batch", model.name, now, {
+                "model_version": model.version, "rows": frame.height,
+                "path": offline.relative(final),
+            })
+            edges = [(model.id, batch.id, "predicted")]
+            if retrieval:
+                edges += _retrieval_edges(retrieval, batch.id)
+            tx.add_edges(edges)
+    except BaseException:
+        final.unlink(missing_ok=True)
+        raise
+    return batch
+
+
+def get_prediction_batch(catalog: Catalog, ref: str) -> dict[str, Any]:
+    batch_id = ref.removeprefix("prediction_batch:")
+    row = catalog.one("SELECT body FROM prediction_batches WHERE batch_id = ?", (batch_id,))
+    if row is None:
+        raise NotFoundError(f"unknown prediction batch {ref!r}")
+    return dict(json.loads(row["body"]))
