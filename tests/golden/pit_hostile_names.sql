@@ -1,0 +1,1 @@
+SELECT e."__fs_row", v0."v0_0" AS "x'y" FROM __fs_entity AS e ASOF LEFT JOIN (SELECT "we""ird", "__fs_ts" AS "v0_ts", """; DROP TABLE x; --" AS "v0_0" FROM read_parquet(['/s/it''s.parquet']) WHERE "__fs_rank" = 1) AS v0 ON e."we""ird" = v0."we""ird" AND e."__fs_ts" >= v0."v0_ts" ORDER BY e."__fs_row"
