@@ -4,7 +4,8 @@
 below and runs one operation, printing ``ok`` when it completes. The tests kill it at
 random moments (SIGKILL) or run several at once.
 
-OP is one of: ``materialize`` (ARG = month index 0-11), ``save_training_set``,
+OP is one of: ``materialize`` (ARG = month index 0-11), ``materialize_view`` (ARG = view
+name, the whole year), ``save_training_set``,
 ``register_model`` (ARG = count), ``log_predictions``, ``historical``.
 """
 
@@ -81,6 +82,8 @@ def main() -> None:
     if op == "materialize":
         i = int(arg)
         store.materialize(month_start(i), month_start(i + 1))
+    elif op == "materialize_view":
+        store.materialize(month_start(0), month_start(12), views=[arg])
     elif op == "save_training_set":
         store.save_training_set(store.get_historical_features(labels, features=FEATURES), f"ts_{arg}")
     elif op == "register_model":
