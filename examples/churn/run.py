@@ -1,0 +1,437 @@
+"""Churn prediction end to end with featstore.
+
+    python examples/churn/run.py            # reuse the store if it exists
+    python examples/churn/run.py --fresh    # start the store over
+    python examples/churn/run.py --store /tmp/churn-store
+
+Steps: generate the raw data (if missing) -> register the definitions -> materialize
+(a backfill to mid-2024, then an incremental run to the year end) -> build a
+point-in-time training set from monthly churn labels -> show what a naive join would
+leak -> train on earlier snapshots, test on later ones -> score every customer as of the
+year end and list the riskiest.
+
+Each step is a function called from :func:`main` that returns what later steps need.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from pathlib import Path
+from time import perf_counter
+from types import ModuleType
+from typing import Any
+
+import polars as pl
+
+import featstore as fs
+
+HERE = Path(__file__).resolve().parent
+LAUNCHED_FROM = Path.cwd()
+sys.path.insert(0, str(HERE))
+
+import data  # noqa: E402  (this example's own modules, next to this file)
+import features  # noqa: E402
+
+DEFAULT_STORE = HERE / "feature_repo"
+BACKFILL_START = data.SIGNUPS_FROM  # the earliest event of any source: the first signup
+BACKFILL_END = datetime(2024, 7, 1)
+YEAR_END = data.YEAR_END
+TEST_FROM = datetime(2024, 9, 1)  # train on the Mar-Aug snapshots, test on Sep-Dec
+SCORE_AS_OF = YEAR_END
+TOP_N = 10
+
+PLAN_CODES = {"basic": 0, "standard": 1, "premium": 2}
+MODEL_COLUMNS = [
+    "spend_30d",
+    "txn_count_30d",
+    "avg_basket_30d",
+    "last_amount",
+    "last_n_items",
+    "days_since_purchase",
+    "tickets_90d",
+    "urgent_tickets_90d",
+    "mean_resolution_hours_90d",
+    "plan_code",
+    "tenure_days",
+]
+WIDTH = 78
+
+
+# -- output helpers ---------------------------------------------------------------------
+
+
+@contextmanager
+def step(title: str) -> Iterator[Callable[[str], None]]:
+    """Time a step, then print its title and time followed by the lines it reported."""
+    lines: list[str] = []
+    start = perf_counter()
+    yield lines.append
+    elapsed = perf_counter() - start
+    print(f"\n{title} {'.' * (WIDTH - len(title) - 9)} {elapsed:6.2f}s")
+    for line in lines:
+        print(f"  {line}" if line else "")
+
+
+def table(rows: list[list[Any]], header: list[str] | None = None) -> list[str]:
+    """Rows as aligned text lines: numbers right-aligned, the rest left-aligned."""
+    cells = [[_cell(v) for v in row] for row in ([header] if header else []) + rows]
+    if not cells:
+        return []
+    ncols = len(cells[0])
+    numeric = [all(_is_number(row[i]) for row in rows) for i in range(ncols)]
+    widths = [max(len(row[i]) for row in cells) for i in range(ncols)]
+    out = []
+    for row in cells:
+        parts = zip(row, widths, numeric, strict=True)
+        out.append("  ".join(c.rjust(w) if num else c.ljust(w) for c, w, num in parts).rstrip())
+    if header:
+        out.insert(1, "  ".join("-" * w for w in widths))
+    return out
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, str):
+        return re.fullmatch(r"-?[\d,]+(\.\d+)?%?", value) is not None
+    return value is None or isinstance(value, int | float)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def _display(path: Path) -> str:
+    """``path`` relative to where the script was started, when it lies below it."""
+    try:
+        return str(path.relative_to(LAUNCHED_FROM))
+    except ValueError:
+        return str(path)
+
+
+def _sklearn() -> tuple[ModuleType, ModuleType]:
+    """scikit-learn's ensemble and metrics modules, or exit saying how to install it."""
+    try:
+        import sklearn.ensemble
+        import sklearn.metrics
+    except ImportError:
+        sys.exit(
+            "this example trains a scikit-learn model, and scikit-learn is not installed; "
+            "install the example's extras with: pip install -e '.[examples]'"
+        )
+    return sklearn.ensemble, sklearn.metrics
+
+
+# -- steps ------------------------------------------------------------------------------
+
+
+def load_data() -> pl.DataFrame:
+    """Generate the raw data unless it is there; return the churn labels."""
+    with step("1. raw data") as say:
+        generated = data.ensure_data(data.DATA_DIR)
+        where = _display(data.DATA_DIR)
+        say(f"generated {where} (seed {data.SEED})" if generated
+            else f"reusing {where} (delete it to regenerate)")
+        labels = pl.read_parquet(data.DATA_DIR / "labels.parquet")
+        tx_files = sorted((data.DATA_DIR / "transactions").glob("*.parquet"))
+        n_tx, n_txn_ids, first, last = pl.scan_parquet(tx_files).select(
+            pl.len(),
+            pl.col("txn_id").n_unique(),
+            pl.col("ts").min().alias("first"),
+            pl.col("ts").max().alias("last"),
+        ).collect().row(0)
+
+        def count(name: str) -> int:
+            return int(pl.scan_parquet(data.DATA_DIR / name).select(pl.len()).collect().item())
+
+        say("")
+        rows = [
+            ["customers", count("customers.parquet"), "plan, region, signup date"],
+            ["transactions", n_tx, f"{len(tx_files)} monthly files, {first:%Y-%m-%d} .. "
+                                   f"{last:%Y-%m-%d}, {n_tx - n_txn_ids:,} late corrections"],
+            ["tickets", count("tickets.parquet"), "priority, hours to resolution"],
+            ["labels", labels.height, f"{labels['event_timestamp'].n_unique()} monthly snapshots, "
+                                      f"{labels['churned'].mean():.1%} churn within 30 days"],
+        ]
+        for line in table(rows):
+            say(line)
+    return labels
+
+
+def open_store(path: Path, *, fresh: bool) -> fs.FeatureStore:
+    """Open the store and apply the definitions; report which versions are new."""
+    with step("2. definitions") as say:
+        if fresh and path.exists():
+            if (path / "featstore.json").exists() or not any(path.iterdir()):
+                shutil.rmtree(path)
+            else:
+                sys.exit(f"--fresh: {path} is not a featstore store; refusing to delete it")
+        store = fs.FeatureStore(path, progress=False)
+        views = [d for d in features.definitions if isinstance(d, fs.FeatureView)]
+        before: dict[str, str | None] = {}
+        for view in views:
+            try:
+                before[view.name] = store.get_feature_view(view.name)["version"]
+            except fs.NotFoundError:
+                before[view.name] = None
+        store.apply(features.definitions)
+
+        say(f"store {_display(path)}{' (started fresh)' if fresh else ''}")
+        say("")
+        rows = []
+        for d in features.definitions:
+            if isinstance(d, fs.Entity):
+                rows.append(["entity", d.name, d.version, f"join keys {', '.join(d.join_keys)}"])
+            elif isinstance(d, fs.Source):
+                rows.append(["source", d.name, d.version, getattr(d, "path", d.kind)])
+            elif isinstance(d, fs.FeatureView):
+                old = before[d.name]
+                state = ("new" if old is None else "unchanged" if old == d.version
+                         else f"changed (was {old})")
+                windows = [f"{label} {value.days}d" for label, value
+                           in (("lookback", d.lookback), ("ttl", d.ttl)) if value]
+                rows.append(["view", d.name, d.version, ", ".join([state, *windows])])
+            elif isinstance(d, fs.FeatureService):
+                rec = store.get_feature_service(d.name)
+                n = sum(len(item["features"]) for item in rec["features"])
+                rows.append(["service", d.name, rec["version"],
+                             f"{n} features from {len(rec['features'])} views"])
+        for line in table(rows, ["kind", "name", "version", "details"]):
+            say(line)
+    return store
+
+
+def materialize(store: fs.FeatureStore) -> list[fs.MaterializationRun]:
+    """Backfill views never materialized up to mid-year; then run every view
+    incrementally up to the year end (a no-op when the store is up to date)."""
+    with step("3. materialize") as say:
+        views = [d for d in features.definitions if isinstance(d, fs.FeatureView)]
+        done = {(r["view"], r["view_version"]) for r in store.runs()}
+        new = [v for v in views if (v.name, v.version) not in done]
+        runs: list[tuple[str, fs.MaterializationRun]] = []
+        if new:
+            runs += [("backfill", r) for r in store.materialize(BACKFILL_START, BACKFILL_END, new)]
+        runs += [("incremental", r) for r in store.materialize_incremental(YEAR_END, views)]
+        if not runs:
+            say(f"all {len(views)} views are materialized up to {YEAR_END:%Y-%m-%d}: nothing to do")
+        rows = [[kind, r.view, f"{r.start:%Y-%m-%d} .. {r.end:%Y-%m-%d}", r.rows, len(r.files)]
+                for kind, r in runs]
+        for line in table(rows, ["run", "view", "event time", "rows", "files"]) if rows else []:
+            say(line)
+    return [r for _, r in runs]
+
+
+def training_set(store: fs.FeatureStore, labels: pl.DataFrame) -> fs.RetrievalResult:
+    """The point-in-time training set of the labels, with each view's event timestamp."""
+    with step("4. training set (point-in-time join)") as say:
+        result = store.get_historical_features(
+            labels, features=features.churn_v1, include_event_timestamps=True
+        )
+        frame, manifest = result.frame, result.manifest
+        service = manifest["feature_service"]
+        say(f"{frame.height:,} rows x {frame.width} columns from service "
+            f"{service['name']}@{service['version']}, content_id {result.content_id}")
+        say("")
+        files: dict[str, int] = {}
+        rows_read: dict[str, int] = {}
+        for f in manifest["files"]:
+            files[f["view"]] = files.get(f["view"], 0) + 1
+            rows_read[f["view"]] = rows_read.get(f["view"], 0) + f["rows"]
+        rows = []
+        for item in manifest["features"]:
+            filled = 1 - frame[item["features"][0]].null_count() / max(frame.height, 1)
+            rows.append([item["view"], item["version"], files.get(item["view"], 0),
+                         rows_read.get(item["view"], 0), f"{filled:.0%}",
+                         ", ".join(item["features"])])
+        for line in table(rows, ["view", "version", "files", "rows read", "filled", "features"]):
+            say(line)
+        say("")
+        for line in _customer_story(frame):
+            say(line)
+    return result
+
+
+def _customer_story(frame: pl.DataFrame) -> list[str]:
+    """The training rows of one customer who churned: spend fades, tickets pile up."""
+    churners = (
+        frame.group_by("customer_id")
+        .agg(
+            pl.len().alias("snapshots"),
+            pl.col("churned").max(),
+            pl.col("tickets_90d").max().alias("tickets"),
+        )
+        .filter((pl.col("churned") == 1) & (pl.col("snapshots") >= 6))
+        .sort("tickets", "customer_id", descending=[True, False], nulls_last=True)
+    )
+    if churners.is_empty():
+        return []
+    cid = churners["customer_id"][0]
+    rows = frame.filter(pl.col("customer_id") == cid).select(
+        pl.col("event_timestamp").dt.date(), "spend_30d", "txn_count_30d", "last_amount",
+        "tickets_90d", "plan", "churned",
+    )
+    title = f"preview: the rows of customer {cid}, who churned: spend fades, tickets pile up"
+    return [title, *table([list(r) for r in rows.iter_rows()], rows.columns)]
+
+
+def point_in_time_check(
+    store: fs.FeatureStore, labels: pl.DataFrame, training: fs.RetrievalResult
+) -> None:
+    """Why point-in-time matters: count the future values a naive join would use."""
+    with step("5. why point-in-time") as say:
+        ts_cols = [c for c in training.frame.columns if c.endswith("__event_timestamp")]
+        ahead = pl.max_horizontal([pl.col(c) - pl.col("event_timestamp") for c in ts_cols])
+
+        # the naive way: each customer's latest values, joined to every label row
+        latest = store.get_latest_features(
+            labels.select("customer_id").unique(maintain_order=True),
+            features=features.churn_v1, as_of=YEAR_END, include_event_timestamps=True,
+        )
+        naive = labels.join(latest.frame, on="customer_id", how="left", maintain_order="left")
+        naive_ahead = naive.select(ahead.alias("ahead")).filter(pl.col("ahead") > pl.duration())
+        honest = training.frame.select((ahead > pl.duration()).sum()).item()
+        n = labels.height
+        say(f"point-in-time join  {honest:>7,} of {n:,} rows use a feature value from after "
+            f"their snapshot")
+        say(f"naive latest join   {naive_ahead.height:>7,} of {n:,} rows "
+            f"({naive_ahead.height / n:.0%}) would, a median "
+            f"{naive_ahead['ahead'].median().days} days ahead:")
+        say("                    a model trained on them learns what no live prediction can know")
+
+        bitemporal = store.get_historical_features(
+            labels, features=features.churn_v1, bitemporal=True
+        )
+        changed = training.frame["last_amount"].ne_missing(bitemporal.frame["last_amount"]).sum()
+        say(f"bitemporal=True     {changed:>7,} rows get another last_amount: corrections created "
+            f"after")
+        say("                    the snapshot stay hidden, as they were at the time")
+
+
+def add_model_columns(frame: pl.DataFrame, *, at: str = "event_timestamp") -> pl.DataFrame:
+    """Model inputs derived from the features: the same code for training and scoring."""
+    return frame.with_columns(
+        ((pl.col(at) - pl.col("last_purchase__event_timestamp")).dt.total_seconds() / 86_400)
+        .alias("days_since_purchase"),
+        (pl.col(at) - pl.col("profile__event_timestamp")).dt.total_days().alias("tenure_days"),
+        pl.col("plan").replace_strict(PLAN_CODES, default=None, return_dtype=pl.Int8)
+        .alias("plan_code"),
+    )
+
+
+def train(training: fs.RetrievalResult) -> tuple[Any, float]:
+    """Fit a gradient-boosted classifier on the earlier snapshots; AUC on the later ones."""
+    with step("6. train") as say:
+        ensemble, metrics = _sklearn()
+        frame = add_model_columns(training.frame)
+        train_rows = frame.filter(pl.col("event_timestamp") < TEST_FROM)
+        test_rows = frame.filter(pl.col("event_timestamp") >= TEST_FROM)
+        model = ensemble.HistGradientBoostingClassifier(
+            learning_rate=0.05, max_iter=300, random_state=0
+        )
+        model.fit(train_rows.select(MODEL_COLUMNS).to_numpy(), train_rows["churned"].to_numpy())
+        proba = model.predict_proba(test_rows.select(MODEL_COLUMNS).to_numpy())[:, 1]
+        auc = float(metrics.roc_auc_score(test_rows["churned"].to_numpy(), proba))
+
+        say(f"HistGradientBoostingClassifier on {len(MODEL_COLUMNS)} inputs "
+            f"(null = no recent activity), split by time")
+        say("")
+        rows = []
+        for name, part in (("train", train_rows), ("test", test_rows)):
+            ts = part["event_timestamp"]
+            rows.append([name, f"{ts.min():%Y-%m} .. {ts.max():%Y-%m}", part.height,
+                         f"{part['churned'].mean():.1%}"])
+        for line in table(rows, ["split", "snapshots", "rows", "churned"]):
+            say(line)
+        say("")
+        say(f"test AUC {auc:.3f}")
+    return model, auc
+
+
+def score(store: fs.FeatureStore, model: Any) -> pl.DataFrame:
+    """Score every customer on the latest features as of the year end; show the riskiest
+    of those still buying. Returns all customers with their ``risk``, riskiest first."""
+    with step("7. batch scoring (latest features)") as say:
+        customers = pl.read_parquet(data.DATA_DIR / "customers.parquet").select("customer_id")
+        latest = store.get_latest_features(
+            customers, features=features.churn_v1, as_of=SCORE_AS_OF, include_event_timestamps=True
+        )
+        frame = add_model_columns(
+            latest.frame.with_columns(pl.lit(SCORE_AS_OF).alias("as_of")), at="as_of"
+        )
+        risk = model.predict_proba(frame.select(MODEL_COLUMNS).to_numpy())[:, 1]
+        scored = frame.with_columns(pl.Series("risk", risk)).sort(
+            "risk", "customer_id", descending=[True, False]
+        )
+        # a retention campaign targets customers still buying, not those already gone
+        active = scored.filter(pl.col("days_since_purchase").is_not_null())
+        say(f"as of {SCORE_AS_OF:%Y-%m-%d}: {frame.height:,} customers scored, "
+            f"{active.height:,} bought in the last 30 days; content_id {latest.content_id}")
+        say("")
+        top = active.head(TOP_N).select(
+            pl.col("customer_id").cast(pl.String),
+            "plan",
+            pl.col("risk").round(3).cast(pl.String),
+            "spend_30d",
+            "txn_count_30d",
+            pl.col("days_since_purchase").round(1).cast(pl.String),
+            "tickets_90d",
+            "urgent_tickets_90d",
+        )
+        header = ["customer", "plan", "risk", "spend_30d", "txns_30d", "days_idle", "tickets",
+                  "urgent"]
+        for line in table([list(r) for r in top.iter_rows()], header):
+            say(line)
+    return scored
+
+
+# -- entry point ------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="featstore churn example, end to end")
+    parser.add_argument("--store", type=Path, default=DEFAULT_STORE,
+                        help=f"store directory (default: {_display(DEFAULT_STORE)})")
+    parser.add_argument("--fresh", action="store_true",
+                        help="delete the store first and start over")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    store_path = args.store.absolute()  # resolved before the chdir below
+    _sklearn()  # fail early, with the install command, if scikit-learn is missing
+    started = perf_counter()
+    print(f"featstore {fs.__version__}: churn example")
+    os.chdir(HERE)  # the sources' paths are relative to this folder (see features.py)
+
+    labels = load_data()
+    store = open_store(store_path, fresh=args.fresh)
+    try:
+        materialize(store)
+        training = training_set(store, labels)
+        point_in_time_check(store, labels, training)
+        model, _auc = train(training)
+        score(store, model)
+    finally:
+        store.close()
+    print(f"\ndone in {perf_counter() - started:.1f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
