@@ -34,6 +34,7 @@ from featstore.errors import (
     NotFoundError,
     PointInTimeError,
     SchemaError,
+    StorageError,
 )
 from featstore.materialize import MaterializationRun
 from featstore.retrieval import RetrievalResult
@@ -65,5 +66,6 @@ __all__ = [
     "NotFoundError",
     "PointInTimeError",
     "SchemaError",
+    "StorageError",
     "__version__",
 ]

@@ -20,6 +20,7 @@ __all__ = [
     "NotFoundError",
     "PointInTimeError",
     "SchemaError",
+    "StorageError",
     "did_you_mean",
 ]
 
@@ -54,6 +55,10 @@ class LineageError(FeatstoreError):
 
 class ConfigError(FeatstoreError, ValueError):
     """Raised for a bad store directory or configuration (for example, a newer format)."""
+
+
+class StorageError(FeatstoreError):
+    """Raised when a file in the offline store is unreadable (corrupt, truncated, gone)."""
 
 
 class CatalogError(FeatstoreError):

@@ -85,7 +85,7 @@ def resolve_refs(
                 order.append(key)
                 wanted[key] = []
                 records[key] = record
-            known = list(record["features"])
+            known = list(record.get("feature_names") or record["features"])
             chosen = known if feature is None else [feature]
             for f in chosen:
                 if f not in record["features"]:

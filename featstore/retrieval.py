@@ -14,7 +14,7 @@ import polars as pl
 import pyarrow as pa
 
 from featstore.compute import TS
-from featstore.errors import PointInTimeError, SchemaError
+from featstore.errors import PointInTimeError, SchemaError, StorageError
 from featstore.pit import ENTITY, ROW, PitQuery, build_sql
 from featstore.timeutil import is_temporal, utc_expr
 from featstore.versioning import content_hash
@@ -125,6 +125,11 @@ def run_query(con: duckdb.DuckDBPyConnection, query: PitQuery, entity: pa.Table)
     con.register(ENTITY, entity)
     try:
         return con.sql(build_sql(query)).to_arrow_table()
+    except (duckdb.IOException, duckdb.InvalidInputException) as exc:
+        raise StorageError(
+            f"reading the offline store failed: {exc}. A file may be corrupt or truncated: "
+            f"re-materialize the affected view over its range, then run store.gc()"
+        ) from exc
     finally:
         con.unregister(ENTITY)
 
@@ -190,7 +195,10 @@ class RetrievalResult:
 
 
 def make_manifest(**parts: Any) -> dict[str, Any]:
-    """A manifest with its ``content_id``."""
+    """A manifest with its ``content_id``: a hash of what was asked (mode, features and
+    their view versions) and of the resulting frame, not of where the rows were stored,
+    so the same inputs and definitions give the same id in a rebuilt store."""
     manifest = dict(parts)
-    manifest["content_id"] = content_hash(parts, length=16)
+    identity = {k: v for k, v in parts.items() if k != "files"}
+    manifest["content_id"] = content_hash(identity, length=16)
     return manifest

@@ -73,6 +73,9 @@ class FeatureStore:
         DuckDB worker threads; default: all cores.
     progress
         Show progress bars while materializing; default: when stderr is a terminal.
+    create
+        Create the store if the directory holds none (default); with ``False``, a missing
+        store is a ConfigError.
 
     A FeatureStore is used from one thread; any number of processes may open the same
     directory at once.
@@ -85,8 +88,14 @@ class FeatureStore:
         memory_limit: str | None = None,
         threads: int | None = None,
         progress: bool | None = None,
+        create: bool = True,
     ) -> None:
         self.path = Path(path).absolute()
+        if not create and not (self.path / CONFIG_FILE).exists():
+            raise ConfigError(
+                f"no feature store at {str(self.path)!r}; create one with "
+                f"FeatureStore(path) or `featstore init`"
+            )
         self.path.mkdir(parents=True, exist_ok=True)
         self._check_config()
         self.offline = OfflineStore(self.path)
@@ -247,6 +256,7 @@ class FeatureStore:
             "timestamp_column": view.source.timestamp_column,
             "created_timestamp_column": view.source.created_timestamp_column,
             "features": {f: _dtype_name(d) for f, d in features.items()},
+            "feature_names": list(features),
             "ttl_us": timedelta_us(view.ttl) if view.ttl else None,
             "lookback_us": timedelta_us(view.lookback) if view.lookback else None,
             "selection": list(view.features) if view.features is not None else None,
@@ -346,9 +356,12 @@ class FeatureStore:
             names = self._view_names()
         else:
             names = [v.name if isinstance(v, FeatureView) else v for v in views]
+        # a FeatureView passed in is the one to run (never silently another version of it);
+        # _materialize_one refuses it unless it is the catalog's current version
+        given = {v.name: v for v in views or () if isinstance(v, FeatureView)}
         out = []
         for name in names:
-            view = self._views.get(name)
+            view = given.get(name) or self._views.get(name)
             if view is None:
                 self._view_record_of(name)  # raises NotFoundError with a suggestion
                 raise MaterializationError(
@@ -461,6 +474,11 @@ class FeatureStore:
         requested features as they were known at the row's timestamp (see
         docs/point-in-time.md). ``bitemporal=True`` also hides values created after the
         entity timestamp.
+
+        ``features``: references ``"view:feature"``, ``"view:*"``, ``"view@version:feature"``,
+        ``"service:NAME"`` (a registered service), FeatureView objects,
+        ``view[["a", "b"]]``, or a FeatureService.
+        ``include_event_timestamps`` adds ``<view>__event_timestamp`` columns.
         """
         frame = entity_frame(entity_df)
         ts_col = find_timestamp_column(frame, timestamp_column)
@@ -507,8 +525,20 @@ class FeatureStore:
     ) -> RetrievalResult:
         if isinstance(features, str):
             features = [features]
-        service = features if isinstance(features, FeatureService) else None
-        requested = resolve_refs(flatten(features), self._view_record_of, self._view_names)
+        service: dict[str, Any] | None = None
+        if isinstance(features, FeatureService):
+            service = self.get_feature_service(features.name)
+            refs: list[Any] = flatten(features)
+        else:
+            refs = []
+            for ref in features:
+                if isinstance(ref, str) and ref.startswith("service:"):
+                    service = self.get_feature_service(ref.removeprefix("service:"))
+                    refs += [f"{i['view']}@{i['version']}:{f}" for i in service["features"]
+                             for f in i["features"]]
+                else:
+                    refs.append(ref)
+        requested = resolve_refs(refs, self._view_record_of, self._view_names)
         outputs = _output_names(requested, frame.columns, full_feature_names, include_ts)
         keys: list[str] = []
         key_dtypes: dict[str, str] = {}
@@ -559,6 +589,7 @@ class FeatureStore:
             bitemporal=bitemporal,
             full_feature_names=full_feature_names,
             entity_hash=frame_hash(frame),
+            result_hash=frame_hash(out),
             entity_rows=frame.height,
             timestamp_column=ts_col,
             features=[
@@ -568,8 +599,7 @@ class FeatureStore:
             ],
             include_event_timestamps=include_ts,
             feature_service=(
-                {"name": service.name, "version": self.get_feature_service(service.name)["version"]}
-                if service is not None else None
+                {"name": service["name"], "version": service["version"]} if service else None
             ),
             files=files_read,
         )
@@ -757,6 +787,10 @@ class FeatureStore:
         """Move ``alias`` back to the version it named before its latest change."""
         return registry.rollback(self.catalog, name, alias)
 
+    def aliases(self, name: str) -> dict[str, int]:
+        """Current aliases of model ``name``: alias -> version."""
+        return registry.aliases(self.catalog, name)
+
     def alias_history(self, name: str, alias: str) -> list[dict[str, Any]]:
         """Every change of an alias, oldest first."""
         return registry.alias_history(self.catalog, name, alias)
@@ -831,7 +865,7 @@ class FeatureStore:
         removed: list[str] = []
         for folder in sorted(p.name for p in self.offline.offline.iterdir() if p.is_dir()):
             with self.offline.lock(folder):
-                _collect_view_garbage(folder, self.catalog, self.offline)
+                removed += _collect_view_garbage(folder, self.catalog, self.offline)
         removed += self.offline.collect_staging()
         return removed
 

@@ -1,0 +1,1369 @@
+"""The ``featstore`` command line.
+
+Two layers, as in Hamilton's CLI: the functions in the first half take a
+:class:`~featstore.FeatureStore` (or a path) and return plain data (dicts, lists,
+strings); the click commands in the second half parse arguments, call one of them and
+render the result, as rich tables for people or as JSON with ``--json`` for scripts.
+
+Definitions are code and are never loaded from storage: commands that need them
+(``apply``, ``materialize``, ``materialize-incremental``) import the user's
+definitions file by path. Errors featstore raises are printed as ``error: <message>``
+with exit status 1; usage errors exit with status 2.
+
+    featstore --store feature_repo init
+    featstore apply features.py
+    featstore materialize 2024-01-01 2024-07-01 --defs features.py
+    featstore historical labels.parquet --service churn_v1 --out train.parquet
+    featstore lineage downstream source:transactions --kind model_version --json
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import importlib.util
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+import featstore as fs
+from featstore.errors import ConfigError, DefinitionError, FeatstoreError, LineageError
+from featstore.lineage import NODE_KINDS, Node
+from featstore.materialize import MaterializationRun, iso
+from featstore.store import CONFIG_FILE
+
+__all__ = [
+    "apply_definitions",
+    "cli",
+    "explain_row",
+    "gc_store",
+    "historical_features",
+    "init_store",
+    "latest_features",
+    "lineage_export",
+    "lineage_path",
+    "lineage_walk",
+    "list_objects",
+    "load_definitions",
+    "main",
+    "materialize_incremental_views",
+    "materialize_views",
+    "model_details",
+    "open_store",
+    "openlineage_events",
+    "resolve_node",
+    "rollback_alias",
+    "set_alias",
+    "view_details",
+]
+
+Definition = fs.Entity | fs.Source | fs.FeatureView | fs.FeatureService
+DEFINITION_TYPES = (fs.Entity, fs.Source, fs.FeatureView, fs.FeatureService)
+CATALOG_KINDS = ("entity", "source", "feature_view", "feature_service")
+LISTABLE = ("entities", "sources", "views", "services", "runs", "training-sets", "models")
+EXPORT_FORMATS = ("json", "graphml", "dot", "mermaid")
+DEFAULT_STORE = "feature_repo"
+
+
+# =====================================================================================
+# data layer: plain functions that return data
+# =====================================================================================
+
+# -- stores --------------------------------------------------------------------------
+
+
+def init_store(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Create a store at ``path`` (or open an existing one); ``created`` says which."""
+    target = Path(path).absolute()
+    existed = (target / CONFIG_FILE).is_file()
+    if target.exists() and not target.is_dir():
+        raise ConfigError(f"cannot create a store at {str(target)!r}: it is a file")
+    if not existed and target.is_dir() and any(target.iterdir()):
+        raise ConfigError(
+            f"cannot create a store at {str(target)!r}: the directory is not empty and holds "
+            f"no {CONFIG_FILE}; pick an empty or new directory"
+        )
+    with fs.FeatureStore(target, progress=False):
+        pass
+    return {"path": str(target), "created": not existed}
+
+
+def open_store(path: str | os.PathLike[str], *, progress: bool | None = None) -> fs.FeatureStore:
+    """Open the existing store at ``path``; ConfigError if there is none (a FeatureStore
+    would silently create one)."""
+    target = Path(path).absolute()
+    if not (target / CONFIG_FILE).is_file():
+        raise ConfigError(
+            f"no feature store at {str(target)!r}; create one with 'featstore --store "
+            f"{path} init', or point --store (or FEATSTORE_STORE) at an existing store"
+        )
+    return fs.FeatureStore(target, progress=progress)
+
+
+# -- definitions ---------------------------------------------------------------------
+
+
+def _catalog_kind(obj: Definition) -> str:
+    if isinstance(obj, fs.Entity):
+        return "entity"
+    if isinstance(obj, fs.Source):
+        return "source"
+    if isinstance(obj, fs.FeatureView):
+        return "feature_view"
+    return "feature_service"
+
+
+def load_definitions(path: str | os.PathLike[str]) -> list[Definition]:
+    """Import the Python file at ``path`` and return its definitions.
+
+    The list named ``definitions`` if the module has one, else every Entity, Source,
+    FeatureView and FeatureService bound at module level, in definition order. The file's
+    directory is on ``sys.path`` while it is imported, so it may import its neighbours.
+    """
+    file = Path(path).resolve()
+    if not file.is_file():
+        raise DefinitionError(f"definitions file {str(path)!r} does not exist")
+    digest = hashlib.sha256(str(file).encode()).hexdigest()[:8]
+    module_name = f"_featstore_defs_{file.stem.replace('-', '_')}_{digest}"
+    spec = importlib.util.spec_from_file_location(module_name, file)
+    if spec is None or spec.loader is None:
+        raise DefinitionError(f"cannot import {str(path)!r} as Python; is it a .py file?")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    sys.path.insert(0, str(file.parent))
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        sys.modules.pop(module_name, None)
+        where = _user_frame(exc, file)
+        raise DefinitionError(
+            f"cannot load definitions from {str(path)!r}: {type(exc).__name__}: {exc}{where}"
+        ) from exc
+    finally:
+        with contextlib.suppress(ValueError):
+            sys.path.remove(str(file.parent))
+
+    listed = getattr(module, "definitions", None)
+    if listed is not None:
+        if isinstance(listed, str | bytes) or not isinstance(listed, Iterable):
+            raise DefinitionError(
+                f"{str(path)!r}: 'definitions' must be a list of entities, sources, feature "
+                f"views and services; found {type(listed).__name__}"
+            )
+        found = list(listed)
+        for i, obj in enumerate(found):
+            if not isinstance(obj, DEFINITION_TYPES):
+                raise DefinitionError(
+                    f"{str(path)!r}: definitions[{i}] is a {type(obj).__name__}, not an Entity, "
+                    f"Source, FeatureView or FeatureService"
+                )
+    else:
+        found = [v for v in vars(module).values() if isinstance(v, DEFINITION_TYPES)]
+    unique: dict[int, Definition] = {}
+    for obj in found:
+        unique.setdefault(id(obj), obj)
+    if not unique:
+        raise DefinitionError(
+            f"no definitions found in {str(path)!r}: define Entity, Source, FeatureView or "
+            f"FeatureService objects at module level, or a list named 'definitions'"
+        )
+    return list(unique.values())
+
+
+def _user_frame(exc: BaseException, file: Path) -> str:
+    """`` (at file:line)`` for the deepest traceback frame in the definitions file."""
+    if isinstance(exc, SyntaxError) and exc.lineno:
+        return ""  # its message already names the file and line
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename) == file]
+    if not frames:
+        return ""
+    return f" (at {file.name}:{frames[-1].lineno})"
+
+
+def apply_definitions(
+    store: fs.FeatureStore, definitions: Sequence[Definition]
+) -> list[dict[str, Any]]:
+    """Apply ``definitions`` and report, for each registered object (sources that views
+    bring along included), its kind, name, version and whether it is new, updated or
+    unchanged."""
+    before = {(k, r["name"]): r["version"] for k in CATALOG_KINDS for r in store.list(k)}
+    touched: dict[tuple[str, str], None] = {}
+    for obj in definitions:
+        touched[(_catalog_kind(obj), obj.name)] = None
+        if isinstance(obj, fs.FeatureView):
+            touched[("source", obj.source.name)] = None
+    store.apply(definitions)
+    after = {(k, r["name"]): r["version"] for k in CATALOG_KINDS for r in store.list(k)}
+    out = []
+    for kind, name in sorted(touched, key=lambda t: (CATALOG_KINDS.index(t[0]), t[1])):
+        version = after[(kind, name)]
+        previous = before.get((kind, name))
+        status = "new" if previous is None else "unchanged" if previous == version else "updated"
+        out.append(
+            {
+                "kind": kind,
+                "name": name,
+                "version": version,
+                "previous_version": previous,
+                "status": status,
+            }
+        )
+    return out
+
+
+# -- listings and records ------------------------------------------------------------
+
+
+def _training_set_summary(ts: Any) -> dict[str, Any]:
+    return {
+        "id": ts.id,
+        "name": ts.name,
+        "content_id": ts.content_id,
+        "rows": ts.rows,
+        "created_at": ts.created_at,
+        "path": str(ts.path),
+        "manifest": ts.manifest,
+    }
+
+
+def list_objects(store: fs.FeatureStore, what: str) -> list[dict[str, Any]]:
+    """Records of one kind: ``entities``, ``sources``, ``views``, ``services``, ``runs``
+    (newest first), ``training-sets`` (oldest first) or ``models`` (one per name)."""
+    if what == "entities":
+        return store.list("entity")
+    if what == "sources":
+        return store.list("source")
+    if what == "views":
+        return store.list("feature_view")
+    if what == "services":
+        return store.list("feature_service")
+    if what == "runs":
+        return store.runs()
+    if what == "training-sets":
+        return [_training_set_summary(ts) for ts in store.list_training_sets()]
+    if what == "models":
+        return store.list_models()
+    raise DefinitionError(f"cannot list {what!r}; choose one of {', '.join(LISTABLE)}")
+
+
+def view_details(store: fs.FeatureStore, name: str) -> dict[str, Any]:
+    """A view's current catalog record with ``versions`` (every registered version,
+    oldest first, ``current`` marking the one retrieval uses) and ``materialized`` (runs
+    of the current version, rows written, the latest end)."""
+    record = store.get_feature_view(name)
+    versions = [
+        {
+            "version": v["version"],
+            "registered_at": v["registered_at"],
+            "current": v["version"] == record["version"],
+            "features": v["features"],
+            "source_version": v["source_version"],
+        }
+        for v in store.versions("feature_view", name)
+    ]
+    runs = [r for r in store.runs(name) if r["view_version"] == record["version"]]
+    materialized = {
+        "runs": len(runs),
+        "rows": sum(r["rows"] for r in runs),
+        "until": max((r["end"] for r in runs), default=None),
+    }
+    return {**record, "versions": versions, "materialized": materialized}
+
+
+def model_details(store: fs.FeatureStore, name: str) -> dict[str, Any]:
+    """A model's versions (oldest first, each with the aliases naming it), its current
+    aliases and each alias's history."""
+    store.get_model(name)  # NotFoundError with a suggestion for an unknown name
+    aliases: dict[str, int] = next(
+        (m["aliases"] for m in store.list_models() if m["name"] == name), {}
+    )
+    versions = [
+        {
+            "id": mv.id,
+            **mv.to_record(),
+            "aliases": sorted(a for a, v in aliases.items() if v == mv.version),
+        }
+        for mv in store.list_model_versions(name)
+    ]
+    history = {a: store.alias_history(name, a) for a in sorted(aliases)}
+    return {"name": name, "aliases": aliases, "alias_history": history, "versions": versions}
+
+
+# -- materialization ---------------------------------------------------------------
+
+
+def _run_record(run: MaterializationRun) -> dict[str, Any]:
+    """A run in the shape of its catalog record (``featstore list runs --json``)."""
+    return {
+        "id": run.id,
+        "run_id": run.run_id,
+        "view": run.view,
+        "view_version": run.view_version,
+        "start": iso(run.start),
+        "end": iso(run.end),
+        "rows": run.rows,
+        "files": list(run.files),
+        "inputs": [dataclasses.asdict(i) for i in run.inputs],
+        "started_at": iso(run.started_at),
+        "finished_at": iso(run.finished_at),
+    }
+
+
+def _view_names(definitions: Sequence[Definition]) -> list[str]:
+    return [d.name for d in definitions if isinstance(d, fs.FeatureView)]
+
+
+def materialize_views(
+    store: fs.FeatureStore,
+    defs: str | os.PathLike[str],
+    start: str,
+    end: str,
+    views: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Load and apply the definitions in ``defs``, then materialize ``[start, end)``
+    for ``views`` (default: every feature view ``defs`` defines)."""
+    definitions = load_definitions(defs)
+    applied = apply_definitions(store, definitions)
+    runs = store.materialize(start, end, list(views) or _view_names(definitions))
+    return {"applied": applied, "runs": [_run_record(r) for r in runs]}
+
+
+def materialize_incremental_views(
+    store: fs.FeatureStore,
+    defs: str | os.PathLike[str],
+    end: str,
+    views: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Load and apply ``defs``, then materialize each view from where it stopped to ``end``."""
+    definitions = load_definitions(defs)
+    applied = apply_definitions(store, definitions)
+    runs = store.materialize_incremental(end, list(views) or _view_names(definitions))
+    return {"applied": applied, "runs": [_run_record(r) for r in runs]}
+
+
+# -- retrieval -----------------------------------------------------------------------
+
+
+def _feature_request(
+    store: fs.FeatureStore, features: Sequence[str], service: str | None
+) -> list[str] | fs.FeatureService:
+    if service is None:
+        return list(features)
+    record = store.get_feature_service(service)
+    # A service's definition is code; its catalog record pins every view version, which
+    # is all retrieval needs. The store records the service's current version.
+    refs = [
+        f"{item['view']}@{item['version']}:{f}"
+        for item in record["features"]
+        for f in item["features"]
+    ]
+    return fs.FeatureService(record["name"], features=refs)
+
+
+def _retrieval_summary(result: fs.RetrievalResult, out: Path) -> dict[str, Any]:
+    frame = result.frame
+    manifest = result.manifest
+    feature_columns = [c for item in manifest["features"] for c in item["columns"]]
+    return {
+        "out": str(out),
+        "rows": frame.height,
+        "columns": frame.columns,
+        "content_id": result.content_id,
+        "mode": manifest["mode"],
+        "as_of": manifest.get("as_of"),
+        "features": [
+            {"column": c, "dtype": str(frame.schema[c]), "nulls": frame[c].null_count()}
+            for c in feature_columns
+        ],
+        "views": [{"view": i["view"], "version": i["version"]} for i in manifest["features"]],
+        "files_read": len(manifest["files"]),
+        "training_set": None,
+    }
+
+
+def historical_features(
+    store: fs.FeatureStore,
+    entity: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    features: Sequence[str] = (),
+    service: str | None = None,
+    full_feature_names: bool = False,
+    bitemporal: bool = False,
+    timestamp_column: str | None = None,
+    save_as: str | None = None,
+) -> dict[str, Any]:
+    """Point-in-time join of the entity Parquet file with ``features`` (``view:feature``
+    references) or a registered ``service``; writes ``out`` and optionally saves a named
+    training set. Returns a summary of what was written."""
+    request = _feature_request(store, features, service)
+    result = store.get_historical_features(
+        Path(entity),
+        request,
+        full_feature_names=full_feature_names,
+        bitemporal=bitemporal,
+        timestamp_column=timestamp_column,
+    )
+    target = result.to_parquet(Path(out))
+    summary = _retrieval_summary(result, target)
+    if save_as is not None:
+        summary["training_set"] = store.save_training_set(result, save_as).id
+    return summary
+
+
+def latest_features(
+    store: fs.FeatureStore,
+    keys: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    features: Sequence[str] = (),
+    service: str | None = None,
+    as_of: str | None = None,
+    full_feature_names: bool = False,
+) -> dict[str, Any]:
+    """Each key's latest feature values as of ``as_of`` (default: now), written to ``out``."""
+    request = _feature_request(store, features, service)
+    result = store.get_latest_features(
+        Path(keys), request, as_of=as_of, full_feature_names=full_feature_names
+    )
+    return _retrieval_summary(result, result.to_parquet(Path(out)))
+
+
+# -- models --------------------------------------------------------------------------
+
+
+def _alias_of(store: fs.FeatureStore, name: str, alias: str) -> int | None:
+    return next((m["aliases"].get(alias) for m in store.list_models() if m["name"] == name), None)
+
+
+def set_alias(store: fs.FeatureStore, name: str, alias: str, version: int) -> dict[str, Any]:
+    """Point ``alias`` of model ``name`` at ``version``."""
+    previous = _alias_of(store, name, alias)
+    store.set_alias(name, alias, version)
+    return {"name": name, "alias": alias, "version": version, "previous_version": previous}
+
+
+def rollback_alias(store: fs.FeatureStore, name: str, alias: str) -> dict[str, Any]:
+    """Move ``alias`` of model ``name`` back to the version it named before."""
+    previous = _alias_of(store, name, alias)
+    mv = store.rollback(name, alias)
+    return {"name": name, "alias": alias, "version": mv.version, "previous_version": previous}
+
+
+# -- lineage -------------------------------------------------------------------------
+
+
+def _node_record(node: Node) -> dict[str, Any]:
+    return {
+        "id": node.id,
+        "kind": node.kind,
+        "name": node.name,
+        "created_at": node.created_at,
+        "attrs": node.attrs,
+    }
+
+
+def resolve_node(store: fs.FeatureStore, node: str) -> str:
+    """The id of lineage node ``node``, which may omit the version: ``view:NAME`` and
+    ``service:NAME`` name the current version, ``model:NAME`` the latest version and
+    ``training_set:NAME`` the newest training set of that name."""
+    try:
+        return store.lineage.node(node).id
+    except LineageError:
+        kind, sep, rest = node.partition(":")
+        if not sep or "@" in rest or not rest:
+            raise
+        if kind == "view":
+            return f"view:{rest}@{store.get_feature_view(rest)['version']}"
+        if kind == "service":
+            return f"service:{rest}@{store.get_feature_service(rest)['version']}"
+        if kind == "model":
+            return store.get_model(rest).id
+        if kind == "training_set":
+            return store.get_training_set(rest).id
+        raise
+
+
+def lineage_walk(
+    store: fs.FeatureStore, node: str, *, direction: str, kinds: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The ancestors (``direction="upstream"``) or descendants of ``node``."""
+    node_id = resolve_node(store, node)
+    walk = store.lineage.upstream if direction == "upstream" else store.lineage.downstream
+    nodes = walk(node_id, list(kinds) or None)
+    return {"node": node_id, "direction": direction, "nodes": [_node_record(n) for n in nodes]}
+
+
+def lineage_path(store: fs.FeatureStore, source: str, target: str) -> list[str]:
+    """A shortest directed path of node ids from ``source`` to ``target``."""
+    return store.lineage.path(resolve_node(store, source), resolve_node(store, target))
+
+
+def explain_row(store: fs.FeatureStore, batch: str, row: int) -> dict[str, Any]:
+    """Explain one prediction row (see :meth:`featstore.lineage.Lineage.explain`)."""
+    return store.lineage.explain(batch.removeprefix("prediction_batch:"), row)
+
+
+def lineage_export(
+    store: fs.FeatureStore, fmt: str, *, node: str | None = None, direction: str = "both"
+) -> dict[str, Any]:
+    """The lineage graph (whole, or around ``node``) as ``fmt`` text, with its size."""
+    if node is None:
+        graph = store.lineage.graph
+    else:
+        graph = store.lineage.subgraph(resolve_node(store, node), direction=direction)
+    text = store.lineage.export(fmt, graph)
+    return {
+        "format": fmt,
+        "nodes": graph.number_of_nodes(),
+        "edges": graph.number_of_edges(),
+        "text": text,
+    }
+
+
+def openlineage_events(store: fs.FeatureStore) -> list[dict[str, Any]]:
+    """OpenLineage RunEvents, oldest first."""
+    return store.lineage.openlineage_events()
+
+
+# -- maintenance ---------------------------------------------------------------------
+
+
+def gc_store(store: fs.FeatureStore) -> dict[str, Any]:
+    """Delete files no reader can see; returns what was removed."""
+    return {"removed": store.gc()}
+
+
+# =====================================================================================
+# render layer: click commands
+# =====================================================================================
+
+
+class _ReportedError(click.ClickException):
+    """A featstore error shown as ``error: <message>`` with exit status 1."""
+
+    exit_code = 1
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+class _Group(click.Group):
+    """Turns featstore errors (and OS errors such as an unwritable --out) into
+    ``error: ...`` lines instead of tracebacks."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except FeatstoreError as exc:
+            raise _ReportedError(str(exc)) from exc
+        except OSError as exc:
+            where = f": {exc.filename!r}" if exc.filename else ""
+            raise _ReportedError(f"{exc.strerror or exc}{where}") from exc
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=_json_default))
+
+
+def _emit(as_json: bool, data: Any, render: Callable[[Any], None]) -> None:
+    if as_json:
+        _echo_json(data)
+    else:
+        render(data)
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    wide = sys.stdout.isatty() or "COLUMNS" in os.environ
+    return Console(highlight=False, width=None if wide else 160)
+
+
+def _cell(value: Any) -> Any:
+    from rich.text import Text
+
+    if value is None:
+        return Text("-", style="dim")
+    if isinstance(value, list | tuple):
+        value = ", ".join(str(v) for v in value)
+    elif isinstance(value, dict):
+        value = ", ".join(f"{k}={v}" for k, v in value.items())
+    elif isinstance(value, float):
+        value = f"{value:.6g}"
+    return Text(str(value))
+
+
+def _print(title: str | None, table: Any) -> None:
+    from rich.text import Text
+
+    console = _console()
+    if title:
+        console.print(Text(title, style="bold"))
+    console.print(table)
+
+
+def _table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    from rich.table import Table
+
+    table = Table()
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(_cell(v) for v in row))
+    _print(title, table)
+
+
+def _pairs(title: str, pairs: Sequence[tuple[str, Any]]) -> None:
+    """A title and aligned ``key  value`` lines."""
+    click.echo(click.style(title, bold=True))
+    width = max(len(key) for key, _ in pairs)
+    for key, value in pairs:
+        click.echo(f"{click.style(key.ljust(width), bold=True)}  {_cell(value).plain}")
+
+
+def _n(count: int, noun: str) -> str:
+    """``1 run``, ``2 runs``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _instant(text: str | None) -> str | None:
+    """An event-time bound for people: ``2024-04-01 00:00:00`` (microseconds if any)."""
+    if text is None:
+        return None
+    text = text.replace("T", " ")
+    return text.removesuffix(".000000")
+
+
+def _clock(text: str | None) -> str | None:
+    """A wall-clock record time for people, to the second."""
+    return None if text is None else text.replace("T", " ")[:19]
+
+
+def _duration(us: int | None) -> str | None:
+    """``30d``, ``1d 6h``, ``90m``: a TTL or lookback in microseconds, for people."""
+    if us is None:
+        return None
+    left, parts = us, []
+    for unit, size in (
+        ("d", 86_400_000_000),
+        ("h", 3_600_000_000),
+        ("m", 60_000_000),
+        ("s", 1_000_000),
+    ):
+        if left >= size:
+            parts.append(f"{left // size}{unit}")
+            left %= size
+    if left or not parts:
+        parts.append(f"{left}us")
+    return " ".join(parts)
+
+
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of tables."
+)
+defs_option = click.option(
+    "--defs",
+    "defs",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Python file of definitions to apply first (definitions are code, never read "
+    "from the store).",
+)
+views_option = click.option(
+    "--view",
+    "views",
+    multiple=True,
+    metavar="NAME",
+    help="Only this view (repeatable; default: every view DEFS defines).",
+)
+
+
+class _State:
+    def __init__(self, store_path: Path) -> None:
+        self.store_path = store_path
+
+
+def _store(ctx: click.Context) -> fs.FeatureStore:
+    """The store named by --store, closed when the command ends."""
+    state = ctx.find_object(_State)
+    assert state is not None
+    return ctx.with_resource(open_store(state.store_path))
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--store",
+    "store_path",
+    envvar="FEATSTORE_STORE",
+    default=DEFAULT_STORE,
+    show_default=True,
+    show_envvar=True,
+    type=click.Path(path_type=Path),
+    help="The store directory.",
+)
+@click.version_option(fs.__version__, prog_name="featstore")
+@click.pass_context
+def cli(ctx: click.Context, store_path: Path) -> None:
+    """featstore: Polars feature definitions, a Parquet offline store, point-in-time
+    training sets, a model registry and lineage."""
+    ctx.obj = _State(store_path)
+
+
+# -- init / apply ----------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+@json_option
+@click.pass_context
+def init(ctx: click.Context, path: Path | None, as_json: bool) -> None:
+    """Create a store at PATH (default: --store)."""
+    state = ctx.find_object(_State)
+    assert state is not None
+    info = init_store(path if path is not None else state.store_path)
+    if as_json:
+        _echo_json(info)
+    elif info["created"]:
+        click.echo(f"created feature store at {info['path']}")
+    else:
+        click.echo(f"feature store at {info['path']} already exists")
+
+
+def _render_applied(applied: list[dict[str, Any]]) -> None:
+    counts = {s: sum(a["status"] == s for a in applied) for s in ("new", "updated", "unchanged")}
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    _table(
+        f"applied {_n(len(applied), 'definition')} ({summary})",
+        ["kind", "name", "version", "status"],
+        [
+            [
+                a["kind"],
+                a["name"],
+                a["version"],
+                f"updated from {a['previous_version']}"
+                if a["status"] == "updated"
+                else a["status"],
+            ]
+            for a in applied
+        ],
+    )
+
+
+@cli.command()
+@click.argument("defs", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@json_option
+@click.pass_context
+def apply(ctx: click.Context, defs: Path, as_json: bool) -> None:
+    """Register the definitions in the Python file DEFS.
+
+    Applies the list named `definitions` if DEFS has one, else every Entity, Source,
+    FeatureView and FeatureService at module level.
+    """
+    store = _store(ctx)
+    applied = apply_definitions(store, load_definitions(defs))
+    if as_json:
+        _echo_json(applied)
+    else:
+        _render_applied(applied)
+
+
+# -- list / show -----------------------------------------------------------------------
+
+
+_LIST_COLUMNS: dict[str, tuple[list[str], Callable[[dict[str, Any]], list[Any]]]] = {
+    "entities": (
+        ["name", "version", "join keys", "description"],
+        lambda r: [r["name"], r["version"], r["join_keys"], r["description"] or None],
+    ),
+    "sources": (
+        ["name", "version", "kind", "location", "timestamp", "created timestamp"],
+        lambda r: [
+            r["name"],
+            r["version"],
+            r["source_kind"],
+            r.get("path") or r.get("query") or "(in memory)",
+            r["timestamp_column"],
+            r["created_timestamp_column"],
+        ],
+    ),
+    "views": (
+        ["name", "version", "entity", "source", "features", "ttl"],
+        lambda r: [
+            r["name"],
+            r["version"],
+            r["entity"],
+            r["source"],
+            list(r["features"]),
+            _duration(r["ttl_us"]),
+        ],
+    ),
+    "services": (
+        ["name", "version", "features"],
+        lambda r: [
+            r["name"],
+            r["version"],
+            [f"{i['view']}:{f}" for i in r["features"] for f in i["features"]],
+        ],
+    ),
+    "runs": (
+        ["run", "view", "version", "start", "end", "rows", "finished"],
+        lambda r: [
+            r["run_id"],
+            r["view"],
+            r["view_version"],
+            _instant(r["start"]),
+            _instant(r["end"]),
+            r["rows"],
+            _clock(r["finished_at"]),
+        ],
+    ),
+    "training-sets": (
+        ["id", "rows", "mode", "features", "created"],
+        lambda r: [
+            r["id"],
+            r["rows"],
+            r["manifest"]["mode"],
+            [f"{i['view']}:{f}" for i in r["manifest"]["features"] for f in i["features"]],
+            _clock(r["created_at"]),
+        ],
+    ),
+    "models": (
+        ["name", "latest version", "versions", "aliases"],
+        lambda r: [r["name"], r["latest_version"], r["versions"], r["aliases"] or None],
+    ),
+}
+
+
+@cli.command("list")
+@click.argument("what", type=click.Choice(LISTABLE), default="views", required=False)
+@json_option
+@click.pass_context
+def list_command(ctx: click.Context, what: str, as_json: bool) -> None:
+    """List entities, sources, views (the default), services, runs, training-sets or models."""
+    records = list_objects(_store(ctx), what)
+    if as_json:
+        _echo_json(records)
+        return
+    if not records:
+        click.echo(f"no {what.replace('-', ' ')} yet")
+        return
+    columns, row = _LIST_COLUMNS[what]
+    _table(f"{what} ({len(records)})", columns, [row(r) for r in records])
+
+
+@cli.group()
+def show() -> None:
+    """Show one view or model in detail."""
+
+
+@show.command("view")
+@click.argument("name")
+@json_option
+@click.pass_context
+def show_view(ctx: click.Context, name: str, as_json: bool) -> None:
+    """A feature view: its features and dtypes, TTL, and version history."""
+    info = view_details(_store(ctx), name)
+    if as_json:
+        _echo_json(info)
+        return
+    done = info["materialized"]
+    _pairs(
+        f"feature view {info['name']}",
+        [
+            ("version", info["version"]),
+            ("entity", f"{info['entity']} (join keys: {', '.join(info['join_keys'])})"),
+            ("source", f"{info['source']}@{info['source_version']}"),
+            ("timestamp", info["timestamp_column"]),
+            ("created timestamp", info["created_timestamp_column"]),
+            ("ttl", _duration(info["ttl_us"])),
+            ("lookback", _duration(info["lookback_us"])),
+            ("description", info["description"] or None),
+            ("owner", info["owner"] or None),
+            ("tags", info["tags"] or None),
+            (
+                "materialized",
+                f"{_n(done['runs'], 'run')}, {_n(done['rows'], 'row')}, until "
+                f"{_instant(done['until'])}"
+                if done["runs"]
+                else "never",
+            ),
+        ],
+    )
+    _table("features", ["feature", "dtype"], list(info["features"].items()))
+    _table(
+        "versions",
+        ["version", "registered", "current", "features"],
+        [
+            [
+                v["version"],
+                _clock(v["registered_at"]),
+                "yes" if v["current"] else "",
+                list(v["features"]),
+            ]
+            for v in info["versions"]
+        ],
+    )
+
+
+@show.command("model")
+@click.argument("name")
+@json_option
+@click.pass_context
+def show_model(ctx: click.Context, name: str, as_json: bool) -> None:
+    """A model: its versions with metrics and training sets, and its aliases."""
+    info = model_details(_store(ctx), name)
+    if as_json:
+        _echo_json(info)
+        return
+    metric_names = sorted({m for v in info["versions"] for m in v["metrics"]})
+    _table(
+        f"model {info['name']}",
+        ["version", "created", *metric_names, "aliases", "training set"],
+        [
+            [
+                v["version"],
+                _clock(v["created_at"]),
+                *(v["metrics"].get(m) for m in metric_names),
+                v["aliases"] or None,
+                v["training_set"],
+            ]
+            for v in info["versions"]
+        ],
+    )
+    if info["aliases"]:
+        _table(
+            "aliases",
+            ["alias", "version", "history"],
+            [
+                [a, v, " -> ".join(str(h["version"]) for h in info["alias_history"][a])]
+                for a, v in sorted(info["aliases"].items())
+            ],
+        )
+
+
+# -- materialize -----------------------------------------------------------------------
+
+
+def _render_runs(result: dict[str, Any]) -> None:
+    if any(a["status"] != "unchanged" for a in result["applied"]):
+        _render_applied(result["applied"])
+    if not result["runs"]:
+        click.echo("nothing to materialize")
+        return
+    _table(
+        f"materialized {_n(len(result['runs']), 'run')}",
+        ["view", "version", "start", "end", "rows", "files", "run"],
+        [
+            [
+                r["view"],
+                r["view_version"],
+                _instant(r["start"]),
+                _instant(r["end"]),
+                r["rows"],
+                len(r["files"]),
+                r["run_id"],
+            ]
+            for r in result["runs"]
+        ],
+    )
+
+
+@cli.command()
+@click.argument("start")
+@click.argument("end")
+@defs_option
+@views_option
+@json_option
+@click.pass_context
+def materialize(
+    ctx: click.Context, start: str, end: str, defs: Path, views: tuple[str, ...], as_json: bool
+) -> None:
+    """Compute and store feature rows with event time in [START, END) (ISO 8601)."""
+    result = materialize_views(_store(ctx), defs, start, end, views)
+    _emit(as_json, result, _render_runs)
+
+
+@cli.command("materialize-incremental")
+@click.argument("end")
+@defs_option
+@views_option
+@json_option
+@click.pass_context
+def materialize_incremental(
+    ctx: click.Context, end: str, defs: Path, views: tuple[str, ...], as_json: bool
+) -> None:
+    """Materialize each view from where its last run ended (or its first event) to END."""
+    result = materialize_incremental_views(_store(ctx), defs, end, views)
+    _emit(as_json, result, _render_runs)
+
+
+# -- retrieval -------------------------------------------------------------------------
+
+
+def _check_request(features: tuple[str, ...], service: str | None) -> None:
+    if bool(features) == bool(service):
+        raise click.UsageError("pass either --feature (one or more) or --service, not both")
+
+
+def _render_retrieval(summary: dict[str, Any]) -> None:
+    views = ", ".join(f"{v['view']}@{v['version']}" for v in summary["views"])
+    when = f" as of {_instant(summary['as_of'])}" if summary["as_of"] else ""
+    click.echo(f"wrote {summary['rows']} rows to {summary['out']}{when}")
+    click.echo(
+        f"content id {summary['content_id']}; views {views}; "
+        f"{summary['files_read']} offline files read"
+    )
+    _table(
+        None,
+        ["feature column", "dtype", "nulls"],
+        [[f["column"], f["dtype"], f["nulls"]] for f in summary["features"]],
+    )
+    if summary["training_set"]:
+        click.echo(f"saved training set {summary['training_set']}")
+
+
+feature_option = click.option(
+    "--feature",
+    "-f",
+    "features",
+    multiple=True,
+    metavar="VIEW:FEATURE",
+    help="A feature reference (view:feature, view@version:feature or view:*); repeatable.",
+)
+service_option = click.option("--service", metavar="NAME", help="A registered feature service.")
+out_option = click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="The Parquet file to write.",
+)
+full_names_option = click.option(
+    "--full-feature-names", is_flag=True, help="Name columns view__feature."
+)
+
+
+@cli.command()
+@click.argument("entity", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@feature_option
+@service_option
+@out_option
+@full_names_option
+@click.option(
+    "--bitemporal", is_flag=True, help="Also hide values created after each entity row's timestamp."
+)
+@click.option(
+    "--timestamp-column",
+    metavar="COLUMN",
+    help="The entity timestamp column (default: event_timestamp, or the only Datetime column).",
+)
+@click.option("--save-as", metavar="NAME", help="Also save the result as a named training set.")
+@json_option
+@click.pass_context
+def historical(
+    ctx: click.Context,
+    entity: Path,
+    features: tuple[str, ...],
+    service: str | None,
+    out: Path,
+    full_feature_names: bool,
+    bitemporal: bool,
+    timestamp_column: str | None,
+    save_as: str | None,
+    as_json: bool,
+) -> None:
+    """Point-in-time join of the ENTITY Parquet file (keys + timestamps) with features."""
+    _check_request(features, service)
+    summary = historical_features(
+        _store(ctx),
+        entity,
+        out,
+        features=features,
+        service=service,
+        full_feature_names=full_feature_names,
+        bitemporal=bitemporal,
+        timestamp_column=timestamp_column,
+        save_as=save_as,
+    )
+    _emit(as_json, summary, _render_retrieval)
+
+
+@cli.command()
+@click.argument("keys", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@feature_option
+@service_option
+@click.option("--as-of", metavar="TS", help="ISO 8601 instant (default: now).")
+@out_option
+@full_names_option
+@json_option
+@click.pass_context
+def latest(
+    ctx: click.Context,
+    keys: Path,
+    features: tuple[str, ...],
+    service: str | None,
+    as_of: str | None,
+    out: Path,
+    full_feature_names: bool,
+    as_json: bool,
+) -> None:
+    """Each key's latest feature values, for batch scoring; KEYS is a Parquet file of join keys."""
+    _check_request(features, service)
+    summary = latest_features(
+        _store(ctx),
+        keys,
+        out,
+        features=features,
+        service=service,
+        as_of=as_of,
+        full_feature_names=full_feature_names,
+    )
+    _emit(as_json, summary, _render_retrieval)
+
+
+# -- models ----------------------------------------------------------------------------
+
+
+@cli.group()
+def models() -> None:
+    """Model aliases (list models with `featstore list models`)."""
+
+
+def _render_alias(info: dict[str, Any]) -> None:
+    before = info["previous_version"]
+    was = f" (was {before})" if before is not None else ""
+    click.echo(f"model {info['name']!r}: alias {info['alias']!r} -> version {info['version']}{was}")
+
+
+@models.command("alias")
+@click.argument("name")
+@click.argument("alias")
+@click.argument("version", type=int)
+@json_option
+@click.pass_context
+def models_alias(ctx: click.Context, name: str, alias: str, version: int, as_json: bool) -> None:
+    """Point ALIAS (e.g. production) of model NAME at VERSION."""
+    info = set_alias(_store(ctx), name, alias, version)
+    _emit(as_json, info, _render_alias)
+
+
+@models.command("rollback")
+@click.argument("name")
+@click.argument("alias")
+@json_option
+@click.pass_context
+def models_rollback(ctx: click.Context, name: str, alias: str, as_json: bool) -> None:
+    """Move ALIAS of model NAME back to the version it named before its latest change."""
+    info = rollback_alias(_store(ctx), name, alias)
+    _emit(as_json, info, _render_alias)
+
+
+# -- lineage ---------------------------------------------------------------------------
+
+
+@cli.group()
+def lineage() -> None:
+    """Lineage queries and exports. NODE is a node id such as source:transactions,
+    view:spending@3f2a1c9b0d4e or model:churn@3; view:NAME, service:NAME, model:NAME and
+    training_set:NAME name the current, latest or newest one."""
+
+
+kind_option = click.option(
+    "--kind",
+    "kinds",
+    multiple=True,
+    type=click.Choice(NODE_KINDS),
+    help="Only nodes of this kind (repeatable).",
+)
+
+
+def _render_nodes(info: dict[str, Any]) -> None:
+    if not info["nodes"]:
+        click.echo(f"nothing {info['direction']} of {info['node']}")
+        return
+    _table(
+        f"{info['direction']} of {info['node']} ({len(info['nodes'])})",
+        ["node", "kind", "name", "created"],
+        [[n["id"], n["kind"], n["name"], _clock(n["created_at"])] for n in info["nodes"]],
+    )
+
+
+def _walk_command(direction: str) -> Callable[..., None]:
+    @click.argument("node")
+    @kind_option
+    @json_option
+    @click.pass_context
+    def command(ctx: click.Context, node: str, kinds: tuple[str, ...], as_json: bool) -> None:
+        info = lineage_walk(_store(ctx), node, direction=direction, kinds=kinds)
+        _emit(as_json, info, _render_nodes)
+
+    return command
+
+
+lineage.command("upstream", help="Everything NODE depends on (its ancestors).")(
+    _walk_command("upstream")
+)
+lineage.command("downstream", help="Everything affected if NODE changes (its descendants).")(
+    _walk_command("downstream")
+)
+
+
+@lineage.command("path")
+@click.argument("source")
+@click.argument("target")
+@json_option
+@click.pass_context
+def lineage_path_command(ctx: click.Context, source: str, target: str, as_json: bool) -> None:
+    """A shortest path from SOURCE down to TARGET."""
+    path = lineage_path(_store(ctx), source, target)
+    if as_json:
+        _echo_json(path)
+        return
+    click.echo(path[0])
+    for node in path[1:]:
+        click.echo(f"  -> {node}")
+
+
+@lineage.command("explain")
+@click.argument("batch")
+@click.argument("row", type=int)
+@json_option
+@click.pass_context
+def lineage_explain(ctx: click.Context, batch: str, row: int, as_json: bool) -> None:
+    """Explain prediction ROW of prediction batch BATCH: model, training set, each feature
+    value with its event time and run, and the source files behind them."""
+    info = explain_row(_store(ctx), batch, row)
+    if as_json:
+        _echo_json(info)
+        return
+    model = info["model_version"]
+    _pairs(
+        f"{info['prediction_batch']} row {info['row']}",
+        [
+            ("model", model["id"]),
+            ("training set", info["training_set"]),
+            ("as of", info["as_of"]),
+            ("prediction", info["prediction"]),
+        ],
+    )
+    _table(
+        "features",
+        ["view", "feature", "value", "event time", "run"],
+        [
+            [f["view_node"], f["feature"], f["value"], f["event_timestamp"], f["run"]]
+            for f in info["features"]
+        ],
+    )
+    if info["source_files"]:
+        _table(
+            "source files",
+            ["path", "rows", "sha256", "unchanged"],
+            [
+                [
+                    s["path"],
+                    s.get("rows"),
+                    (s.get("sha256") or "")[:12] or None,
+                    {True: "yes", False: "NO", None: "?"}[s["unchanged"]],
+                ]
+                for s in info["source_files"]
+            ],
+        )
+
+
+def _write_or_echo(text: str, out: Path | None, what: str) -> None:
+    if out is None:
+        click.echo(text, nl=not text.endswith("\n"))
+        return
+    out.write_text(text)
+    click.echo(f"wrote {what} to {out}", err=True)
+
+
+@lineage.command("export")
+@click.option(
+    "--format", "fmt", type=click.Choice(EXPORT_FORMATS), default="json", show_default=True
+)
+@click.option("--node", metavar="NODE", help="Only this node and its neighbourhood.")
+@click.option(
+    "--direction",
+    type=click.Choice(["up", "down", "both"]),
+    default="both",
+    show_default=True,
+    help="With --node: ancestors, descendants or both.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file instead of stdout.",
+)
+@click.pass_context
+def lineage_export_command(
+    ctx: click.Context, fmt: str, node: str | None, direction: str, out: Path | None
+) -> None:
+    """Export the lineage graph as node-link JSON, GraphML, DOT or Mermaid."""
+    info = lineage_export(_store(ctx), fmt, node=node, direction=direction)
+    _write_or_echo(
+        info["text"], out, f"{_n(info['nodes'], 'node')} and {_n(info['edges'], 'edge')}"
+    )
+
+
+@lineage.command("openlineage")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file instead of stdout.",
+)
+@click.pass_context
+def lineage_openlineage(ctx: click.Context, out: Path | None) -> None:
+    """OpenLineage RunEvents as JSON lines (one per run, training set and prediction batch)."""
+    events = openlineage_events(_store(ctx))
+    text = "".join(json.dumps(e, sort_keys=True, default=_json_default) + "\n" for e in events)
+    _write_or_echo(text, out, _n(len(events), "event"))
+
+
+# -- maintenance -----------------------------------------------------------------------
+
+
+@cli.command()
+@json_option
+@click.pass_context
+def gc(ctx: click.Context, as_json: bool) -> None:
+    """Delete files no reader can see (dead runs' leftovers, expired superseded files)."""
+    info = gc_store(_store(ctx))
+    if as_json:
+        _echo_json(info)
+        return
+    click.echo(f"removed {_n(len(info['removed']), 'file')}")
+    for path in info["removed"]:
+        click.echo(f"  {path}")
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """The ``featstore`` console script."""
+    cli.main(args=list(argv) if argv is not None else None, prog_name="featstore")
+    raise SystemExit(0)  # cli.main always exits; this satisfies the type checker
+
+
+if __name__ == "__main__":
+    main()
