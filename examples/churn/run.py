@@ -7,8 +7,10 @@
 Steps: generate the raw data (if missing) -> register the definitions -> materialize
 (a backfill to mid-2024, then an incremental run to the year end) -> build a
 point-in-time training set from monthly churn labels -> show what a naive join would
-leak -> train on earlier snapshots, test on later ones -> score every customer as of the
-year end and list the riskiest.
+leak -> train on earlier snapshots, test on later ones -> register the model and point
+its ``production`` alias at it -> score every customer as of the year end and list the
+riskiest -> log the predictions and trace one back to its raw files, show what a source
+change would impact, and write lineage pictures (Mermaid and DOT) to ``out/``.
 
 Each step is a function called from :func:`main` that returns what later steps need.
 """
@@ -16,6 +18,7 @@ Each step is a function called from :func:`main` that returns what later steps n
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -40,6 +43,7 @@ import data  # noqa: E402  (this example's own modules, next to this file)
 import features  # noqa: E402
 
 DEFAULT_STORE = HERE / "feature_repo"
+OUT = HERE / "out"
 BACKFILL_START = data.SIGNUPS_FROM  # the earliest event of any source: the first signup
 BACKFILL_END = datetime(2024, 7, 1)
 YEAR_END = data.YEAR_END
@@ -362,10 +366,11 @@ def train(training: fs.RetrievalResult) -> tuple[Any, float]:
     return model, auc
 
 
-def score(store: fs.FeatureStore, model: Any) -> pl.DataFrame:
+def score(store: fs.FeatureStore, model: Any) -> tuple[pl.DataFrame, fs.RetrievalResult]:
     """Score every customer on the latest features as of the year end; show the riskiest
-    of those still buying. Returns all customers with their ``risk``, riskiest first."""
-    with step("7. batch scoring (latest features)") as say:
+    of those still buying. Returns all customers with their ``risk``, riskiest first, and
+    the retrieval the scores were computed from."""
+    with step("8. batch scoring (latest features)") as say:
         customers = pl.read_parquet(data.DATA_DIR / "customers.parquet").select("customer_id")
         latest = store.get_latest_features(
             customers, features=features.churn_v1, as_of=SCORE_AS_OF, include_event_timestamps=True
@@ -396,7 +401,72 @@ def score(store: fs.FeatureStore, model: Any) -> pl.DataFrame:
                   "urgent"]
         for line in table([list(r) for r in top.iter_rows()], header):
             say(line)
-    return scored
+    return scored, latest
+
+
+def register(store: fs.FeatureStore, training: fs.RetrievalResult, model: Any, auc: float) -> Any:
+    """Save the training set, register the model version and promote it to production."""
+    with step("7. register the model") as say:
+        saved = store.save_training_set(training, "churn_train")
+        OUT.mkdir(exist_ok=True)
+        card = OUT / "model_card.json"
+        params = {k: v for k, v in model.get_params().items() if isinstance(v, int | float | str)}
+        card.write_text(json.dumps({"model": type(model).__name__, "params": params,
+                                    "inputs": MODEL_COLUMNS, "test_auc": auc}, indent=1))
+        version = store.register_model(
+            "churn", saved, artifact=card, params=params, metrics={"test_auc": auc},
+            tags={"algorithm": type(model).__name__},
+        )
+        store.set_alias("churn", "production", version.version)
+        commit = version.code_version.get("git_commit")
+        say(f"training set {saved.id} ({saved.rows:,} rows)")
+        say(f"model {version.id}, test AUC {auc:.3f}, code "
+            f"{(commit or 'not in a git work tree')[:12]}"
+            f"{' (dirty)' if version.code_version.get('git_dirty') else ''}")
+        say(f"alias production -> version {version.version} "
+            f"(history: {[h['version'] for h in store.alias_history('churn', 'production')]})")
+    return version
+
+
+def lineage(store: fs.FeatureStore, version: Any, scored: pl.DataFrame,
+            latest: fs.RetrievalResult) -> None:
+    """Log the predictions; trace the riskiest back to raw files; show a source's impact."""
+    with step("9. lineage") as say:
+        batch = store.log_predictions(version, scored.select("customer_id", "risk"),
+                                      features=latest)
+        say(f"logged {batch.rows:,} predictions as {batch.id}")
+        files = store.lineage.upstream(batch.id, kinds=["source_file"])
+        views = store.lineage.upstream(batch.id, kinds=["feature_view"])
+        say(f"upstream: {len(views)} feature view versions and {len(files)} raw files, e.g.")
+        for node in files[:3]:
+            a = node.attrs
+            say(f"  {_display(Path(a['path']))}  {a['rows']:,} rows  sha256 {a['sha256'][:12]}")
+        say("")
+        # explain the riskiest customer who still buys (the top of the campaign list)
+        row = scored.with_row_index().filter(pl.col("days_since_purchase").is_not_null())["index"][0]
+        why = store.lineage.explain(batch.id, row=int(row))
+        say(f"why customer {why['prediction']['customer_id']} got risk "
+            f"{why['prediction']['risk']:.3f} ({why['model_version']['id']}, "
+            f"trained on {why['training_set']}):")
+        rows = [[f["view"] + "@" + f["view_version"][:6], f["feature"], f["value"],
+                 f["event_timestamp"], (f["run"] or "-")[:16]] for f in why["features"]]
+        for line in table(rows, ["view", "feature", "value", "as of", "run"]):
+            say("  " + line)
+        say(f"  from {len(why['source_files'])} raw files, all unchanged on disk: "
+            f"{all(f['unchanged'] for f in why['source_files'])}")
+        say("")
+        impact = store.lineage.downstream("source:tickets", kinds=["model_version", "prediction_batch"])
+        models = sorted({n.id for n in impact if n.kind == "model_version"})
+        batches = [n for n in impact if n.kind == "prediction_batch"]
+        say(f"impact of a change to source:tickets: {len(models)} model versions "
+            f"({', '.join(models[-3:])}) and {len(batches)} prediction batches")
+        picture = store.lineage.subgraph(batch.id, direction="up")
+        OUT.mkdir(exist_ok=True)
+        (OUT / "lineage.mmd").write_text(store.lineage.export("mermaid", picture))
+        (OUT / "lineage.dot").write_text(store.lineage.export("dot", picture))
+        say(f"wrote {_display(OUT / 'lineage.mmd')} and {_display(OUT / 'lineage.dot')} "
+            f"({picture.number_of_nodes()} nodes, {picture.number_of_edges()} edges): "
+            f"render with `dot -Tsvg` or any Mermaid viewer")
 
 
 # -- entry point ------------------------------------------------------------------------
@@ -425,8 +495,10 @@ def main(argv: list[str] | None = None) -> int:
         materialize(store)
         training = training_set(store, labels)
         point_in_time_check(store, labels, training)
-        model, _auc = train(training)
-        score(store, model)
+        model, auc = train(training)
+        version = register(store, training, model, auc)
+        scored, latest = score(store, model)
+        lineage(store, version, scored, latest)
     finally:
         store.close()
     print(f"\ndone in {perf_counter() - started:.1f}s")
