@@ -55,8 +55,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
+# Benchmark this checkout's featstore (workers inherit it through this file's path).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 DATA_VERSION = 1  # bump when the generator changes, to invalidate cached data
 START = datetime(2024, 1, 1)
@@ -71,6 +71,7 @@ class Dataset:
     """Paths and schema of one generated dataset (loaded from its ``meta.json``)."""
 
     root: Path
+    entity_rows: int
     views: int
     days: int
 
@@ -109,7 +110,7 @@ class Dataset:
     @classmethod
     def load(cls, root: Path) -> Dataset:
         meta = json.loads((root / "meta.json").read_text())
-        return cls(root=root, views=meta["views"], days=meta["days"])
+        return cls(root, entity_rows=meta["entities"], views=meta["views"], days=meta["days"])
 
 
 # --------------------------------------------------------------------------- generation
@@ -124,8 +125,8 @@ def dataset_dir(args: argparse.Namespace) -> Path:
     return Path(args.workdir) / key
 
 
-def _write_partitioned(columns: dict[str, Any], ts_name: str, unit: str, out_dir: Path) -> int:
-    """Write ts-sorted numpy columns as one Parquet file per day or month; return file count."""
+def _write_partitioned(columns: dict[str, Any], ts_name: str, unit: str, out_dir: Path) -> None:
+    """Write ts-sorted numpy columns as one Parquet file per day (unit D) or month (M)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -136,7 +137,6 @@ def _write_partitioned(columns: dict[str, Any], ts_name: str, unit: str, out_dir
     bounds = [*starts.tolist(), table.num_rows]
     for key, lo, hi in zip(keys, bounds[:-1], bounds[1:], strict=True):
         pq.write_table(table.slice(lo, hi - lo), out_dir / f"{key}.parquet")
-    return len(keys)
 
 
 def _generate_view(rng: Any, args: argparse.Namespace, i: int, out_dir: Path) -> tuple[Any, Any]:
@@ -195,8 +195,6 @@ def ensure_dataset(args: argparse.Namespace) -> Dataset:
     if (root / "meta.json").exists():
         print(f"using cached data in {root}")
         return Dataset.load(root)
-    if root.exists():
-        raise SystemExit(f"{root} exists but is incomplete; delete it and rerun")
     print(f"generating data in {root} ...", flush=True)
     t0 = time.perf_counter()
     tmp = root.with_name(root.name + ".partial")
@@ -348,8 +346,8 @@ def _proc_status_mb(field: str) -> float:
     raise RuntimeError(f"{field} not in /proc/self/status")
 
 
-def worker(task: str, data_root: Path) -> None:
-    """Run one task once in this (fresh) process and print a JSON line with the numbers."""
+def worker(task: str, data_root: Path, result_file: Path) -> None:
+    """Run one task once in this (fresh) process and write its numbers to ``result_file``."""
     data = Dataset.load(data_root)
     setup, run = WORKER_TASKS[task]
     ctx = setup(data)
@@ -358,25 +356,25 @@ def worker(task: str, data_root: Path) -> None:
     result = run(ctx, data, data.entities)
     seconds = time.perf_counter() - t0
     rows = getattr(result, "num_rows", None)
-    print(
-        json.dumps(
-            {
-                "seconds": seconds,
-                "rows": rows,
-                "baseline_rss_mb": baseline,
-                "peak_rss_mb": _proc_status_mb("VmHWM"),
-            }
-        )
-    )
+    stats = {
+        "seconds": seconds,
+        "rows": rows,
+        "baseline_rss_mb": baseline,
+        "peak_rss_mb": _proc_status_mb("VmHWM"),
+    }
+    result_file.write_text(json.dumps(stats))
 
 
 def run_worker(task: str, data: Dataset) -> dict[str, Any]:
     """Run ``task`` in a fresh interpreter and return its measurements."""
-    cmd = [sys.executable, __file__, "--worker", task, "--data-dir", str(data.root)]
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{task} worker failed with exit code {proc.returncode}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "result.json"
+        cmd = [sys.executable, __file__, "--worker", task, "--data-dir", str(data.root)]
+        proc = subprocess.run([*cmd, "--result-file", str(out)], check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{task} worker failed with exit code {proc.returncode}")
+        stats: dict[str, Any] = json.loads(out.read_text())
+    return stats
 
 
 # --------------------------------------------------------------------------- orchestration
@@ -404,6 +402,8 @@ def time_methods(data: Dataset, methods: list[str], repeat: int) -> dict[str, di
     for r in range(repeat):
         for m in methods:
             stats = run_worker(m, data)
+            if stats["rows"] != data.entity_rows:
+                raise RuntimeError(f"{m} returned {stats['rows']} rows, not {data.entity_rows}")
             print(
                 f"  [{r + 1}/{repeat}] {m:<22} {stats['seconds']:8.3f}s "
                 f"peak {stats['peak_rss_mb']:8.0f} MB",
@@ -416,7 +416,6 @@ def time_methods(data: Dataset, methods: list[str], repeat: int) -> dict[str, di
             "seconds": [s["seconds"] for s in rs],
             "baseline_rss_mb": statistics.median(s["baseline_rss_mb"] for s in rs),
             "peak_rss_mb": max(s["peak_rss_mb"] for s in rs),
-            "rows": rs[0]["rows"],
         }
         for m, rs in runs.items()
     }
@@ -504,7 +503,8 @@ def _mismatched_rows(got: Any, ref: Any, features: list[str]) -> list[int]:
         got.select("row_id", *features), on="row_id", how="left", suffix="_got"
     )
     differs = pl.any_horizontal(~pl.col(f).eq_missing(pl.col(f + "_got")) for f in features)
-    return joined.filter(differs)["row_id"].to_list()
+    bad: list[int] = joined.filter(differs)["row_id"].to_list()
+    return bad
 
 
 def compare(
@@ -532,8 +532,16 @@ def compare(
     }
 
 
+def add_ratios(results: dict[str, dict[str, Any]]) -> None:
+    """Add time and peak-memory ratios to the reference method to every timed result."""
+    ref = results[REFERENCE]
+    for r in results.values():
+        if "skipped" not in r:
+            r["ratio_seconds"] = r["median_seconds"] / ref["median_seconds"]
+            r["ratio_peak_rss"] = r["peak_rss_mb"] / ref["peak_rss_mb"]
+
+
 def print_table(results: dict[str, dict[str, Any]]) -> None:
-    ref = results.get(REFERENCE)
     header = (
         f"{'method':<22} {'median s':>9} {'x ' + REFERENCE:>15} {'base MB':>8} "
         f"{'peak MB':>8} {'x peak':>7}"
@@ -544,12 +552,9 @@ def print_table(results: dict[str, dict[str, Any]]) -> None:
         if "skipped" in r:
             print(f"{m:<22} skipped: {r['skipped']}")
             continue
-        t_ratio = r["median_seconds"] / ref["median_seconds"] if ref else float("nan")
-        m_ratio = r["peak_rss_mb"] / ref["peak_rss_mb"] if ref else float("nan")
-        r["ratio_seconds"], r["ratio_peak_rss"] = t_ratio, m_ratio
         print(
-            f"{m:<22} {r['median_seconds']:9.3f} {t_ratio:15.2f} {r['baseline_rss_mb']:8.0f} "
-            f"{r['peak_rss_mb']:8.0f} {m_ratio:7.2f}"
+            f"{m:<22} {r['median_seconds']:9.3f} {r['ratio_seconds']:15.2f} "
+            f"{r['baseline_rss_mb']:8.0f} {r['peak_rss_mb']:8.0f} {r['ratio_peak_rss']:7.2f}"
         )
 
 
@@ -558,14 +563,20 @@ def environment() -> dict[str, Any]:
     import polars as pl
     import pyarrow as pa
 
-    return {
+    env = {
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
         "duckdb": duckdb.__version__,
         "polars": pl.__version__,
         "pyarrow": pa.__version__,
+        "featstore": None,
     }
+    if featstore_available() is None:
+        import featstore
+
+        env["featstore"] = featstore.__version__
+    return env
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -591,7 +602,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=os.path.join(tempfile.gettempdir(), "featstore-bench"),
         help="where generated data and the materialized store are cached",
     )
-    p.add_argument("--out", default="results.json", help="JSON results file")
+    p.add_argument("--out", help="JSON results file (default: <workdir>/results.json)")
     p.add_argument(
         "--check-rows",
         type=int,
@@ -605,6 +616,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--worker", choices=list(WORKER_TASKS), help=argparse.SUPPRESS)
     p.add_argument("--data-dir", help=argparse.SUPPRESS)
+    p.add_argument("--result-file", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if REFERENCE not in args.methods:
         args.methods.insert(0, REFERENCE)
@@ -614,7 +626,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.worker:
-        worker(args.worker, Path(args.data_dir))
+        worker(args.worker, Path(args.data_dir), Path(args.result_file))
         return 0
     data = ensure_dataset(args)
     warm_page_cache(data)
@@ -633,6 +645,7 @@ def main(argv: list[str] | None = None) -> int:
     check = None
     if args.check_rows:
         check = check_agreement(data, methods, args.check_rows, args.seed, Path(args.workdir))
+    add_ratios(results)
     print()
     print_table(results)
     if materialization:
@@ -650,15 +663,18 @@ def main(argv: list[str] | None = None) -> int:
         for m in methods:
             print(f"  {m:<22} {json.dumps(check[m])}")
     report = {
-        "config": {k: v for k, v in vars(args).items() if k not in ("worker", "data_dir")},
+        "config": {
+            k: v for k, v in vars(args).items() if k not in ("worker", "data_dir", "result_file")
+        },
         "data_dir": str(data.root),
         "environment": environment(),
         "results": results,
         "featstore_materialization": materialization,
         "agreement": check,
     }
-    Path(args.out).write_text(json.dumps(report, indent=2, default=str))
-    print(f"\nwrote {args.out}")
+    out = Path(args.out or Path(args.workdir) / "results.json")
+    out.write_text(json.dumps(report, indent=2, default=str))
+    print(f"\nwrote {out}")
     failed = check and any(not check[m]["ok"] for m in methods)
     return 1 if failed else 0
 
