@@ -194,14 +194,14 @@ def apply_definitions(
     """Apply ``definitions`` and report, for each registered object (sources that views
     bring along included), its kind, name, version and whether it is new, updated or
     unchanged."""
-    before = {(k, r["name"]): r["version"] for k in CATALOG_KINDS for r in store.list(k)}
+    before = {(k, r["name"]): r["version"] for k in CATALOG_KINDS for r in store.list_definitions(k)}
     touched: dict[tuple[str, str], None] = {}
     for obj in definitions:
         touched[(_catalog_kind(obj), obj.name)] = None
         if isinstance(obj, fs.FeatureView):
             touched[("source", obj.source.name)] = None
     store.apply(definitions)
-    after = {(k, r["name"]): r["version"] for k in CATALOG_KINDS for r in store.list(k)}
+    after = {(k, r["name"]): r["version"] for k in CATALOG_KINDS for r in store.list_definitions(k)}
     out = []
     for kind, name in sorted(touched, key=lambda t: (CATALOG_KINDS.index(t[0]), t[1])):
         version = after[(kind, name)]
@@ -238,13 +238,13 @@ def list_objects(store: fs.FeatureStore, what: str) -> list[dict[str, Any]]:
     """Records of one kind: ``entities``, ``sources``, ``views``, ``services``, ``runs``
     (newest first), ``training-sets`` (oldest first) or ``models`` (one per name)."""
     if what == "entities":
-        return store.list("entity")
+        return store.list_definitions("entity")
     if what == "sources":
-        return store.list("source")
+        return store.list_definitions("source")
     if what == "views":
-        return store.list("feature_view")
+        return store.list_definitions("feature_view")
     if what == "services":
-        return store.list("feature_service")
+        return store.list_definitions("feature_service")
     if what == "runs":
         return store.runs()
     if what == "training-sets":

@@ -100,7 +100,9 @@ def scan_source(source: Source, con: duckdb.DuckDBPyConnection) -> pl.LazyFrame:
         try:
             table = con.sql(source.query).to_arrow_table()
         except duckdb.Error as exc:
-            raise DefinitionError(f"source {source.name!r}: its SQL query failed: {exc}") from exc
+            raise DefinitionError(
+                f"source {source.name!r}: its SQL query failed: {exc}; fix the query"
+            ) from exc
         return pl.from_arrow(table).lazy()  # type: ignore[union-attr]
     raise DefinitionError(f"source {source.name!r}: unsupported kind {type(source).__name__}")
 
@@ -162,6 +164,10 @@ def output_schema(view: FeatureView, source_cols: pl.Schema, con: duckdb.DuckDBP
         schema = _apply_transform(view, empty).collect_schema()
     except pl.exceptions.PolarsError as exc:
         raise DefinitionError(f"{where}: its transform fails on the source schema: {exc}") from exc
+    except MaterializationError as exc:  # the transform raised: here a bad definition, not a run
+        raise DefinitionError(
+            f"{exc}; it must also run on an empty frame of the source's columns"
+        ) from exc.__cause__
     return _check_output(view, schema)
 
 
@@ -172,9 +178,16 @@ def _check_output(view: FeatureView, schema: pl.Schema) -> dict[str, pl.DataType
     missing = [c for c in needed if c not in schema]
     if missing:
         what = "its transform dropped" if view.transform else "its source lacks"
+        is_key = missing[0] in view.join_keys
+        owner = f"entity {view.entity.name!r}" if is_key else f"source {source.name!r}"
+        fix = (
+            "keep it in the transform's output" if view.transform
+            else "rename the source column or fix the entity's join_keys" if is_key
+            else "fix the source's timestamp_column"
+        )
         raise DefinitionError(
-            f"{where}: {what} {'join key' if missing[0] in view.join_keys else 'timestamp column'}"
-            f" {missing[0]!r} of entity {view.entity.name!r}; found columns {list(schema)!r}"
+            f"{where}: {what} {'join key' if is_key else 'timestamp column'}"
+            f" {missing[0]!r} of {owner}; found columns {list(schema)!r}; {fix}"
         )
     utc_expr(source.timestamp_column, schema[source.timestamp_column], owner=where)
     for key in view.join_keys:
@@ -191,7 +204,7 @@ def _check_output(view: FeatureView, schema: pl.Schema) -> dict[str, pl.DataType
             raise SchemaError(
                 f"{where}: feature {unknown[0]!r} is not a column of "
                 f"{'its transform output' if view.transform else f'source {source.name!r}'}; "
-                f"found {sorted(available)!r}"
+                f"found {sorted(available)!r}; list only existing columns in features"
             )
         features = {f: available[f] for f in view.features}
     else:
@@ -266,8 +279,11 @@ def evaluate_view(
     )
     try:
         return result.collect(engine="streaming")
-    except pl.exceptions.PolarsError as exc:
-        raise MaterializationError(f"{where}: evaluating its rows failed: {exc}") from exc
+    except Exception as exc:  # Polars errors and user code (map_batches UDFs) raising at collect
+        raise MaterializationError(
+            f"{where}: evaluating its rows failed: {type(exc).__name__}: {exc}; fix the "
+            f"transform (or the source rows it fails on) and materialize again"
+        ) from exc
 
 
 def sql_columns(names: list[str]) -> str:

@@ -44,7 +44,7 @@ def _str_tuple(values: Iterable[str] | str, what: str) -> tuple[str, ...]:
     if not all(isinstance(v, str) and v for v in out):
         raise DefinitionError(f"{what} must be non-empty strings; found {list(out)!r}")
     if len(set(out)) != len(out):
-        raise DefinitionError(f"{what} has duplicates: {list(out)!r}")
+        raise DefinitionError(f"{what} has duplicates: {list(out)!r}; list each column once")
     return out
 
 
@@ -305,14 +305,18 @@ class FeatureView:
                 continue
             if not isinstance(value, timedelta):
                 raise DefinitionError(
-                    f"{where}: {label} must be a datetime.timedelta; found {value!r}"
+                    f"{where}: {label} must be a datetime.timedelta; found {value!r}, "
+                    f"e.g. {label}=timedelta(days=30)"
                 )
             if label == "ttl" and value <= timedelta(0):
                 raise DefinitionError(
                     f"{where}: ttl must be positive; found {value}. Omit ttl for no expiry"
                 )
             if label == "lookback" and value < timedelta(0):
-                raise DefinitionError(f"{where}: lookback must not be negative; found {value}")
+                raise DefinitionError(
+                    f"{where}: lookback must not be negative; found {value}. Give how much "
+                    f"history the transform needs, or omit lookback"
+                )
         if self.schema is not None:
             declared = {}
             for column, dtype in dict(self.schema).items():

@@ -142,9 +142,12 @@ def _write_bucket(
                 f"WHERE NOT ({quote_ident(TS)} >= TIMESTAMP {quote_literal(iso(lo))} "
                 f"AND {quote_ident(TS)} < TIMESTAMP {quote_literal(iso(hi))})"
             )
+        # the last tie-break compares feature values in feature-*name* order, so it does
+        # not depend on how the caller happened to order ``features`` (catalog records
+        # are sorted JSON, but a view with an unparsed dtype came in output order)
         order = ", ".join(
             [f"{quote_ident(CREATED)} DESC NULLS LAST"]
-            + [f"{quote_ident(f)} DESC NULLS LAST" for f in features]
+            + [f"{quote_ident(f)} DESC NULLS LAST" for f in sorted(features)]
         )
         partition = sql_columns([*keys, TS])
         sql = (
@@ -183,11 +186,13 @@ def materialize_view(
         _collect_view_garbage(view.name, catalog, offline)
         inputs = _fingerprints(view, catalog)
         written: list[_Written] = []
+        computed = 0  # rows evaluated in [start, end); files also carry the month's other rows
         published: list[Path] = []
         with offline.staging(run_id) as stage:
             try:
                 for bucket, lo, hi in _months(start, end):
                     rows = evaluate_view(view, con, lo, hi, features)
+                    computed += rows.height
                     old = _active_files(catalog, offline, view, bucket)
                     if rows.height == 0 and not old:
                         if on_bucket:
@@ -213,7 +218,7 @@ def materialize_view(
                     view_version=view.version,
                     start=start,
                     end=end,
-                    rows=sum(w.rows for w in written),
+                    rows=computed,
                     files=tuple(offline.relative(p) for p in published),
                     inputs=tuple(inputs),
                     started_at=started,
@@ -319,13 +324,14 @@ def _record(
     tx.add_edges(edges)
 
 
-def _collect_view_garbage(view: str, catalog: Catalog, offline: OfflineStore) -> None:
-    """Under the view's lock: drop expired superseded files, then unlisted files."""
+def _collect_view_garbage(view: str, catalog: Catalog, offline: OfflineStore) -> list[str]:
+    """Under the view's lock: drop expired superseded files, then unlisted files.
+
+    Returns the store-relative paths removed (offline files and staging directories)."""
     cutoff = iso(utc_now() - SUPERSEDED_GRACE)
     with catalog.transaction() as tx:
         tx.execute(
             "DELETE FROM files WHERE view = ? AND active = 0 AND superseded_at < ?", (view, cutoff)
         )
     live = {r["path"] for r in catalog.all("SELECT path FROM files WHERE view = ?", (view,))}
-    offline.collect_orphans(view, live)
-    offline.collect_staging()
+    return offline.collect_orphans(view, live) + offline.collect_staging()

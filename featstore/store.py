@@ -56,6 +56,7 @@ from featstore.versioning import content_hash, function_source
 __all__ = ["FeatureStore"]
 
 CONFIG_FILE = "featstore.json"
+DEFINITION_KINDS = ("entity", "source", "feature_view", "feature_service")
 Definition = Entity | Source | FeatureView | FeatureService
 
 
@@ -201,7 +202,7 @@ class FeatureStore:
             if src is not view.source and src.version != view.source.version:
                 raise DefinitionError(
                     f"feature view {view.name!r} uses source {view.source.name!r}, but a "
-                    f"different source of that name is being applied"
+                    f"different source of that name is being applied; rename one of them"
                 )
             ent = entities.get(view.entity.name)
             if ent is None:
@@ -311,12 +312,20 @@ class FeatureStore:
             rec = json.loads(row["body"]) if row else None
         if rec is None:
             what = f"feature view {name!r}" + (f" at version {version!r}" if version else "")
+            known = [v["version"] for v in self.versions("feature_view", name)] if version else []
+            if known:
+                raise NotFoundError(
+                    f"unknown {what}; its versions are {known!r}: use one of them, or omit "
+                    f"'@{version}' for the current one"
+                )
             raise NotFoundError(f"unknown {what}" + did_you_mean(name, self._view_names()))
         return rec
 
-    def list(self, kind: str = "feature_view") -> list[dict[str, Any]]:
+    def list_definitions(self, kind: str = "feature_view") -> list[dict[str, Any]]:
         """Current definitions of a kind (``entity``, ``source``, ``feature_view``,
         ``feature_service``) as catalog records, sorted by name."""
+        if kind not in DEFINITION_KINDS:
+            raise NotFoundError(f"unknown definition kind {kind!r}" + did_you_mean(kind, DEFINITION_KINDS))
         rows = self.catalog.all(
             "SELECT d.body FROM current_definitions c JOIN definitions d USING (kind, name, version) "
             "WHERE c.kind = ? ORDER BY c.name",
@@ -326,7 +335,7 @@ class FeatureStore:
 
     def list_feature_views(self) -> list[dict[str, Any]]:
         """Current feature views as catalog records."""
-        return self.list("feature_view")
+        return self.list_definitions("feature_view")
 
     def get_feature_view(self, name: str, version: str | None = None) -> dict[str, Any]:
         """A feature view's catalog record (current version unless ``version``)."""
@@ -336,7 +345,7 @@ class FeatureStore:
         """A feature service's catalog record."""
         rec = self._current("feature_service", name)
         if rec is None:
-            names = [r["name"] for r in self.list("feature_service")]
+            names = [r["name"] for r in self.list_definitions("feature_service")]
             raise NotFoundError(f"unknown feature service {name!r}" + did_you_mean(name, names))
         return rec
 
@@ -732,6 +741,7 @@ class FeatureStore:
         model), params, metrics, tags, the artifact location and hash, the features used
         and the git commit of the working directory.
         """
+        registry.check_model_args(name, metrics)  # before the training set is saved
         if isinstance(training_set, RetrievalResult):
             training_set = self.save_training_set(training_set, f"{name}_training")
         elif isinstance(training_set, str):
@@ -815,6 +825,11 @@ class FeatureStore:
         """
         if isinstance(model_version, str):
             name, _, version = model_version.removeprefix("model:").partition("@")
+            if version and not version.isdecimal():
+                raise NotFoundError(
+                    f"log_predictions: model reference {model_version!r} is not "
+                    f"'model:<name>@<version>' with a version number, e.g. 'model:{name}@1'"
+                )
             model_version = self.get_model(name, int(version) if version else None)
         table = entity_frame(frame)
         clash = [c for c in ("prediction_id", "model_name", "model_version", "as_of") if c in table.columns]

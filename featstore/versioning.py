@@ -71,21 +71,56 @@ def _normalised_source(func: Callable[..., Any]) -> str:
     except (OSError, TypeError, SyntaxError, IndentationError):
         # No source file (REPL, exec): fall back to the bytecode, stable per Python version.
         code = getattr(func, "__code__", None)
-        return code.co_code.hex() if code is not None else repr(func)
+        return _code_text(code) if code is not None else repr(func)
     _strip_docstring(tree)
     return ast.unparse(tree)
 
 
-def _referenced_constants(func: Callable[..., Any]) -> dict[str, object]:
+def _code_text(code: types.CodeType) -> str:
+    """Bytecode plus the names and constants it uses (recursively): ``co_code`` alone
+    does not change when only a literal or an attribute name does."""
+    consts = [
+        _code_text(c) if isinstance(c, types.CodeType)
+        else repr(sorted(map(repr, c))) if isinstance(c, frozenset)
+        else repr(c)
+        for c in code.co_consts
+    ]
+    return json.dumps([code.co_code.hex(), list(code.co_names), list(code.co_varnames), consts])
+
+
+def _global_names(code: types.CodeType) -> list[str]:
+    """Names ``code`` and the code nested in it (lambdas, inner functions) look up."""
+    names = list(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names += _global_names(const)
+    return names
+
+
+def _referenced_constants(
+    func: Callable[..., Any], _seen: set[int] | None = None
+) -> dict[str, object]:
     code = getattr(func, "__code__", None)
     if code is None:
         return {}
+    seen = {id(func)} if _seen is None else _seen
     found: dict[str, object] = {}
     globals_ = getattr(func, "__globals__", {})
-    for name in code.co_names:
+    for name in _global_names(code):
         value = globals_.get(name)
         if isinstance(value, _SIMPLE):
             found[f"global:{name}"] = value
+        elif (
+            isinstance(value, types.FunctionType)
+            and value.__module__ == getattr(func, "__module__", None)
+            and id(value) not in seen
+        ):
+            # a helper defined next to the transform is part of its code
+            seen.add(id(value))
+            found[f"global:{name}"] = {
+                "source": _normalised_source(value),
+                "constants": _referenced_constants(value, seen),
+            }
     closure = getattr(func, "__closure__", None) or ()
     for name, cell in zip(code.co_freevars, closure, strict=False):
         try:

@@ -1,0 +1,184 @@
+"""Small helpers shared by test_materialize, test_versioning, test_registry and
+test_apply_errors: deterministic raw events, the definitions built on them, and ways to
+look at a store from the outside (stored rows through the catalog, catalog snapshots,
+file listings, a subprocess runner)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from contextlib import closing
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+import featstore as fs
+
+__all__ = [
+    "END",
+    "START",
+    "catalog_snapshot",
+    "files_under",
+    "last_json_line",
+    "make_events",
+    "oracle_rows",
+    "rolling_spend",
+    "run_python",
+    "stored_rows",
+    "table_rows",
+]
+
+START = datetime(2024, 1, 1)
+END = datetime(2024, 5, 1)
+
+# the columns every stored feature row carries besides its features
+STORED_KEYS = ["customer_id", "__fs_ts"]
+
+
+def make_events(
+    n: int = 240,
+    *,
+    seed: int = 0,
+    start: datetime = START,
+    end: datetime = END,
+    customers: int = 4,
+) -> pl.DataFrame:
+    """Raw transactions: ``customer_id`` (Int64), ``ts`` (naive Datetime us, unique per
+    customer), ``amount`` (Int64, so sums are exact whatever the window arithmetic).
+
+    Also holds one row exactly at ``start`` and one exactly at ``end`` (outside
+    ``[start, end)``) to pin the range edges."""
+    rng = random.Random(seed)  # noqa: S311 (test data, not crypto)
+    span_s = int((end - start).total_seconds())
+    seen: set[tuple[int, datetime]] = set()
+    rows: list[tuple[int, datetime, int]] = [(0, start, 7), (1, end, 9)]
+    seen.update((c, t) for c, t, _ in rows)
+    while len(rows) < n:
+        cust = rng.randrange(customers)
+        ts = start + timedelta(seconds=rng.randrange(1, span_s))
+        if (cust, ts) in seen:
+            continue
+        seen.add((cust, ts))
+        rows.append((cust, ts, rng.randrange(1, 500)))
+    return pl.DataFrame(
+        rows,
+        schema={"customer_id": pl.Int64, "ts": pl.Datetime("us"), "amount": pl.Int64},
+        orient="row",
+    ).sort("ts", "customer_id")
+
+
+def rolling_spend(tx: pl.LazyFrame) -> pl.LazyFrame:
+    """Trailing 30-day spend and count per customer (a windowed feature needing lookback)."""
+    return (
+        tx.sort("customer_id", "ts")
+        .rolling("ts", period="30d", group_by="customer_id")
+        .agg(pl.col("amount").sum().alias("spend_30d"), pl.len().alias("txn_30d"))
+    )
+
+
+def oracle_rows(
+    events: pl.DataFrame,
+    start: datetime,
+    end: datetime,
+    *,
+    transform: Any = None,
+    features: tuple[str, ...] = ("amount",),
+) -> pl.DataFrame:
+    """What the store should hold for ``[start, end)``: the transform over the WHOLE
+    history (no lookback tricks), then the range filter; columns renamed like stored rows
+    and sorted."""
+    frame = events.lazy()
+    if transform is not None:
+        frame = transform(frame)
+    out = (
+        frame.filter((pl.col("ts") >= start) & (pl.col("ts") < end))
+        .select("customer_id", pl.col("ts").alias("__fs_ts"), *features)
+        .collect()
+    )
+    return out.sort(STORED_KEYS)
+
+
+def stored_rows(
+    store: fs.FeatureStore,
+    view: str,
+    version: str | None = None,
+    *,
+    columns: list[str] | None = None,
+) -> pl.DataFrame:
+    """Every stored row of a view version (current by default), read from exactly the
+    files the catalog lists as active, sorted by key, timestamp and rank."""
+    version = version or store.get_feature_view(view)["version"]
+    rows = store.catalog.all(
+        "SELECT path FROM files WHERE view = ? AND view_version = ? AND active = 1",
+        (view, version),
+    )
+    paths = [store.offline.absolute(r["path"]) for r in rows]
+    if not paths:
+        return pl.DataFrame()
+    frame = pl.read_parquet(paths)
+    order = [c for c in [*STORED_KEYS, "__fs_rank"] if c in frame.columns]
+    frame = frame.sort(order)
+    return frame.select(columns) if columns else frame
+
+
+def table_rows(db: Path, table: str) -> list[tuple[Any, ...]]:
+    """All rows of a catalog table, sorted (compare states without caring about order)."""
+    with closing(sqlite3.connect(db)) as con:
+        return sorted(
+            (tuple(r) for r in con.execute(f"SELECT * FROM {table}")),
+            key=repr,
+        )
+
+
+_SNAPSHOT_TABLES = (
+    "definitions",
+    "current_definitions",
+    "runs",
+    "files",
+    "run_inputs",
+    "fingerprint_cache",
+    "nodes",
+    "edges",
+)
+
+
+def catalog_snapshot(store: fs.FeatureStore) -> dict[str, list[tuple[Any, ...]]]:
+    """The catalog tables that apply and materialize write, row for row."""
+    db = store.path / "catalog.db"
+    return {t: table_rows(db, t) for t in _SNAPSHOT_TABLES}
+
+
+def files_under(root: Path) -> set[str]:
+    """Relative paths of every file under ``root`` (empty set if it does not exist)."""
+    if not root.exists():
+        return set()
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+
+
+def run_python(code: str, *, cwd: Path | None = None, timeout: float = 60) -> str:
+    """Run ``code`` in a fresh interpreter (the same venv); return stdout, failing the
+    test with stderr if it exits non-zero."""
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )
+    assert proc.returncode == 0, f"subprocess failed:\n{proc.stderr}"
+    return proc.stdout
+
+
+def last_json_line(stdout: str) -> Any:
+    """The JSON document a subprocess printed on its last line."""
+    return json.loads(stdout.strip().splitlines()[-1])
