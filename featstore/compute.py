@@ -79,9 +79,19 @@ def fingerprint_file(path: str, cached: dict[tuple[str, int, int], tuple[int | N
     if key in cached:
         rows, digest = cached[key]
     else:
-        rows = pq.ParquetFile(path).metadata.num_rows if path.endswith(".parquet") else None
+        rows = _row_count(path)
         digest = file_sha256(path)
     return InputFile(path, stat.st_size, stat.st_mtime_ns, rows, digest)
+
+
+def _row_count(path: str) -> int | None:
+    """Rows in a Parquet file (its footer) or a CSV file (a scan, header excluded)."""
+    if path.endswith(".parquet"):
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    try:
+        return int(pl.scan_csv(path).select(pl.len()).collect().item())
+    except pl.exceptions.PolarsError:
+        return None
 
 
 def scan_source(source: Source, con: duckdb.DuckDBPyConnection) -> pl.LazyFrame:

@@ -149,7 +149,15 @@ class Lineage:
                     (prefix + ":", prefix + ";"),
                 )
             ]
-            raise LineageError(f"unknown lineage node {node_id!r}" + did_you_mean(node_id, similar))
+            if not similar:  # a typo in the kind prefix: look for nodes of the same name
+                name = node_id.split(":", 1)[-1].rsplit("@", 1)[0]
+                similar = [r["id"] for r in self._catalog.all(
+                    "SELECT id FROM nodes WHERE name = ? LIMIT 200", (name,))]
+            hint = did_you_mean(node_id, similar) if similar else (
+                "; no node has a similar id (ids look like 'source:<name>', "
+                "'view:<name>@<version>', 'model:<name>@<version>', 'prediction_batch:<id>')"
+            )
+            raise LineageError(f"unknown lineage node {node_id!r}{hint}")
         return _node(row)
 
     def upstream(self, node_id: str, kinds: Sequence[str] | str | None = None) -> list[Node]:
@@ -165,7 +173,7 @@ class Lineage:
     def _walk(self, node_id: str, kinds: Sequence[str] | str | None, *, up: bool) -> list[Node]:
         wanted = _check_kinds(kinds)
         self.node(node_id)
-        if self._graph is not None:
+        if self._graph is not None and node_id in self._graph:
             found = (nx.ancestors if up else nx.descendants)(self._graph, node_id)
             nodes = [self.node(n) for n in found]
         else:
@@ -191,9 +199,13 @@ class Lineage:
         """A shortest directed path of node ids from ``source`` to ``target``."""
         self.node(source)
         self.node(target)
-        between = {source, target}
-        between |= {n.id for n in self.downstream(source)} & {n.id for n in self.upstream(target)}
-        graph = self._graph if self._graph is not None else self._induced(between)
+        if self._graph is not None and source in self._graph and target in self._graph:
+            graph = self._graph
+        else:  # no graph loaded, or it predates one of the nodes: ask the catalog
+            between = {source, target}
+            between |= ({r["id"] for r in self._catalog.all(_DOWN, (source,))}
+                        & {r["id"] for r in self._catalog.all(_UP, (target,))})
+            graph = self._induced(between)
         try:
             return list(nx.shortest_path(graph, source, target))
         except nx.NetworkXNoPath:
@@ -254,7 +266,7 @@ class Lineage:
         return openlineage_events(self._catalog, self._namespace)
 
     def _induced(self, ids: set[str]) -> nx.MultiDiGraph:
-        if self._graph is not None:
+        if self._graph is not None and all(i in self._graph for i in ids):
             return nx.MultiDiGraph(self._graph.subgraph(ids))
         graph = nx.MultiDiGraph()
         id_list = sorted(ids)

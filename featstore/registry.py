@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -140,29 +140,56 @@ def save_training_set(
     content_id = str(manifest["content_id"])
     existing = get_training_set(catalog, offline, f"training_set:{name}@{content_id}", missing_ok=True)
     if existing is not None:
-        return existing
+        return _refresh_provenance(catalog, existing, manifest)
     final = offline.root / "training_sets" / name / f"{content_id}.parquet"
     write_parquet_atomically(frame, offline, final)
     now = iso(utc_now())
     ts = TrainingSet(name, content_id, final, frame.height, now, manifest)
+    raced = False
     try:
         with catalog.transaction() as tx:
-            tx.execute(
-                "INSERT INTO training_sets (id, name, content_id, path, rows, created_at, manifest) "
-                "VALUES (?,?,?,?,?,?,?)",
-                (ts.id, name, content_id, offline.relative(final), frame.height, now,
-                 json.dumps(manifest, sort_keys=True)),
-            )
-            tx.add_node(ts.id, "training_set", name, now, {
-                "content_id": content_id, "rows": frame.height, "path": offline.relative(final),
-                "mode": manifest.get("mode"), "bitemporal": manifest.get("bitemporal"),
-                "entity_hash": manifest.get("entity_hash"),
-            })
-            tx.add_edges(_retrieval_edges(manifest, ts.id))
+            # another process may have saved the same training set since the check above
+            raced = tx.one("SELECT 1 FROM training_sets WHERE id = ?", (ts.id,)) is not None
+            if not raced:
+                tx.execute(
+                    "INSERT INTO training_sets (id, name, content_id, path, rows, created_at, manifest) "
+                    "VALUES (?,?,?,?,?,?,?)",
+                    (ts.id, name, content_id, offline.relative(final), frame.height, now,
+                     json.dumps(manifest, sort_keys=True)),
+                )
+                tx.add_node(ts.id, "training_set", name, now, {
+                    "content_id": content_id, "rows": frame.height, "path": offline.relative(final),
+                    "mode": manifest.get("mode"), "bitemporal": manifest.get("bitemporal"),
+                    "entity_hash": manifest.get("entity_hash"),
+                })
+                tx.add_edges(_retrieval_edges(manifest, ts.id))
     except BaseException:
-        final.unlink(missing_ok=True)
+        # never delete the file of a training set another process committed
+        try:
+            committed = catalog.one("SELECT 1 FROM training_sets WHERE id = ?", (ts.id,)) is not None
+        except Exception:  # cannot tell: keep the old behaviour; the original error matters more
+            committed = False
+        if not committed:
+            final.unlink(missing_ok=True)
         raise
+    if raced:
+        found = get_training_set(catalog, offline, ts.id)
+        assert found is not None
+        return found
     return ts
+
+
+def _refresh_provenance(catalog: Catalog, existing: TrainingSet, manifest: dict[str, Any]) -> TrainingSet:
+    """The same training set (same content id: same request, same frame) rebuilt from
+    other files, e.g. after re-materialization: point its manifest at the files just read,
+    so it stays rebuildable after the old ones are collected. Old edges stay as history."""
+    if existing.manifest.get("files") == manifest.get("files"):
+        return existing
+    with catalog.transaction() as tx:
+        tx.execute("UPDATE training_sets SET manifest = ? WHERE id = ?",
+                   (json.dumps(manifest, sort_keys=True), existing.id))
+        tx.add_edges(_retrieval_edges(manifest, existing.id))
+    return replace(existing, manifest=manifest)
 
 
 def _retrieval_edges(manifest: dict[str, Any], target: str) -> list[tuple[str, str, str]]:
@@ -196,6 +223,16 @@ def get_training_set(
 # -- models ------------------------------------------------------------------------------
 
 
+def check_model_args(name: str, metrics: dict[str, float] | None) -> dict[str, float]:
+    """Validate a model name and its metrics (before anything is written); the metrics."""
+    validate_name(name, "model")
+    metrics = dict(metrics or {})
+    for key, value in metrics.items():
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise DefinitionError(f"model {name!r}: metric {key!r} must be a number; found {value!r}")
+    return metrics
+
+
 def register_model(
     catalog: Catalog,
     name: str,
@@ -206,17 +243,14 @@ def register_model(
     metrics: dict[str, float] | None,
     tags: dict[str, str] | None,
 ) -> ModelVersion:
-    validate_name(name, "model")
-    metrics = dict(metrics or {})
-    for key, value in metrics.items():
-        if not isinstance(value, int | float) or isinstance(value, bool):
-            raise DefinitionError(f"model {name!r}: metric {key!r} must be a number; found {value!r}")
+    metrics = check_model_args(name, metrics)
     artifact_str = str(artifact) if artifact is not None else None
     artifact_sha = None
     if artifact_str and os.path.isfile(artifact_str):
         artifact_str = os.path.abspath(artifact_str)
         artifact_sha = file_sha256(artifact_str)
     manifest = training_set.manifest if training_set else {}
+    code = code_version()  # runs git: not while holding the catalog's write lock
     now = iso(utc_now())
     with catalog.transaction() as tx:
         row = tx.one("SELECT coalesce(max(version), 0) + 1 AS v FROM model_versions WHERE name = ?", (name,))
@@ -226,7 +260,7 @@ def register_model(
             training_set=training_set.id if training_set else None,
             artifact=artifact_str, params=json.loads(json.dumps(params or {}, default=str)),
             metrics=metrics, tags={str(k): str(v) for k, v in (tags or {}).items()},
-            code_version=code_version(), features=manifest.get("features", []),
+            code_version=code, features=manifest.get("features", []),
             feature_service=manifest.get("feature_service"), created_at=now,
             artifact_sha256=artifact_sha,
         )
@@ -313,7 +347,10 @@ def rollback(catalog: Catalog, name: str, alias: str) -> ModelVersion:
         stack = alias_stack(_alias_events(tx, name, alias))
         if len(stack) < 2:
             where = "was never set" if not stack else f"has no earlier version than {stack[-1]}"
-            raise NotFoundError(f"cannot roll back alias {alias!r} of model {name!r}: it {where}")
+            raise NotFoundError(
+                f"cannot roll back alias {alias!r} of model {name!r}: it {where}; point it at "
+                f"a version with set_alias instead"
+            )
         tx.execute(
             "INSERT INTO alias_events (name, alias, action, version, at) VALUES (?,?,?,?,?)",
             (name, alias, "rollback", stack[-2], iso(utc_now())),

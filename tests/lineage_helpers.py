@@ -1,0 +1,354 @@
+"""A small, fully known store for the lineage, training-set, model and prediction tests.
+
+:func:`build_world` writes raw data (two Parquet files of transactions and one CSV of
+profiles), then does only what a user does: ``apply``, ``materialize``,
+``get_historical_features`` + ``save_training_set``, ``register_model``,
+``get_latest_features`` + ``log_predictions`` (and one batch with a timestamp column).
+Every lineage node must come from those calls. The raw rows are known here, so
+:func:`expected_value` gives the feature value any as-of time must see.
+
+Also: a subprocess runner (queries "from a new process"), the OpenLineage RunEvent
+schema with a format checker that really checks ``date-time``, ``uri`` and ``uuid``, and
+graph comparison helpers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import networkx as nx
+import polars as pl
+import pytest
+from jsonschema import Draft202012Validator, FormatChecker
+
+import featstore as fs
+
+__all__ = [
+    "MAT_END",
+    "MAT_START",
+    "PROFILES",
+    "TXNS",
+    "World",
+    "build_world",
+    "edge_set",
+    "expected_value",
+    "format_checker",
+    "node_map",
+    "openlineage_validator",
+    "run_json",
+    "sha256_of",
+    "world_fixture",
+]
+
+TESTS = Path(__file__).resolve().parent
+MAT_START = datetime(2024, 1, 1)
+MAT_END = datetime(2024, 4, 1)
+
+# (customer_id, ts, amount): two raw Parquet files; ts unique per customer
+TXNS: dict[str, list[tuple[int, datetime, int]]] = {
+    "part-0.parquet": [
+        (1, datetime(2024, 1, 5), 10),
+        (2, datetime(2024, 1, 10), 20),
+        (3, datetime(2024, 1, 12), 5),
+        (1, datetime(2024, 2, 3), 30),
+        (3, datetime(2024, 2, 9), 7),
+    ],
+    "part-1.parquet": [
+        (2, datetime(2024, 2, 20), 40),
+        (1, datetime(2024, 3, 1), 50),
+        (3, datetime(2024, 3, 2), 9),
+        (2, datetime(2024, 3, 20), 60),
+    ],
+}
+# (customer_id, ts, age): one raw CSV file
+PROFILES: list[tuple[int, datetime, int]] = [
+    (1, datetime(2024, 1, 1), 30),
+    (2, datetime(2024, 1, 2), 40),
+    (3, datetime(2024, 1, 3), 50),
+    (1, datetime(2024, 2, 15), 31),
+    (3, datetime(2024, 3, 5), 51),
+]
+
+# the training entity rows: (customer_id, event_timestamp, label)
+ENTITY_ROWS: list[tuple[int, datetime, int]] = [
+    (1, datetime(2024, 1, 20), 0),
+    (2, datetime(2024, 2, 25), 1),
+    (1, datetime(2024, 3, 10), 0),
+    (2, datetime(2024, 1, 3), 1),  # before customer 2's first transaction: amount is null
+    (3, datetime(2024, 3, 3), 0),
+]
+LATEST_AS_OF = datetime(2024, 3, 15)
+# rows of the batch logged with a timestamp column (no features=)
+TS_BATCH_ROWS: list[tuple[int, datetime, float]] = [
+    (1, datetime(2024, 1, 20), 0.1),
+    (2, datetime(2024, 1, 3), 0.2),
+    (3, datetime(2024, 3, 3), 0.3),
+    (1, datetime(2024, 3, 1), 0.4),  # exactly at an event time: that value counts
+]
+
+
+def all_txns() -> list[tuple[int, datetime, int]]:
+    return [row for rows in TXNS.values() for row in rows]
+
+
+def expected_value(
+    rows: list[tuple[int, datetime, Any]], customer: int, as_of: datetime
+) -> tuple[Any, datetime | None]:
+    """Brute force: the value (and its event time) of ``customer``'s latest row at or
+    before ``as_of``; ``(None, None)`` if there is none."""
+    seen = [(ts, value) for c, ts, value in rows if c == customer and ts <= as_of]
+    if not seen:
+        return None, None
+    ts, value = max(seen)
+    return value, ts
+
+
+def sha256_of(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@dataclass
+class World:
+    root: Path
+    store: fs.FeatureStore
+    raw_files: dict[str, Path]  # source name -> file or folder
+    txn_files: list[Path]
+    profile_file: Path
+    customer: fs.Entity
+    txn_source: fs.ParquetSource
+    profile_source: fs.CsvSource
+    spend: fs.FeatureView
+    profile: fs.FeatureView
+    service: fs.FeatureService
+    runs: dict[str, fs.MaterializationRun]  # view name -> run
+    entity: pl.DataFrame
+    result: fs.RetrievalResult
+    training_set: Any
+    artifact: Path
+    model: Any
+    latest: fs.RetrievalResult
+    batch: Any  # logged with features=latest
+    ts_batch: Any  # logged with a timestamp column
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def store_path(self) -> Path:
+        return self.store.path
+
+    def file_node(self, path: Path) -> str:
+        return f"file:{path}@{sha256_of(path)[:12]}"
+
+
+def world_fixture(name: str) -> Any:
+    """A module-scoped ``world`` fixture: one :func:`build_world` shared by a module's
+    tests (which must not change what other tests of the module look at)."""
+
+    @pytest.fixture(scope="module")
+    def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+        w = build_world(tmp_path_factory.mktemp(name))
+        yield w
+        w.store.close()
+
+    return world
+
+
+def write_raw(root: Path) -> tuple[list[Path], Path]:
+    txn_dir = root / "raw" / "txns"
+    txn_dir.mkdir(parents=True, exist_ok=True)
+    txn_files = []
+    for name, rows in TXNS.items():
+        path = txn_dir / name
+        pl.DataFrame(
+            rows,
+            schema={"customer_id": pl.Int64, "ts": pl.Datetime("us"), "amount": pl.Int64},
+            orient="row",
+        ).write_parquet(path)
+        txn_files.append(path)
+    profile_file = root / "raw" / "profiles.csv"
+    lines = ["customer_id,ts,age"] + [f"{c},{ts.isoformat()},{a}" for c, ts, a in PROFILES]
+    profile_file.write_text("\n".join(lines) + "\n")
+    return txn_files, profile_file
+
+
+def definitions(root: Path) -> dict[str, Any]:
+    customer = fs.Entity("customer", join_keys=["customer_id"])
+    txn_source = fs.ParquetSource("txns", path=root / "raw" / "txns", timestamp_column="ts")
+    profile_source = fs.CsvSource(
+        "profiles", path=root / "raw" / "profiles.csv", timestamp_column="ts"
+    )
+    spend = fs.FeatureView("spend", entity=customer, source=txn_source, features=["amount"])
+    profile = fs.FeatureView("profile", entity=customer, source=profile_source, features=["age"])
+    service = fs.FeatureService("churn_svc", features=[spend, profile])
+    return {
+        "customer": customer,
+        "txn_source": txn_source,
+        "profile_source": profile_source,
+        "spend": spend,
+        "profile": profile,
+        "service": service,
+    }
+
+
+def entity_frame() -> pl.DataFrame:
+    return pl.DataFrame(
+        ENTITY_ROWS,
+        schema={"customer_id": pl.Int64, "event_timestamp": pl.Datetime("us"), "label": pl.Int64},
+        orient="row",
+    )
+
+
+def build_world(root: Path, *, model_name: str = "churn") -> World:
+    """The store described in the module docstring, at ``root / "store"``."""
+    root.mkdir(parents=True, exist_ok=True)
+    txn_files, profile_file = write_raw(root)
+    d = definitions(root)
+    store = fs.FeatureStore(root / "store", progress=False, threads=1)
+    store.apply(
+        [
+            d["customer"],
+            d["txn_source"],
+            d["profile_source"],
+            d["spend"],
+            d["profile"],
+            d["service"],
+        ]
+    )
+    runs = {run.view: run for run in store.materialize(MAT_START, MAT_END)}
+    entity = entity_frame()
+    result = store.get_historical_features(entity, d["service"])
+    training_set = store.save_training_set(result, "churn_train")
+    artifact = root / "model.bin"
+    artifact.write_bytes(b"a trained model")
+    model = store.register_model(
+        model_name,
+        training_set,
+        artifact=artifact,
+        params={"depth": 3, "lr": 0.1},
+        metrics={"auc": 0.81, "logloss": 0.4},
+        tags={"team": "growth", "stage": "dev"},
+    )
+    latest = store.get_latest_features({"customer_id": [1, 2, 3]}, d["service"], as_of=LATEST_AS_OF)
+    preds = latest.frame.select("customer_id").with_columns(
+        pl.Series("score", [0.9, 0.1, 0.5], dtype=pl.Float64)
+    )
+    batch = store.log_predictions(model, preds, features=latest)
+    ts_frame = pl.DataFrame(
+        TS_BATCH_ROWS,
+        schema={"customer_id": pl.Int64, "scored_at": pl.Datetime("us"), "score": pl.Float64},
+        orient="row",
+    )
+    ts_batch = store.log_predictions(model, ts_frame, timestamp_column="scored_at")
+    return World(
+        root=root,
+        store=store,
+        raw_files={"txns": root / "raw" / "txns", "profiles": profile_file},
+        txn_files=txn_files,
+        profile_file=profile_file,
+        customer=d["customer"],
+        txn_source=d["txn_source"],
+        profile_source=d["profile_source"],
+        spend=d["spend"],
+        profile=d["profile"],
+        service=d["service"],
+        runs=runs,
+        entity=entity,
+        result=result,
+        training_set=training_set,
+        artifact=artifact,
+        model=model,
+        latest=latest,
+        batch=batch,
+        ts_batch=ts_batch,
+    )
+
+
+# -- subprocesses ------------------------------------------------------------------------
+
+
+def run_python(code: str, *, cwd: Path | None = None, timeout: float = 120) -> str:
+    """Run ``code`` in a fresh interpreter of this venv; stdout, or fail with stderr."""
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )
+    assert proc.returncode == 0, f"subprocess failed:\n{proc.stderr}"
+    return proc.stdout
+
+
+def run_json(code: str, **kwargs: Any) -> Any:
+    """Run ``code`` in a new process; it must print one JSON document on its last line."""
+    out = run_python(code, **kwargs)
+    return json.loads(out.strip().splitlines()[-1])
+
+
+# -- graphs --------------------------------------------------------------------------------
+
+
+def node_map(graph: nx.MultiDiGraph) -> dict[str, dict[str, Any]]:
+    return {n: dict(d) for n, d in graph.nodes(data=True)}
+
+
+def edge_set(graph: nx.MultiDiGraph) -> set[tuple[str, str, str]]:
+    return {(s, t, d["kind"]) for s, t, d in graph.edges(data=True)}
+
+
+# -- OpenLineage ---------------------------------------------------------------------------
+
+_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def format_checker() -> FormatChecker:
+    """jsonschema's checker plus strict ``date-time`` (RFC 3339) and ``uri`` (RFC 3986,
+    absolute) checks, which jsonschema only does with optional extra packages."""
+    checker = FormatChecker()
+
+    @checker.checks("date-time", raises=ValueError)
+    def _date_time(value: object) -> bool:
+        if not isinstance(value, str):
+            return True
+        if not _DATE_TIME.match(value):
+            return False
+        datetime.fromisoformat(value.replace("z", "Z").replace("t", "T"))
+        return True
+
+    @checker.checks("uri", raises=ValueError)
+    def _uri(value: object) -> bool:
+        if not isinstance(value, str):
+            return True
+        parts = urlsplit(value)
+        return bool(re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", parts.scheme)) and not re.search(
+            r"[\s<>\"{}|\\^`]", value
+        )
+
+    @checker.checks("uuid", raises=ValueError)
+    def _uuid(value: object) -> bool:
+        if not isinstance(value, str):
+            return True
+        return str(uuid.UUID(value)) == value.lower()
+
+    return checker
+
+
+def openlineage_validator() -> Draft202012Validator:
+    schema = json.loads((TESTS / "data" / "openlineage_runevent.schema.json").read_text())
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, format_checker=format_checker())
