@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from featstore.errors import StorageError
 from featstore.names import validate_name
 
 __all__ = ["OfflineStore", "fsync_dir", "new_id"]
@@ -87,7 +88,10 @@ class OfflineStore:
         """The inverse of :meth:`relative`, refusing anything outside the store."""
         path = (self.root / relative).resolve()
         if not path.is_relative_to(self.root.resolve()):
-            raise ValueError(f"catalog path {relative!r} points outside the store")
+            raise StorageError(
+                f"catalog path {relative!r} points outside the store {str(self.root)!r}; the "
+                f"catalog was edited by hand or is corrupt: restore it from a backup"
+            )
         return path
 
     @contextmanager

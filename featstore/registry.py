@@ -296,7 +296,10 @@ def get_model_version(catalog: Catalog, name: str, version: int | None = None, a
         )
     if row is None:
         if version is not None and name in _model_names(catalog):
-            raise NotFoundError(f"model {name!r} has no version {version}")
+            known = [mv.version for mv in list_model_versions(catalog, name)]
+            raise NotFoundError(
+                f"model {name!r} has no version {version}; its versions are {known}"
+            )
         raise NotFoundError(f"unknown model {name!r}" + did_you_mean(name, _model_names(catalog)))
     return ModelVersion.from_record(json.loads(row["body"]))
 

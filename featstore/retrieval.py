@@ -34,7 +34,10 @@ def entity_frame(entity_df: Any) -> pl.DataFrame:
     if isinstance(entity_df, str | Path):
         path = Path(entity_df)
         if not path.exists():
-            raise PointInTimeError(f"entity frame path {str(path)!r} does not exist")
+            raise PointInTimeError(
+                f"entity frame path {str(path)!r} does not exist; check the path (relative "
+                f"paths are read from the current directory)"
+            )
         return pl.read_parquet(path)
     if isinstance(entity_df, dict):
         return pl.DataFrame(entity_df)
@@ -56,7 +59,8 @@ def find_timestamp_column(frame: pl.DataFrame, given: str | None) -> str:
     if given is not None:
         if given not in frame.columns:
             raise PointInTimeError(
-                f"entity frame has no timestamp column {given!r}; found {frame.columns!r}"
+                f"entity frame has no timestamp column {given!r}; found {frame.columns!r}; "
+                f"pass timestamp_column= naming one of them"
             )
         return given
     if "event_timestamp" in frame.columns:
@@ -66,7 +70,7 @@ def find_timestamp_column(frame: pl.DataFrame, given: str | None) -> str:
         return temporal[0]
     raise PointInTimeError(
         "entity frame: cannot tell which column is the timestamp "
-        f"({'none' if not temporal else temporal!r} of {frame.columns!r} are Datetime); "
+        f"({'none' if not temporal else temporal} of {frame.columns!r} are Datetime); "
         "name it event_timestamp or pass timestamp_column=..."
     )
 
@@ -82,7 +86,7 @@ def prepare_entity(
     if missing:
         raise PointInTimeError(
             f"entity frame lacks join key {missing[0]!r} needed by the requested features; "
-            f"found columns {frame.columns!r}"
+            f"found columns {frame.columns!r}; add the column (or rename yours to it)"
         )
     dtype = frame.schema[ts_column]
     ts = utc_expr(ts_column, dtype, owner="entity frame")
