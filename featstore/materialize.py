@@ -46,12 +46,11 @@ from featstore.timeutil import bucket_of, next_bucket, utc_now
 __all__ = ["MaterializationRun", "materialize_view"]
 
 SUPERSEDED_GRACE = timedelta(minutes=10)
-ISO = "%Y-%m-%dT%H:%M:%S.%f"
 
 
 def iso(ts: datetime) -> str:
     """Fixed-width ISO text, sortable as a string (how the catalog stores instants)."""
-    return ts.strftime(ISO)
+    return ts.replace(tzinfo=None).isoformat(timespec="microseconds")
 
 
 @dataclass(frozen=True, slots=True)

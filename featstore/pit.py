@@ -51,7 +51,7 @@ class PitQuery:
 
 
 def _ts_literal(ts: datetime) -> str:
-    return f"TIMESTAMP {quote_literal(ts.strftime('%Y-%m-%d %H:%M:%S.%f'))}"
+    return f"TIMESTAMP {quote_literal(ts.isoformat(sep=' ', timespec='microseconds'))}"
 
 
 def _view_relation(q: PitQuery, v: ViewJoin, alias: str) -> str:

@@ -623,7 +623,7 @@ class FeatureStore:
             sql += " AND min_ts <= ?"
             params.append(iso(hi))
         ttl = req.record["ttl_us"]
-        if ttl is not None and lo is not None:
+        if ttl is not None and lo is not None and lo - datetime.min > timedelta(microseconds=ttl):
             sql += " AND max_ts >= ?"
             params.append(iso(lo - timedelta(microseconds=ttl)))
         return [dict(r) for r in self.catalog.all(sql + " ORDER BY path", tuple(params))]
