@@ -263,6 +263,4 @@ class Tx:
 
     def add_edges(self, edges: list[tuple[str, str, str]]) -> None:
         """Record lineage edges ``(upstream, downstream, kind)``."""
-        self._conn.executemany(
-            "INSERT OR IGNORE INTO edges (src, dst, kind) VALUES (?,?,?)", edges
-        )
+        self._conn.executemany("INSERT OR IGNORE INTO edges (src, dst, kind) VALUES (?,?,?)", edges)

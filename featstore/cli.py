@@ -194,7 +194,9 @@ def apply_definitions(
     """Apply ``definitions`` and report, for each registered object (sources that views
     bring along included), its kind, name, version and whether it is new, updated or
     unchanged."""
-    before = {(k, r["name"]): r["version"] for k in CATALOG_KINDS for r in store.list_definitions(k)}
+    before = {
+        (k, r["name"]): r["version"] for k in CATALOG_KINDS for r in store.list_definitions(k)
+    }
     touched: dict[tuple[str, str], None] = {}
     for obj in definitions:
         touched[(_catalog_kind(obj), obj.name)] = None

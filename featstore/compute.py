@@ -72,7 +72,9 @@ def file_sha256(path: str) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def fingerprint_file(path: str, cached: dict[tuple[str, int, int], tuple[int | None, str]]) -> InputFile:
+def fingerprint_file(
+    path: str, cached: dict[tuple[str, int, int], tuple[int | None, str]]
+) -> InputFile:
     """Path, size, mtime, row count and content hash; reuses ``cached`` hashes."""
     stat = os.stat(path)
     key = (path, stat.st_size, stat.st_mtime_ns)
@@ -153,7 +155,9 @@ def _apply_transform(view: FeatureView, frame: pl.LazyFrame) -> pl.LazyFrame:
     try:
         out = view.transform(frame)
     except Exception as exc:
-        raise MaterializationError(f"{where}: its transform raised {type(exc).__name__}: {exc}") from exc
+        raise MaterializationError(
+            f"{where}: its transform raised {type(exc).__name__}: {exc}"
+        ) from exc
     if isinstance(out, pl.DataFrame):
         out = out.lazy()
     if not isinstance(out, pl.LazyFrame):
@@ -163,7 +167,9 @@ def _apply_transform(view: FeatureView, frame: pl.LazyFrame) -> pl.LazyFrame:
     return out
 
 
-def output_schema(view: FeatureView, source_cols: pl.Schema, con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataType]:
+def output_schema(
+    view: FeatureView, source_cols: pl.Schema, con: duckdb.DuckDBPyConnection
+) -> dict[str, pl.DataType]:
     """Infer and check a view's feature columns and dtypes (no data is read).
 
     Returns ``{feature: dtype}``; raises DefinitionError / SchemaError naming the view.
@@ -191,8 +197,10 @@ def _check_output(view: FeatureView, schema: pl.Schema) -> dict[str, pl.DataType
         is_key = missing[0] in view.join_keys
         owner = f"entity {view.entity.name!r}" if is_key else f"source {source.name!r}"
         fix = (
-            "keep it in the transform's output" if view.transform
-            else "rename the source column or fix the entity's join_keys" if is_key
+            "keep it in the transform's output"
+            if view.transform
+            else "rename the source column or fix the entity's join_keys"
+            if is_key
             else "fix the source's timestamp_column"
         )
         raise DefinitionError(
@@ -227,7 +235,9 @@ def _check_output(view: FeatureView, schema: pl.Schema) -> dict[str, pl.DataType
     if view.schema is not None:
         for column, dtype in view.schema.items():
             if column not in features:
-                raise SchemaError(f"{where}: declared feature {column!r} is not produced; found {sorted(features)!r}")
+                raise SchemaError(
+                    f"{where}: declared feature {column!r} is not produced; found {sorted(features)!r}"
+                )
             if features[column] != dtype:
                 raise SchemaError(
                     f"{where}: feature {column!r} is {features[column]}, declared {dtype}; "

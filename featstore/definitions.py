@@ -48,7 +48,9 @@ def _str_tuple(values: Iterable[str] | str, what: str) -> tuple[str, ...]:
     return out
 
 
-def _tags(tags: Mapping[str, str] | Iterable[tuple[str, str]] | None) -> tuple[tuple[str, str], ...]:
+def _tags(
+    tags: Mapping[str, str] | Iterable[tuple[str, str]] | None,
+) -> tuple[tuple[str, str], ...]:
     if tags is None:
         return ()
     items = tags.items() if isinstance(tags, Mapping) else tags

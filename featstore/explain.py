@@ -52,7 +52,8 @@ def explain_prediction(store: FeatureStore, batch_ref: str, row: int) -> dict[st
     model = get_model_version(store.catalog, batch["model"], batch["model_version"])
     training = (
         get_training_set(store.catalog, store.offline, model.training_set)
-        if model.training_set else None
+        if model.training_set
+        else None
     )
     retrieval = batch.get("retrieval") or (training.manifest if training else None)
     if retrieval is None:
@@ -73,17 +74,25 @@ def explain_prediction(store: FeatureStore, batch_ref: str, row: int) -> dict[st
                 f"prediction batch {batch_ref!r} lacks join key {missing[0]!r} of view "
                 f"{item['view']!r}; log predictions with their entity keys"
             )
-        pinned = [f["path"] for f in retrieval["files"]
-                  if f["view"] == item["view"] and f["version"] == item["version"]]
+        pinned = [
+            f["path"]
+            for f in retrieval["files"]
+            if f["view"] == item["view"] and f["version"] == item["version"]
+        ]
         if not pinned and batch.get("retrieval") is None:
-            pinned = [r["path"] for r in store.catalog.all(
-                "SELECT path FROM files WHERE view = ? AND view_version = ? AND active = 1",
-                (item["view"], item["version"]))]
+            pinned = [
+                r["path"]
+                for r in store.catalog.all(
+                    "SELECT path FROM files WHERE view = ? AND view_version = ? AND active = 1",
+                    (item["view"], item["version"]),
+                )
+            ]
         existing = [p for p in pinned if store.offline.absolute(p).exists()]
         found = None
         if existing and all(record[k] is not None for k in keys):
-            sql = _winner_sql([str(store.offline.absolute(p)) for p in existing], keys,
-                              view["ttl_us"], bitemporal)
+            sql = _winner_sql(
+                [str(store.offline.absolute(p)) for p in existing], keys, view["ttl_us"], bitemporal
+            )
             result = store.con.sql(sql, params=[*(record[k] for k in keys), as_of]).pl()
             found = result.row(0, named=True) if result.height else None
         run_id = None
@@ -96,18 +105,20 @@ def explain_prediction(store: FeatureStore, batch_ref: str, row: int) -> dict[st
                 run_row = store.catalog.one("SELECT body FROM runs WHERE run_id = ?", (run_id,))
                 runs[run_id] = json.loads(run_row["body"]) if run_row else {}
         for name in item["features"]:
-            features.append({
-                "view": item["view"],
-                "view_version": item["version"],
-                "view_node": f"view:{item['view']}@{item['version']}",
-                "feature": name,
-                "value": found[name] if found else None,
-                "event_timestamp": found[TS] if found else None,
-                "created_timestamp": found[CREATED] if found else None,
-                "file": file_rel,
-                "run": f"run:{run_id}" if run_id else None,
-                "missing_files": sorted(set(pinned) - set(existing)),
-            })
+            features.append(
+                {
+                    "view": item["view"],
+                    "view_version": item["version"],
+                    "view_node": f"view:{item['view']}@{item['version']}",
+                    "feature": name,
+                    "value": found[name] if found else None,
+                    "event_timestamp": found[TS] if found else None,
+                    "created_timestamp": found[CREATED] if found else None,
+                    "file": file_rel,
+                    "run": f"run:{run_id}" if run_id else None,
+                    "missing_files": sorted(set(pinned) - set(existing)),
+                }
+            )
     source_files = {}
     for run in runs.values():
         for item in run.get("inputs", []):
@@ -120,8 +131,10 @@ def explain_prediction(store: FeatureStore, batch_ref: str, row: int) -> dict[st
         "model_version": model.to_record() | {"id": model.id},
         "training_set": training.id if training else None,
         "features": features,
-        "runs": {f"run:{k}": {"view": v.get("view"), "start": v.get("start"), "end": v.get("end")}
-                 for k, v in runs.items()},
+        "runs": {
+            f"run:{k}": {"view": v.get("view"), "start": v.get("start"), "end": v.get("end")}
+            for k, v in runs.items()
+        },
         "source_files": list(source_files.values()),
     }
 
@@ -132,4 +145,3 @@ def _unchanged(item: dict[str, Any]) -> bool | None:
         return None if item.get("size") is None else False
     stat = os.stat(path)
     return bool(stat.st_size == item["size"] and stat.st_mtime_ns == item["mtime_ns"])
-

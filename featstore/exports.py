@@ -52,9 +52,13 @@ def from_node_link(document: dict[str, Any]) -> nx.MultiDiGraph:
 def _flat(graph: nx.MultiDiGraph) -> nx.MultiDiGraph:
     flat = nx.MultiDiGraph()
     for node, data in graph.nodes(data=True):
-        flat.add_node(node, kind=data.get("kind", ""), name=data.get("name", ""),
-                      created_at=data.get("created_at", ""),
-                      attrs=json.dumps(data.get("attrs", {}), sort_keys=True, default=str))
+        flat.add_node(
+            node,
+            kind=data.get("kind", ""),
+            name=data.get("name", ""),
+            created_at=data.get("created_at", ""),
+            attrs=json.dumps(data.get("attrs", {}), sort_keys=True, default=str),
+        )
     for src, dst, key, data in graph.edges(keys=True, data=True):
         flat.add_edge(src, dst, key=key, kind=data.get("kind", str(key)))
     return flat
@@ -68,9 +72,14 @@ def to_graphml(graph: nx.MultiDiGraph) -> str:
 
 
 _COLORS = {
-    "source": "#d8e8f8", "source_file": "#eef4fb", "feature_view": "#d9f2d9",
-    "feature_service": "#e8f7e0", "materialization_run": "#fff2cc", "training_set": "#fde0c5",
-    "model_version": "#f8cecc", "prediction_batch": "#e1d5e7",
+    "source": "#d8e8f8",
+    "source_file": "#eef4fb",
+    "feature_view": "#d9f2d9",
+    "feature_service": "#e8f7e0",
+    "materialization_run": "#fff2cc",
+    "training_set": "#fde0c5",
+    "model_version": "#f8cecc",
+    "prediction_batch": "#e1d5e7",
 }
 
 
@@ -94,9 +103,15 @@ def to_dot(graph: nx.MultiDiGraph) -> str:
     lines = ["digraph lineage {", "  rankdir=LR;", '  node [shape=box, style="rounded,filled"];']
     for node, data in sorted(graph.nodes(data=True)):
         color = _COLORS.get(data.get("kind", ""), "#ffffff")
-        lines.append(f"  {_dot_quote(node)} [label={_dot_quote(_label(node, data))}, fillcolor={_dot_quote(color)}];")
-    for src, dst, data in sorted(graph.edges(data=True), key=lambda e: (e[0], e[1], e[2].get("kind", ""))):
-        lines.append(f"  {_dot_quote(src)} -> {_dot_quote(dst)} [label={_dot_quote(data.get('kind', ''))}];")
+        lines.append(
+            f"  {_dot_quote(node)} [label={_dot_quote(_label(node, data))}, fillcolor={_dot_quote(color)}];"
+        )
+    for src, dst, data in sorted(
+        graph.edges(data=True), key=lambda e: (e[0], e[1], e[2].get("kind", ""))
+    ):
+        lines.append(
+            f"  {_dot_quote(src)} -> {_dot_quote(dst)} [label={_dot_quote(data.get('kind', ''))}];"
+        )
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -110,8 +125,12 @@ def to_mermaid(graph: nx.MultiDiGraph) -> str:
     ids = {node: f"n{i}" for i, node in enumerate(sorted(graph.nodes))}
     lines = ["flowchart LR"]
     for node, data in sorted(graph.nodes(data=True)):
-        lines.append(f'  {ids[node]}["{_mermaid_text(_label(node, data))}"]:::{data.get("kind", "node")}')
-    for src, dst, data in sorted(graph.edges(data=True), key=lambda e: (e[0], e[1], e[2].get("kind", ""))):
+        lines.append(
+            f'  {ids[node]}["{_mermaid_text(_label(node, data))}"]:::{data.get("kind", "node")}'
+        )
+    for src, dst, data in sorted(
+        graph.edges(data=True), key=lambda e: (e[0], e[1], e[2].get("kind", ""))
+    ):
         lines.append(f"  {ids[src]} -->|{data.get('kind', '')}| {ids[dst]}")
     for kind, color in _COLORS.items():
         lines.append(f"  classDef {kind} fill:{color},stroke:#555")
@@ -139,7 +158,9 @@ def _dataset(namespace: str, name: str, **facets: Any) -> dict[str, Any]:
     return out
 
 
-def _event(namespace: str, job: str, run_key: str, at: str, inputs: list[Any], outputs: list[Any]) -> dict[str, Any]:
+def _event(
+    namespace: str, job: str, run_key: str, at: str, inputs: list[Any], outputs: list[Any]
+) -> dict[str, Any]:
     return {
         "eventType": "COMPLETE",
         "eventTime": _time(at),
@@ -159,25 +180,64 @@ def openlineage_events(catalog: Catalog, namespace: str) -> list[dict[str, Any]]
     for row in catalog.all("SELECT body FROM runs"):
         run = json.loads(row["body"])
         inputs = [
-            _dataset("file", i["path"]) if not i["path"].startswith(("memory:", "sql:"))
+            _dataset("file", i["path"])
+            if not i["path"].startswith(("memory:", "sql:"))
             else _dataset(namespace, i["path"])
             for i in run["inputs"]
         ]
         output = _dataset(namespace, f"offline/{run['view']}/{run['view_version']}")
-        events.append((run["finished_at"], _event(
-            namespace, f"materialize.{run['view']}", run["run_id"], run["finished_at"], inputs, [output])))
+        events.append(
+            (
+                run["finished_at"],
+                _event(
+                    namespace,
+                    f"materialize.{run['view']}",
+                    run["run_id"],
+                    run["finished_at"],
+                    inputs,
+                    [output],
+                ),
+            )
+        )
     for row in catalog.all("SELECT id, name, created_at, manifest, path FROM training_sets"):
         manifest = json.loads(row["manifest"])
-        inputs = [_dataset(namespace, f"offline/{f['view']}/{f['version']}") for f in manifest["features"]]
-        events.append((row["created_at"], _event(
-            namespace, f"training_set.{row['name']}", row["id"], row["created_at"], inputs,
-            [_dataset(namespace, row["path"])])))
-    for row in catalog.all("SELECT batch_id, model, model_version, path, created_at, body FROM prediction_batches"):
+        inputs = [
+            _dataset(namespace, f"offline/{f['view']}/{f['version']}") for f in manifest["features"]
+        ]
+        events.append(
+            (
+                row["created_at"],
+                _event(
+                    namespace,
+                    f"training_set.{row['name']}",
+                    row["id"],
+                    row["created_at"],
+                    inputs,
+                    [_dataset(namespace, row["path"])],
+                ),
+            )
+        )
+    for row in catalog.all(
+        "SELECT batch_id, model, model_version, path, created_at, body FROM prediction_batches"
+    ):
         body = json.loads(row["body"])
         retrieval = body.get("retrieval") or {}
-        inputs = [_dataset(namespace, f"offline/{f['view']}/{f['version']}") for f in retrieval.get("features", [])]
+        inputs = [
+            _dataset(namespace, f"offline/{f['view']}/{f['version']}")
+            for f in retrieval.get("features", [])
+        ]
         inputs.append(_dataset(namespace, f"models/{row['model']}/{row['model_version']}"))
-        events.append((row["created_at"], _event(
-            namespace, f"predict.{row['model']}", row["batch_id"], row["created_at"], inputs,
-            [_dataset(namespace, row["path"])])))
+        events.append(
+            (
+                row["created_at"],
+                _event(
+                    namespace,
+                    f"predict.{row['model']}",
+                    row["batch_id"],
+                    row["created_at"],
+                    inputs,
+                    [_dataset(namespace, row["path"])],
+                ),
+            )
+        )
     return [event for _, event in sorted(events, key=lambda e: e[0])]

@@ -118,8 +118,13 @@ class Lineage:
         graph = nx.MultiDiGraph()
         with self._catalog.snapshot() as tx:
             for row in tx.all("SELECT id, kind, name, created_at, attrs FROM nodes"):
-                graph.add_node(row["id"], kind=row["kind"], name=row["name"],
-                               created_at=row["created_at"], attrs=json.loads(row["attrs"]))
+                graph.add_node(
+                    row["id"],
+                    kind=row["kind"],
+                    name=row["name"],
+                    created_at=row["created_at"],
+                    attrs=json.loads(row["attrs"]),
+                )
             graph.add_edges_from(
                 (r["src"], r["dst"], r["kind"], {"kind": r["kind"]})
                 for r in tx.all("SELECT src, dst, kind FROM edges")
@@ -144,18 +149,27 @@ class Lineage:
         if row is None:
             prefix = node_id.split(":", 1)[0]
             similar = [
-                r["id"] for r in self._catalog.all(
+                r["id"]
+                for r in self._catalog.all(
                     "SELECT id FROM nodes WHERE id >= ? AND id < ? LIMIT 200",
                     (prefix + ":", prefix + ";"),
                 )
             ]
             if not similar:  # a typo in the kind prefix: look for nodes of the same name
                 name = node_id.split(":", 1)[-1].rsplit("@", 1)[0]
-                similar = [r["id"] for r in self._catalog.all(
-                    "SELECT id FROM nodes WHERE name = ? LIMIT 200", (name,))]
-            hint = did_you_mean(node_id, similar) if similar else (
-                "; no node has a similar id (ids look like 'source:<name>', "
-                "'view:<name>@<version>', 'model:<name>@<version>', 'prediction_batch:<id>')"
+                similar = [
+                    r["id"]
+                    for r in self._catalog.all(
+                        "SELECT id FROM nodes WHERE name = ? LIMIT 200", (name,)
+                    )
+                ]
+            hint = (
+                did_you_mean(node_id, similar)
+                if similar
+                else (
+                    "; no node has a similar id (ids look like 'source:<name>', "
+                    "'view:<name>@<version>', 'model:<name>@<version>', 'prediction_batch:<id>')"
+                )
             )
             raise LineageError(f"unknown lineage node {node_id!r}{hint}")
         return _node(row)
@@ -181,7 +195,9 @@ class Lineage:
             nodes = [_node(r) for r in rows if r["id"] != node_id]
         if wanted is not None:
             nodes = [n for n in nodes if n.kind in wanted]
-        return sorted(nodes, key=lambda n: (NODE_KINDS.index(n.kind) if n.kind in NODE_KINDS else 99, n.id))
+        return sorted(
+            nodes, key=lambda n: (NODE_KINDS.index(n.kind) if n.kind in NODE_KINDS else 99, n.id)
+        )
 
     def subgraph(self, node_id: str, *, direction: str = "both") -> nx.MultiDiGraph:
         """The node with its ancestors (``"up"``), descendants (``"down"``) or both, and
@@ -203,8 +219,9 @@ class Lineage:
             graph = self._graph
         else:  # no graph loaded, or it predates one of the nodes: ask the catalog
             between = {source, target}
-            between |= ({r["id"] for r in self._catalog.all(_DOWN, (source,))}
-                        & {r["id"] for r in self._catalog.all(_UP, (target,))})
+            between |= {r["id"] for r in self._catalog.all(_DOWN, (source,))} & {
+                r["id"] for r in self._catalog.all(_UP, (target,))
+            }
             graph = self._induced(between)
         try:
             return list(nx.shortest_path(graph, source, target))
@@ -224,9 +241,15 @@ class Lineage:
             "SELECT id FROM nodes WHERE kind = 'model_version' AND name = ?", (name,)
         )
         if not rows:
-            names = [r["name"] for r in self._catalog.all(
-                "SELECT DISTINCT name FROM nodes WHERE kind = 'model_version'")]
-            raise LineageError(f"no model named {name!r} in the lineage" + did_you_mean(name, names))
+            names = [
+                r["name"]
+                for r in self._catalog.all(
+                    "SELECT DISTINCT name FROM nodes WHERE kind = 'model_version'"
+                )
+            ]
+            raise LineageError(
+                f"no model named {name!r} in the lineage" + did_you_mean(name, names)
+            )
         ids: set[str] = set()
         for row in rows:
             ids |= set(self.subgraph(row["id"]).nodes)
@@ -251,7 +274,11 @@ class Lineage:
         target = self.graph if graph is None else graph
         if fmt == "json":
             return json.dumps(exports.to_node_link(target), indent=1, sort_keys=True, default=str)
-        writers = {"graphml": exports.to_graphml, "dot": exports.to_dot, "mermaid": exports.to_mermaid}
+        writers = {
+            "graphml": exports.to_graphml,
+            "dot": exports.to_dot,
+            "mermaid": exports.to_mermaid,
+        }
         if fmt not in writers:
             raise LineageError(
                 f"unknown export format {fmt!r}" + did_you_mean(fmt, ["json", *writers])
@@ -273,10 +300,16 @@ class Lineage:
         for chunk in _chunks(id_list, 500):
             marks = ",".join("?" * len(chunk))
             for row in self._catalog.all(
-                f"SELECT id, kind, name, created_at, attrs FROM nodes WHERE id IN ({marks})", tuple(chunk)
+                f"SELECT id, kind, name, created_at, attrs FROM nodes WHERE id IN ({marks})",
+                tuple(chunk),
             ):
-                graph.add_node(row["id"], kind=row["kind"], name=row["name"],
-                               created_at=row["created_at"], attrs=json.loads(row["attrs"]))
+                graph.add_node(
+                    row["id"],
+                    kind=row["kind"],
+                    name=row["name"],
+                    created_at=row["created_at"],
+                    attrs=json.loads(row["attrs"]),
+                )
             for row in self._catalog.all(
                 f"SELECT src, dst, kind FROM edges WHERE src IN ({marks})", tuple(chunk)
             ):

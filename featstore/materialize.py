@@ -113,7 +113,8 @@ def _months(start: datetime, end: datetime) -> list[tuple[str, datetime, datetim
     bucket = bucket_of(start)
     while bucket < end:
         nxt = next_bucket(bucket)
-        out.append((bucket.strftime("%Y-%m"), max(start, bucket), min(end, nxt)))
+        # not strftime("%Y"): it does not zero-pad years before 1000
+        out.append((f"{bucket.year:04d}-{bucket.month:02d}", max(start, bucket), min(end, nxt)))
         bucket = nxt
     return out
 
@@ -200,7 +201,9 @@ def materialize_view(
                     staged = stage / f"{bucket}.parquet"
                     count, lo_ts, hi_ts = _write_bucket(con, view, names, rows, old, lo, hi, staged)
                     written.append(
-                        _Written(bucket, staged, count, lo_ts or lo, hi_ts or lo, staged.stat().st_size)
+                        _Written(
+                            bucket, staged, count, lo_ts or lo, hi_ts or lo, staged.stat().st_size
+                        )
                     )
                     if on_bucket:
                         on_bucket(bucket)
@@ -241,7 +244,9 @@ def materialize_view(
     return run
 
 
-def _active_files(catalog: Catalog, offline: OfflineStore, view: FeatureView, bucket: str) -> list[Path]:
+def _active_files(
+    catalog: Catalog, offline: OfflineStore, view: FeatureView, bucket: str
+) -> list[Path]:
     rows = catalog.all(
         "SELECT path FROM files WHERE view = ? AND view_version = ? AND bucket = ? AND active = 1",
         (view.name, view.version, bucket),
@@ -267,7 +272,13 @@ def _record(
         "rows": run.rows,
         "files": list(run.files),
         "inputs": [
-            {"path": i.path, "size": i.size, "mtime_ns": i.mtime_ns, "rows": i.rows, "sha256": i.sha256}
+            {
+                "path": i.path,
+                "size": i.size,
+                "mtime_ns": i.mtime_ns,
+                "rows": i.rows,
+                "sha256": i.sha256,
+            }
             for i in run.inputs
         ],
         "started_at": iso(run.started_at),
@@ -278,8 +289,17 @@ def _record(
     tx.execute(
         "INSERT INTO runs (run_id, view, view_version, start_ts, end_ts, rows, started_at, "
         "finished_at, body) VALUES (?,?,?,?,?,?,?,?,?)",
-        (run.run_id, run.view, run.view_version, iso(run.start), iso(run.end), run.rows,
-         iso(run.started_at), now, json.dumps(body, sort_keys=True)),
+        (
+            run.run_id,
+            run.view,
+            run.view_version,
+            iso(run.start),
+            iso(run.end),
+            run.rows,
+            iso(run.started_at),
+            now,
+            json.dumps(body, sort_keys=True),
+        ),
     )
     for item in written:
         tx.execute(
@@ -293,8 +313,17 @@ def _record(
         tx.execute(
             "INSERT INTO files (path, view, view_version, bucket, min_ts, max_ts, rows, bytes, "
             "run_id, active) VALUES (?,?,?,?,?,?,?,?,?,1)",
-            (offline.relative(final), view.name, view.version, item.bucket, iso(item.min_ts),
-             iso(item.max_ts), item.rows, item.size, run.run_id),
+            (
+                offline.relative(final),
+                view.name,
+                view.version,
+                item.bucket,
+                iso(item.min_ts),
+                iso(item.max_ts),
+                item.rows,
+                item.size,
+                run.run_id,
+            ),
         )
     for i in run.inputs:
         tx.execute(
@@ -309,16 +338,37 @@ def _record(
                 (i.path, i.size, i.mtime_ns, i.rows, i.sha256),
             )
     view_node = f"view:{view.name}@{view.version}"
-    tx.add_node(run.id, "materialization_run", view.name, now,
-                {"view_version": view.version, "start": iso(run.start), "end": iso(run.end),
-                 "rows": run.rows, "files": list(run.files)})
+    tx.add_node(
+        run.id,
+        "materialization_run",
+        view.name,
+        now,
+        {
+            "view_version": view.version,
+            "start": iso(run.start),
+            "end": iso(run.end),
+            "rows": run.rows,
+            "files": list(run.files),
+        },
+    )
     edges = [(view_node, run.id, "materialized_by")]
     source_node = f"source:{view.source.name}"
     for i in run.inputs:
         file_node = f"file:{i.path}@{(i.sha256 or '')[:12]}"
-        tx.add_node(file_node, "source_file", i.path, now,
-                    {"path": i.path, "size": i.size, "mtime_ns": i.mtime_ns, "rows": i.rows,
-                     "sha256": i.sha256, "source": view.source.name})
+        tx.add_node(
+            file_node,
+            "source_file",
+            i.path,
+            now,
+            {
+                "path": i.path,
+                "size": i.size,
+                "mtime_ns": i.mtime_ns,
+                "rows": i.rows,
+                "sha256": i.sha256,
+                "source": view.source.name,
+            },
+        )
         edges += [(source_node, file_node, "has_snapshot"), (file_node, run.id, "read_by")]
     tx.add_edges(edges)
 

@@ -54,17 +54,29 @@ def _ts_literal(ts: datetime) -> str:
     return f"TIMESTAMP {quote_literal(ts.isoformat(sep=' ', timespec='microseconds'))}"
 
 
+# A TTL past this (about 146,000 years) outlasts any timestamp pair featstore meets; it
+# is clamped so the interval fits DuckDB's 64-bit microseconds (``timedelta.max`` does not).
+MAX_TTL_US = 2**62
+
+
+def _ttl_interval(ttl_us: int) -> str:
+    return f"INTERVAL ({min(ttl_us, MAX_TTL_US)}) MICROSECONDS"
+
+
 def _view_relation(q: PitQuery, v: ViewJoin, alias: str) -> str:
     q_ts, q_rank, q_created = quote_ident(TS), quote_ident(RANK), quote_ident(CREATED)
     files = ", ".join(quote_literal(f) for f in v.files)
     scan = f"read_parquet([{files}])"
     keys = [quote_ident(k) for k in v.keys]
-    feats = [f"{quote_ident(col)} AS {quote_ident(f'{alias}_{i}')}" for i, (col, _) in enumerate(v.features)]
+    feats = [
+        f"{quote_ident(col)} AS {quote_ident(f'{alias}_{i}')}"
+        for i, (col, _) in enumerate(v.features)
+    ]
     bounds = []
     if q.max_entity_ts is not None:
         bounds.append(f"{q_ts} <= {_ts_literal(q.max_entity_ts)}")
     if v.ttl_us is not None and q.min_entity_ts is not None:
-        bounds.append(f"{q_ts} >= {_ts_literal(q.min_entity_ts)} - INTERVAL ({v.ttl_us}) MICROSECONDS")
+        bounds.append(f"{q_ts} >= {_ts_literal(q.min_entity_ts)} - {_ttl_interval(v.ttl_us)}")
     if not q.bitemporal:
         where = " AND ".join([f"{q_rank} = 1", *bounds])
         cols = ", ".join([*keys, f"{q_ts} AS {quote_ident(alias + '_ts')}", *feats])
@@ -73,9 +85,7 @@ def _view_relation(q: PitQuery, v: ViewJoin, alias: str) -> str:
     order = f"{{'ts': {q_ts}, 'rank': -{q_rank}}}"
     part = ", ".join(keys)
     where = f"WHERE {' AND '.join(bounds)}" if bounds else ""
-    inner = (
-        f"SELECT *, {avail} AS __fs_avail, {order} AS __fs_order FROM {scan} {where}"
-    )
+    inner = f"SELECT *, {avail} AS __fs_avail, {order} AS __fs_order FROM {scan} {where}"
     breakers = (
         f"SELECT *, max(__fs_order) OVER (PARTITION BY {part} ORDER BY __fs_avail, __fs_order "
         f"ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS __fs_prev FROM ({inner})"
@@ -85,8 +95,12 @@ def _view_relation(q: PitQuery, v: ViewJoin, alias: str) -> str:
         f"QUALIFY row_number() OVER (PARTITION BY {part}, __fs_avail ORDER BY __fs_order DESC) = 1"
     )
     cols = ", ".join(
-        [*keys, f"__fs_avail AS {quote_ident(alias + '_avail')}",
-         f"{q_ts} AS {quote_ident(alias + '_ts')}", *feats]
+        [
+            *keys,
+            f"__fs_avail AS {quote_ident(alias + '_avail')}",
+            f"{q_ts} AS {quote_ident(alias + '_ts')}",
+            *feats,
+        ]
     )
     return f"(SELECT {cols} FROM ({kept}))"
 
@@ -103,12 +117,14 @@ def build_sql(q: PitQuery) -> str:
         on.append(f"{e_ts} >= {at}")
         if not v.files:
             # nothing materialized in reach: every value is null, typed by the caller
-            for i, (_, out) in enumerate(v.features):
+            for _, out in v.features:
                 select.append(f"NULL AS {quote_ident(out)}")
             continue
-        joins.append(f"ASOF LEFT JOIN {_view_relation(q, v, alias)} AS {alias} ON {' AND '.join(on)}")
+        joins.append(
+            f"ASOF LEFT JOIN {_view_relation(q, v, alias)} AS {alias} ON {' AND '.join(on)}"
+        )
         fresh = (
-            f"{alias}.{quote_ident(alias + '_ts')} >= {e_ts} - INTERVAL ({v.ttl_us}) MICROSECONDS"
+            f"{alias}.{quote_ident(alias + '_ts')} >= {e_ts} - {_ttl_interval(v.ttl_us)}"
             if v.ttl_us is not None
             else None
         )

@@ -73,11 +73,18 @@ class ModelVersion:
 
     def to_record(self) -> dict[str, Any]:
         return {
-            "name": self.name, "version": self.version, "training_set": self.training_set,
-            "artifact": self.artifact, "artifact_sha256": self.artifact_sha256,
-            "params": self.params, "metrics": self.metrics, "tags": self.tags,
-            "code_version": self.code_version, "features": self.features,
-            "feature_service": self.feature_service, "created_at": self.created_at,
+            "name": self.name,
+            "version": self.version,
+            "training_set": self.training_set,
+            "artifact": self.artifact,
+            "artifact_sha256": self.artifact_sha256,
+            "params": self.params,
+            "metrics": self.metrics,
+            "tags": self.tags,
+            "code_version": self.code_version,
+            "features": self.features,
+            "feature_service": self.feature_service,
+            "created_at": self.created_at,
         }
 
     @classmethod
@@ -109,12 +116,20 @@ def code_version(cwd: str | None = None) -> dict[str, Any]:
     """The git commit and dirty flag of the working tree at ``cwd``, if it is one."""
     try:
         commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5,
+            ["git", "rev-parse", "HEAD"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=5,
             check=True,
         ).stdout.strip()
         status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
-            capture_output=True, text=True, timeout=5, check=True,
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         ).stdout
     except (OSError, subprocess.SubprocessError):
         return {"git_commit": None, "git_dirty": None}
@@ -134,11 +149,17 @@ def write_parquet_atomically(frame: pl.DataFrame, offline: OfflineStore, final: 
 
 
 def save_training_set(
-    catalog: Catalog, offline: OfflineStore, frame: pl.DataFrame, manifest: dict[str, Any], name: str
+    catalog: Catalog,
+    offline: OfflineStore,
+    frame: pl.DataFrame,
+    manifest: dict[str, Any],
+    name: str,
 ) -> TrainingSet:
     validate_name(name, "training set")
     content_id = str(manifest["content_id"])
-    existing = get_training_set(catalog, offline, f"training_set:{name}@{content_id}", missing_ok=True)
+    existing = get_training_set(
+        catalog, offline, f"training_set:{name}@{content_id}", missing_ok=True
+    )
     if existing is not None:
         return _refresh_provenance(catalog, existing, manifest)
     final = offline.root / "training_sets" / name / f"{content_id}.parquet"
@@ -154,19 +175,37 @@ def save_training_set(
                 tx.execute(
                     "INSERT INTO training_sets (id, name, content_id, path, rows, created_at, manifest) "
                     "VALUES (?,?,?,?,?,?,?)",
-                    (ts.id, name, content_id, offline.relative(final), frame.height, now,
-                     json.dumps(manifest, sort_keys=True)),
+                    (
+                        ts.id,
+                        name,
+                        content_id,
+                        offline.relative(final),
+                        frame.height,
+                        now,
+                        json.dumps(manifest, sort_keys=True),
+                    ),
                 )
-                tx.add_node(ts.id, "training_set", name, now, {
-                    "content_id": content_id, "rows": frame.height, "path": offline.relative(final),
-                    "mode": manifest.get("mode"), "bitemporal": manifest.get("bitemporal"),
-                    "entity_hash": manifest.get("entity_hash"),
-                })
+                tx.add_node(
+                    ts.id,
+                    "training_set",
+                    name,
+                    now,
+                    {
+                        "content_id": content_id,
+                        "rows": frame.height,
+                        "path": offline.relative(final),
+                        "mode": manifest.get("mode"),
+                        "bitemporal": manifest.get("bitemporal"),
+                        "entity_hash": manifest.get("entity_hash"),
+                    },
+                )
                 tx.add_edges(_retrieval_edges(manifest, ts.id))
     except BaseException:
         # never delete the file of a training set another process committed
         try:
-            committed = catalog.one("SELECT 1 FROM training_sets WHERE id = ?", (ts.id,)) is not None
+            committed = (
+                catalog.one("SELECT 1 FROM training_sets WHERE id = ?", (ts.id,)) is not None
+            )
         except Exception:  # cannot tell: keep the old behaviour; the original error matters more
             committed = False
         if not committed:
@@ -179,21 +218,27 @@ def save_training_set(
     return ts
 
 
-def _refresh_provenance(catalog: Catalog, existing: TrainingSet, manifest: dict[str, Any]) -> TrainingSet:
+def _refresh_provenance(
+    catalog: Catalog, existing: TrainingSet, manifest: dict[str, Any]
+) -> TrainingSet:
     """The same training set (same content id: same request, same frame) rebuilt from
     other files, e.g. after re-materialization: point its manifest at the files just read,
     so it stays rebuildable after the old ones are collected. Old edges stay as history."""
     if existing.manifest.get("files") == manifest.get("files"):
         return existing
     with catalog.transaction() as tx:
-        tx.execute("UPDATE training_sets SET manifest = ? WHERE id = ?",
-                   (json.dumps(manifest, sort_keys=True), existing.id))
+        tx.execute(
+            "UPDATE training_sets SET manifest = ? WHERE id = ?",
+            (json.dumps(manifest, sort_keys=True), existing.id),
+        )
         tx.add_edges(_retrieval_edges(manifest, existing.id))
     return replace(existing, manifest=manifest)
 
 
 def _retrieval_edges(manifest: dict[str, Any], target: str) -> list[tuple[str, str, str]]:
-    edges = [(f"view:{f['view']}@{f['version']}", target, "features_of") for f in manifest["features"]]
+    edges = [
+        (f"view:{f['view']}@{f['version']}", target, "features_of") for f in manifest["features"]
+    ]
     edges += sorted({(f"run:{f['run_id']}", target, "read_by") for f in manifest["files"]})
     service = manifest.get("feature_service")
     if service:
@@ -215,9 +260,17 @@ def get_training_set(
         if missing_ok:
             return None
         names = [r["name"] for r in catalog.all("SELECT DISTINCT name FROM training_sets")]
-        raise NotFoundError(f"unknown training set {ref!r}" + did_you_mean(ref.split(":")[-1].split("@")[0], names))
-    return TrainingSet(row["name"], row["content_id"], offline.absolute(row["path"]), row["rows"],
-                       row["created_at"], json.loads(row["manifest"]))
+        raise NotFoundError(
+            f"unknown training set {ref!r}" + did_you_mean(ref.split(":")[-1].split("@")[0], names)
+        )
+    return TrainingSet(
+        row["name"],
+        row["content_id"],
+        offline.absolute(row["path"]),
+        row["rows"],
+        row["created_at"],
+        json.loads(row["manifest"]),
+    )
 
 
 # -- models ------------------------------------------------------------------------------
@@ -229,7 +282,9 @@ def check_model_args(name: str, metrics: dict[str, float] | None) -> dict[str, f
     metrics = dict(metrics or {})
     for key, value in metrics.items():
         if not isinstance(value, int | float) or isinstance(value, bool):
-            raise DefinitionError(f"model {name!r}: metric {key!r} must be a number; found {value!r}")
+            raise DefinitionError(
+                f"model {name!r}: metric {key!r} must be a number; found {value!r}"
+            )
     return metrics
 
 
@@ -253,25 +308,40 @@ def register_model(
     code = code_version()  # runs git: not while holding the catalog's write lock
     now = iso(utc_now())
     with catalog.transaction() as tx:
-        row = tx.one("SELECT coalesce(max(version), 0) + 1 AS v FROM model_versions WHERE name = ?", (name,))
+        row = tx.one(
+            "SELECT coalesce(max(version), 0) + 1 AS v FROM model_versions WHERE name = ?", (name,)
+        )
         version = int(row["v"]) if row else 1
         mv = ModelVersion(
-            name=name, version=version,
+            name=name,
+            version=version,
             training_set=training_set.id if training_set else None,
-            artifact=artifact_str, params=json.loads(json.dumps(params or {}, default=str)),
-            metrics=metrics, tags={str(k): str(v) for k, v in (tags or {}).items()},
-            code_version=code, features=manifest.get("features", []),
-            feature_service=manifest.get("feature_service"), created_at=now,
+            artifact=artifact_str,
+            params=json.loads(json.dumps(params or {}, default=str)),
+            metrics=metrics,
+            tags={str(k): str(v) for k, v in (tags or {}).items()},
+            code_version=code,
+            features=manifest.get("features", []),
+            feature_service=manifest.get("feature_service"),
+            created_at=now,
             artifact_sha256=artifact_sha,
         )
         tx.execute(
             "INSERT INTO model_versions (name, version, training_set, created_at, body) VALUES (?,?,?,?,?)",
             (name, version, mv.training_set, now, json.dumps(mv.to_record(), sort_keys=True)),
         )
-        tx.add_node(mv.id, "model_version", name, now, {
-            "version": version, "metrics": metrics, "artifact": artifact_str,
-            "git_commit": mv.code_version.get("git_commit"),
-        })
+        tx.add_node(
+            mv.id,
+            "model_version",
+            name,
+            now,
+            {
+                "version": version,
+                "metrics": metrics,
+                "artifact": artifact_str,
+                "git_commit": mv.code_version.get("git_commit"),
+            },
+        )
         if training_set:
             tx.add_edges([(training_set.id, mv.id, "trained")])
     return mv
@@ -281,7 +351,9 @@ def _model_names(catalog: Catalog) -> list[str]:
     return [r["name"] for r in catalog.all("SELECT DISTINCT name FROM model_versions")]
 
 
-def get_model_version(catalog: Catalog, name: str, version: int | None = None, alias: str | None = None) -> ModelVersion:
+def get_model_version(
+    catalog: Catalog, name: str, version: int | None = None, alias: str | None = None
+) -> ModelVersion:
     if alias is not None:
         version = current_alias(catalog, name, alias)
         if version is None:
@@ -308,7 +380,9 @@ def list_model_versions(catalog: Catalog, name: str | None = None) -> list[Model
     if name is None:
         rows = catalog.all("SELECT body FROM model_versions ORDER BY name, version")
     else:
-        rows = catalog.all("SELECT body FROM model_versions WHERE name = ? ORDER BY version", (name,))
+        rows = catalog.all(
+            "SELECT body FROM model_versions WHERE name = ? ORDER BY version", (name,)
+        )
     return [ModelVersion.from_record(json.loads(r["body"])) for r in rows]
 
 
@@ -370,13 +444,18 @@ def alias_history(catalog: Catalog, name: str, alias: str) -> list[dict[str, Any
             stack.append(int(event["version"]))
         elif stack:
             stack.pop()
-        out.append({"action": event["action"], "version": stack[-1] if stack else None, "at": event["at"]})
+        out.append(
+            {"action": event["action"], "version": stack[-1] if stack else None, "at": event["at"]}
+        )
     return out
 
 
 def aliases(catalog: Catalog, name: str) -> dict[str, int]:
     """Current aliases of a model: alias -> version."""
-    names = [r["alias"] for r in catalog.all("SELECT DISTINCT alias FROM alias_events WHERE name = ?", (name,))]
+    names = [
+        r["alias"]
+        for r in catalog.all("SELECT DISTINCT alias FROM alias_events WHERE name = ?", (name,))
+    ]
     out = {}
     for alias in names:
         version = current_alias(catalog, name, alias)
@@ -403,9 +482,14 @@ def log_predictions(
     now = iso(utc_now())
     batch = PredictionBatch(batch_id, model.name, model.version, final, frame.height, now)
     body = {
-        "batch_id": batch_id, "model": model.name, "model_version": model.version,
-        "path": offline.relative(final), "rows": frame.height, "created_at": now,
-        "as_of": iso(as_of) if as_of else None, "retrieval": retrieval,
+        "batch_id": batch_id,
+        "model": model.name,
+        "model_version": model.version,
+        "path": offline.relative(final),
+        "rows": frame.height,
+        "created_at": now,
+        "as_of": iso(as_of) if as_of else None,
+        "retrieval": retrieval,
         "columns": frame.columns,
     }
     try:
@@ -413,13 +497,27 @@ def log_predictions(
             tx.execute(
                 "INSERT INTO prediction_batches (batch_id, model, model_version, path, rows, "
                 "created_at, body) VALUES (?,?,?,?,?,?,?)",
-                (batch_id, model.name, model.version, offline.relative(final), frame.height, now,
-                 json.dumps(body, sort_keys=True)),
+                (
+                    batch_id,
+                    model.name,
+                    model.version,
+                    offline.relative(final),
+                    frame.height,
+                    now,
+                    json.dumps(body, sort_keys=True),
+                ),
             )
-            tx.add_node(batch.id, "prediction_batch", model.name, now, {
-                "model_version": model.version, "rows": frame.height,
-                "path": offline.relative(final),
-            })
+            tx.add_node(
+                batch.id,
+                "prediction_batch",
+                model.name,
+                now,
+                {
+                    "model_version": model.version,
+                    "rows": frame.height,
+                    "path": offline.relative(final),
+                },
+            )
             edges = [(model.id, batch.id, "predicted")]
             if retrieval:
                 edges += _retrieval_edges(retrieval, batch.id)

@@ -70,7 +70,7 @@ def find_timestamp_column(frame: pl.DataFrame, given: str | None) -> str:
         return temporal[0]
     raise PointInTimeError(
         "entity frame: cannot tell which column is the timestamp "
-        f"({'none' if not temporal else temporal} of {frame.columns!r} are Datetime); "
+        f"({temporal or 'none'} of {frame.columns!r} are Datetime); "
         "name it event_timestamp or pass timestamp_column=..."
     )
 
@@ -90,7 +90,9 @@ def prepare_entity(
         )
     dtype = frame.schema[ts_column]
     ts = utc_expr(ts_column, dtype, owner="entity frame")
-    exprs: list[pl.Expr] = [pl.int_range(pl.len(), dtype=pl.UInt32 if frame.height < 2**32 else pl.UInt64).alias(ROW)]
+    exprs: list[pl.Expr] = [
+        pl.int_range(pl.len(), dtype=pl.UInt32 if frame.height < 2**32 else pl.UInt64).alias(ROW)
+    ]
     for key in keys:
         exprs.append(_key_expr(key, frame.schema[key], key_dtypes.get(key)))
     exprs.append(ts.alias(TS))
@@ -111,6 +113,8 @@ def _key_expr(key: str, dtype: pl.DataType, stored: str | None) -> pl.Expr:
         col, dtype = col.cast(pl.String), pl.String()
     if stored is None:
         return col
+    if stored.startswith(("Categorical", "Enum")):
+        stored = "String"  # stored as dictionary-encoded strings; they join as strings
     entity_int = dtype.is_integer()
     stored_int = stored.startswith(("Int", "UInt"))
     if entity_int and stored_int:

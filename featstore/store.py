@@ -19,7 +19,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from featstore import __version__
+from featstore import __version__, registry
 from featstore.catalog import FORMAT_VERSION, Catalog
 from featstore.compute import TS, output_schema, source_schema
 from featstore.definitions import Entity, FeatureService, FeatureView, Source
@@ -31,7 +31,6 @@ from featstore.errors import (
     PointInTimeError,
     did_you_mean,
 )
-from featstore import registry
 from featstore.explain import explain_prediction
 from featstore.lineage import Lineage
 from featstore.materialize import MaterializationRun, iso, materialize_view
@@ -39,6 +38,7 @@ from featstore.names import quote_literal
 from featstore.offline import OfflineStore, new_id
 from featstore.pit import PitQuery, ViewJoin
 from featstore.refs import Requested, flatten, resolve_refs
+from featstore.registry import ModelVersion, PredictionBatch, TrainingSet
 from featstore.retrieval import (
     RetrievalResult,
     entity_frame,
@@ -49,7 +49,6 @@ from featstore.retrieval import (
     prepare_entity,
     run_query,
 )
-from featstore.registry import ModelVersion, PredictionBatch, TrainingSet
 from featstore.timeutil import as_utc, timedelta_us, utc_expr, utc_now
 from featstore.versioning import content_hash, function_source
 
@@ -222,7 +221,9 @@ class FeatureStore:
         for src in sources.values():
             schemas[src.name] = source_schema(src, self.con)
             records.append(src.to_record())
-        view_records = {v.name: self._view_record(v, schemas[v.source.name]) for v in views.values()}
+        view_records = {
+            v.name: self._view_record(v, schemas[v.source.name]) for v in views.values()
+        }
         records += view_records.values()
         for service in services.values():
             records.append(self._service_record(service, view_records))
@@ -267,7 +268,9 @@ class FeatureStore:
             "tags": dict(view.tags or ()),
         }
 
-    def _service_record(self, service: FeatureService, applying: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    def _service_record(
+        self, service: FeatureService, applying: dict[str, dict[str, Any]]
+    ) -> dict[str, Any]:
         def lookup(name: str, version: str | None) -> dict[str, Any]:
             rec = applying.get(name)
             if rec is not None and version in (None, rec["version"]):
@@ -278,7 +281,9 @@ class FeatureStore:
             resolved = resolve_refs(service, lookup, self._view_names)
         except NotFoundError as exc:
             raise DefinitionError(f"feature service {service.name!r}: {exc}") from exc
-        items = [{"view": r.view, "version": r.version, "features": list(r.features)} for r in resolved]
+        items = [
+            {"view": r.view, "version": r.version, "features": list(r.features)} for r in resolved
+        ]
         return {
             "kind": "feature_service",
             "name": service.name,
@@ -325,7 +330,9 @@ class FeatureStore:
         """Current definitions of a kind (``entity``, ``source``, ``feature_view``,
         ``feature_service``) as catalog records, sorted by name."""
         if kind not in DEFINITION_KINDS:
-            raise NotFoundError(f"unknown definition kind {kind!r}" + did_you_mean(kind, DEFINITION_KINDS))
+            raise NotFoundError(
+                f"unknown definition kind {kind!r}" + did_you_mean(kind, DEFINITION_KINDS)
+            )
         rows = self.catalog.all(
             "SELECT d.body FROM current_definitions c JOIN definitions d USING (kind, name, version) "
             "WHERE c.kind = ? ORDER BY c.name",
@@ -428,7 +435,11 @@ class FeatureStore:
         frame = scan_source(view.source, self.con)
         col = view.source.timestamp_column
         dtype = frame.collect_schema()[col]
-        first = frame.select(utc_expr(col, dtype, owner=f"source {view.source.name!r}").min()).collect().item()
+        first = (
+            frame.select(utc_expr(col, dtype, owner=f"source {view.source.name!r}").min())
+            .collect()
+            .item()
+        )
         if first is None:
             return None
         return first - view.lookback if view.lookback else first
@@ -446,8 +457,13 @@ class FeatureStore:
             features = output_schema(view, source_schema(view.source, self.con), self.con)
         if not self._progress:
             return materialize_view(
-                view=view, features=features, start=lo, end=hi, con=self.con,
-                catalog=self.catalog, offline=self.offline,
+                view=view,
+                features=features,
+                start=lo,
+                end=hi,
+                con=self.con,
+                catalog=self.catalog,
+                offline=self.offline,
             )
         from rich.progress import Progress
 
@@ -455,14 +471,23 @@ class FeatureStore:
         with Progress(transient=False) as bar:
             task = bar.add_task(f"materialize {view.name}", total=months)
             return materialize_view(
-                view=view, features=features, start=lo, end=hi, con=self.con,
-                catalog=self.catalog, offline=self.offline,
+                view=view,
+                features=features,
+                start=lo,
+                end=hi,
+                con=self.con,
+                catalog=self.catalog,
+                offline=self.offline,
                 on_bucket=lambda _b: bar.advance(task),
             )
 
     def runs(self, view: str | None = None) -> list[dict[str, Any]]:
         """Recorded materialization runs (newest first), optionally of one view."""
-        sql = "SELECT body FROM runs" + (" WHERE view = ?" if view else "") + " ORDER BY finished_at DESC"
+        sql = (
+            "SELECT body FROM runs"
+            + (" WHERE view = ?" if view else "")
+            + " ORDER BY finished_at DESC"
+        )
         return [json.loads(r["body"]) for r in self.catalog.all(sql, (view,) if view else ())]
 
     # -- retrieval ---------------------------------------------------------------------
@@ -491,9 +516,15 @@ class FeatureStore:
         """
         frame = entity_frame(entity_df)
         ts_col = find_timestamp_column(frame, timestamp_column)
-        return self._retrieve(frame, ts_col, features, full_feature_names=full_feature_names,
-                              bitemporal=bitemporal, include_ts=include_event_timestamps,
-                              mode="historical")
+        return self._retrieve(
+            frame,
+            ts_col,
+            features,
+            full_feature_names=full_feature_names,
+            bitemporal=bitemporal,
+            include_ts=include_event_timestamps,
+            mode="historical",
+        )
 
     def get_latest_features(
         self,
@@ -514,9 +545,15 @@ class FeatureStore:
         moment = as_utc(as_of, "as_of") if as_of is not None else utc_now()
         column = "__fs_as_of"
         with_ts = frame.with_columns(pl.lit(moment, dtype=pl.Datetime("us")).alias(column))
-        result = self._retrieve(with_ts, column, features, full_feature_names=full_feature_names,
-                                bitemporal=bitemporal, include_ts=include_event_timestamps,
-                                mode="latest")
+        result = self._retrieve(
+            with_ts,
+            column,
+            features,
+            full_feature_names=full_feature_names,
+            bitemporal=bitemporal,
+            include_ts=include_event_timestamps,
+            mode="latest",
+        )
         manifest = {**result.manifest, "as_of": iso(moment)}
         return RetrievalResult(result.frame.drop(column), manifest)
 
@@ -543,8 +580,11 @@ class FeatureStore:
             for ref in features:
                 if isinstance(ref, str) and ref.startswith("service:"):
                     service = self.get_feature_service(ref.removeprefix("service:"))
-                    refs += [f"{i['view']}@{i['version']}:{f}" for i in service["features"]
-                             for f in i["features"]]
+                    refs += [
+                        f"{i['view']}@{i['version']}:{f}"
+                        for i in service["features"]
+                        for f in i["features"]
+                    ]
                 else:
                     refs.append(ref)
         requested = resolve_refs(refs, self._view_record_of, self._view_names)
@@ -559,7 +599,9 @@ class FeatureStore:
         try:
             entity, lo, hi = prepare_entity(frame, keys, key_dtypes, ts_col)
         except PointInTimeError as exc:
-            raise PointInTimeError(f"{exc} (requested views: {[r.view for r in requested]})") from None
+            raise PointInTimeError(
+                f"{exc} (requested views: {[r.view for r in requested]})"
+            ) from None
         joins = []
         files_read: list[dict[str, Any]] = []
         for req, names in zip(requested, outputs, strict=True):
@@ -571,12 +613,14 @@ class FeatureStore:
             cols = [(f, n) for f, n in zip(req.features, names, strict=False)]
             if include_ts:
                 cols.append((TS, names[-1]))
-            joins.append(ViewJoin(
-                files=tuple(str(self.offline.absolute(f["path"])) for f in files),
-                keys=tuple(req.record["join_keys"]),
-                features=tuple(cols),
-                ttl_us=req.record["ttl_us"],
-            ))
+            joins.append(
+                ViewJoin(
+                    files=tuple(str(self.offline.absolute(f["path"])) for f in files),
+                    keys=tuple(req.record["join_keys"]),
+                    features=tuple(cols),
+                    ttl_us=req.record["ttl_us"],
+                )
+            )
         query = PitQuery(tuple(joins), bitemporal=bitemporal, min_entity_ts=lo, max_entity_ts=hi)
         table = run_query(self.con, query, entity)
         result = pl.from_arrow(table)
@@ -602,8 +646,12 @@ class FeatureStore:
             entity_rows=frame.height,
             timestamp_column=ts_col,
             features=[
-                {"view": r.view, "version": r.version, "features": list(r.features),
-                 "columns": names}
+                {
+                    "view": r.view,
+                    "version": r.version,
+                    "features": list(r.features),
+                    "columns": names,
+                }
                 for r, names in zip(requested, outputs, strict=True)
             ],
             include_event_timestamps=include_ts,
@@ -614,10 +662,14 @@ class FeatureStore:
         )
         return RetrievalResult(out, manifest)
 
-    def _files_in_reach(self, req: Requested, lo: datetime | None, hi: datetime | None) -> list[dict[str, Any]]:
+    def _files_in_reach(
+        self, req: Requested, lo: datetime | None, hi: datetime | None
+    ) -> list[dict[str, Any]]:
         """Active files of a view version whose time range the entity rows can reach."""
-        sql = ("SELECT path, rows, min_ts, max_ts, run_id FROM files WHERE view = ? AND "
-               "view_version = ? AND active = 1")
+        sql = (
+            "SELECT path, rows, min_ts, max_ts, run_id FROM files WHERE view = ? AND "
+            "view_version = ? AND active = 1"
+        )
         params: list[Any] = [req.view, req.version]
         if hi is not None:
             sql += " AND min_ts <= ?"
@@ -648,8 +700,9 @@ class FeatureStore:
         manifest and lineage (feature view versions, materialization runs read) in one
         transaction. Saving the same result again returns the existing record.
         """
-        return registry.save_training_set(self.catalog, self.offline, result.frame,
-                                          result.manifest, name)
+        return registry.save_training_set(
+            self.catalog, self.offline, result.frame, result.manifest, name
+        )
 
     def get_training_set(self, ref: str) -> TrainingSet:
         """A saved training set by id (``training_set:name@cid``) or name (the newest)."""
@@ -670,8 +723,9 @@ class FeatureStore:
         differ, or that are gone). Both empty means a rebuild is byte-identical.
         """
         ts = self.get_training_set(training_set) if isinstance(training_set, str) else training_set
-        missing = sorted(f["path"] for f in ts.manifest["files"]
-                         if not self.offline.absolute(f["path"]).exists())
+        missing = sorted(
+            f["path"] for f in ts.manifest["files"] if not self.offline.absolute(f["path"]).exists()
+        )
         changed: set[str] = set()
         for run_id in sorted({f["run_id"] for f in ts.manifest["files"]}):
             for row in self.catalog.all(
@@ -707,15 +761,26 @@ class FeatureStore:
         pinned: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for f in m["files"]:
             pinned.setdefault((f["view"], f["version"]), []).append(
-                {k: v for k, v in f.items() if k not in ("view", "version")})
-        refs = [f"{i['view']}@{i['version']}:{name}" for i in m["features"] for name in i["features"]]
+                {k: v for k, v in f.items() if k not in ("view", "version")}
+            )
+        refs = [
+            f"{i['view']}@{i['version']}:{name}" for i in m["features"] for name in i["features"]
+        ]
         if m["mode"] == "latest":
             entity = entity.with_columns(
-                pl.lit(datetime.fromisoformat(m["as_of"]), dtype=pl.Datetime("us")).alias(m["timestamp_column"]))
+                pl.lit(datetime.fromisoformat(m["as_of"]), dtype=pl.Datetime("us")).alias(
+                    m["timestamp_column"]
+                )
+            )
         result = self._retrieve(
-            entity, m["timestamp_column"], refs, full_feature_names=m["full_feature_names"],
-            bitemporal=m["bitemporal"], include_ts=m.get("include_event_timestamps", False),
-            mode=m["mode"], pinned=pinned,
+            entity,
+            m["timestamp_column"],
+            refs,
+            full_feature_names=m["full_feature_names"],
+            bitemporal=m["bitemporal"],
+            include_ts=m.get("include_event_timestamps", False),
+            mode=m["mode"],
+            pinned=pinned,
         )
         frame = result.frame.drop(m["timestamp_column"]) if m["mode"] == "latest" else result.frame
         if frame_bytes(frame) != frame_bytes(saved):
@@ -746,10 +811,19 @@ class FeatureStore:
             training_set = self.save_training_set(training_set, f"{name}_training")
         elif isinstance(training_set, str):
             training_set = self.get_training_set(training_set)
-        return registry.register_model(self.catalog, name, training_set, artifact=artifact,
-                                       params=params, metrics=metrics, tags=tags)
+        return registry.register_model(
+            self.catalog,
+            name,
+            training_set,
+            artifact=artifact,
+            params=params,
+            metrics=metrics,
+            tags=tags,
+        )
 
-    def get_model(self, name: str, version: int | None = None, *, alias: str | None = None) -> ModelVersion:
+    def get_model(
+        self, name: str, version: int | None = None, *, alias: str | None = None
+    ) -> ModelVersion:
         """A model version: the latest, a given ``version``, or the one an ``alias`` names."""
         return registry.get_model_version(self.catalog, name, version, alias)
 
@@ -759,8 +833,14 @@ class FeatureStore:
         for row in self.catalog.all(
             "SELECT name, max(version) AS latest, count(*) AS n FROM model_versions GROUP BY name ORDER BY name"
         ):
-            out.append({"name": row["name"], "latest_version": row["latest"], "versions": row["n"],
-                        "aliases": registry.aliases(self.catalog, row["name"])})
+            out.append(
+                {
+                    "name": row["name"],
+                    "latest_version": row["latest"],
+                    "versions": row["n"],
+                    "aliases": registry.aliases(self.catalog, row["name"]),
+                }
+            )
         return out
 
     def list_model_versions(self, name: str | None = None) -> list[ModelVersion]:
@@ -779,7 +859,8 @@ class FeatureStore:
         """Model versions matching ``name`` and all ``tags``, ordered by a metric
         (``order_by="auc"``); versions without that metric come last."""
         found = [
-            mv for mv in registry.list_model_versions(self.catalog, name)
+            mv
+            for mv in registry.list_model_versions(self.catalog, name)
             if all(mv.tags.get(k) == str(v) for k, v in (tags or {}).items())
         ]
         if order_by is not None:
@@ -832,15 +913,22 @@ class FeatureStore:
                 )
             model_version = self.get_model(name, int(version) if version else None)
         table = entity_frame(frame)
-        clash = [c for c in ("prediction_id", "model_name", "model_version", "as_of") if c in table.columns]
+        clash = [
+            c
+            for c in ("prediction_id", "model_name", "model_version", "as_of")
+            if c in table.columns
+        ]
         if clash:
             raise PointInTimeError(
                 f"log_predictions: the frame already has column {clash[0]!r}, which featstore "
                 f"adds; rename it"
             )
         retrieval = features.manifest if features is not None else None
-        keys = {k for item in (retrieval or {}).get("features", model_version.features)
-                for k in self.get_feature_view(item["view"], item["version"])["join_keys"]}
+        keys = {
+            k
+            for item in (retrieval or {}).get("features", model_version.features)
+            for k in self.get_feature_view(item["view"], item["version"])["join_keys"]
+        }
         missing = sorted(k for k in keys if k not in table.columns)
         if missing:
             raise PointInTimeError(
@@ -864,8 +952,15 @@ class FeatureStore:
             pl.lit(model_version.version).alias("model_version"),
             moment_expr.alias("as_of"),
         )
-        return registry.log_predictions(self.catalog, self.offline, model_version, batch_rows,
-                                        batch_id=batch_id, retrieval=retrieval, as_of=moment)
+        return registry.log_predictions(
+            self.catalog,
+            self.offline,
+            model_version,
+            batch_rows,
+            batch_id=batch_id,
+            retrieval=retrieval,
+            as_of=moment,
+        )
 
     def get_prediction_batch(self, ref: str) -> dict[str, Any]:
         """A prediction batch's record by id (``prediction_batch:<id>``) or batch id."""
@@ -893,7 +988,9 @@ def _output_names(
     seen: dict[str, str] = {c: "the entity frame" for c in entity_columns}
     out = []
     for req in requested:
-        names = [(f"{req.view}__{f}" if full else f, f"feature {req.view}:{f}") for f in req.features]
+        names = [
+            (f"{req.view}__{f}" if full else f, f"feature {req.view}:{f}") for f in req.features
+        ]
         if include_ts:
             names.append((f"{req.view}__event_timestamp", f"the event time of {req.view!r}"))
         for name, owner in names:
@@ -915,8 +1012,21 @@ def _dtype_name(dtype: pl.DataType) -> str:
 _SIMPLE_DTYPES = {
     name: getattr(pl, name)()
     for name in (
-        "Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "UInt64", "Float32",
-        "Float64", "String", "Boolean", "Date", "Binary", "Time",
+        "Int8",
+        "Int16",
+        "Int32",
+        "Int64",
+        "UInt8",
+        "UInt16",
+        "UInt32",
+        "UInt64",
+        "Float32",
+        "Float64",
+        "String",
+        "Boolean",
+        "Date",
+        "Binary",
+        "Time",
     )
 }
 _SIMPLE_DTYPES["Datetime(time_unit='us', time_zone=None)"] = pl.Datetime("us")
@@ -936,15 +1046,31 @@ def _month_count(lo: datetime, hi: datetime) -> int:
 def _record_definition_lineage(tx: Any, rec: dict[str, Any], now: str) -> None:
     kind = rec["kind"]
     if kind == "source":
-        tx.add_node(f"source:{rec['name']}", "source", rec["name"], now,
-                    {k: rec.get(k) for k in ("source_kind", "path", "query", "timestamp_column")})
+        tx.add_node(
+            f"source:{rec['name']}",
+            "source",
+            rec["name"],
+            now,
+            {k: rec.get(k) for k in ("source_kind", "path", "query", "timestamp_column")},
+        )
     elif kind == "feature_view":
         node = f"view:{rec['name']}@{rec['version']}"
-        tx.add_node(node, "feature_view", rec["name"], now,
-                    {"version": rec["version"], "features": rec["features"],
-                     "entity": rec["entity"], "source_version": rec["source_version"]})
+        tx.add_node(
+            node,
+            "feature_view",
+            rec["name"],
+            now,
+            {
+                "version": rec["version"],
+                "features": rec["features"],
+                "entity": rec["entity"],
+                "source_version": rec["source_version"],
+            },
+        )
         tx.add_edges([(f"source:{rec['source']}", node, "feeds")])
     elif kind == "feature_service":
         node = f"service:{rec['name']}@{rec['version']}"
         tx.add_node(node, "feature_service", rec["name"], now, {"features": rec["features"]})
-        tx.add_edges([(f"view:{i['view']}@{i['version']}", node, "selected_by") for i in rec["features"]])
+        tx.add_edges(
+            [(f"view:{i['view']}@{i['version']}", node, "selected_by") for i in rec["features"]]
+        )

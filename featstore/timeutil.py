@@ -64,8 +64,7 @@ def utc_expr(column: str, dtype: pl.DataType, *, owner: str) -> pl.Expr:
         return col.cast(pl.Datetime("us"))
     hint = " (parse it first, e.g. pl.col(c).str.to_datetime())" if dtype == pl.String else ""
     raise SchemaError(
-        f"{owner}: timestamp column {column!r} must be a Datetime or Date; "
-        f"found {dtype}{hint}"
+        f"{owner}: timestamp column {column!r} must be a Datetime or Date; found {dtype}{hint}"
     )
 
 

@@ -80,8 +80,10 @@ def _code_text(code: types.CodeType) -> str:
     """Bytecode plus the names and constants it uses (recursively): ``co_code`` alone
     does not change when only a literal or an attribute name does."""
     consts = [
-        _code_text(c) if isinstance(c, types.CodeType)
-        else repr(sorted(map(repr, c))) if isinstance(c, frozenset)
+        _code_text(c)
+        if isinstance(c, types.CodeType)
+        else repr(sorted(map(repr, c)))
+        if isinstance(c, frozenset)
         else repr(c)
         for c in code.co_consts
     ]

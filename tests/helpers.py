@@ -55,7 +55,7 @@ def make_events(
 
     Also holds one row exactly at ``start`` and one exactly at ``end`` (outside
     ``[start, end)``) to pin the range edges."""
-    rng = random.Random(seed)  # noqa: S311 (test data, not crypto)
+    rng = random.Random(seed)
     span_s = int((end - start).total_seconds())
     seen: set[tuple[int, datetime]] = set()
     rows: list[tuple[int, datetime, int]] = [(0, start, 7), (1, end, 9)]

@@ -14,7 +14,7 @@ import json
 import os
 import shutil
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -45,8 +45,15 @@ def _events() -> pl.DataFrame:
                 "fee": 0.5 * i,
             }
         )
-    return pl.DataFrame(rows, schema={"customer_id": pl.Int64, "ts": pl.Datetime("us"),
-                                      "amount": pl.Int64, "fee": pl.Float64})
+    return pl.DataFrame(
+        rows,
+        schema={
+            "customer_id": pl.Int64,
+            "ts": pl.Datetime("us"),
+            "amount": pl.Int64,
+            "fee": pl.Float64,
+        },
+    )
 
 
 def _double(lf: pl.LazyFrame) -> pl.LazyFrame:
@@ -76,10 +83,12 @@ def _defs(data: Path) -> Defs:
     tx = fs.ParquetSource("tx", path=data / "tx.parquet", timestamp_column="ts")
     amounts = fs.FeatureView("amounts", entity=customer, source=tx, features=["amount", "fee"])
     amounts_b = fs.FeatureView("amounts_b", entity=customer, source=tx, features=["amount"])
-    spend_old = fs.FeatureView("spend", entity=customer, source=tx, transform=_double,
-                               ttl=timedelta(days=30))
-    spend = fs.FeatureView("spend", entity=customer, source=tx, transform=_double,
-                           ttl=timedelta(days=90))
+    spend_old = fs.FeatureView(
+        "spend", entity=customer, source=tx, transform=_double, ttl=timedelta(days=30)
+    )
+    spend = fs.FeatureView(
+        "spend", entity=customer, source=tx, transform=_double, ttl=timedelta(days=90)
+    )
     svc = fs.FeatureService("svc", features=["amounts:amount", "spend:double_amount"])
     return Defs(customer, tx, amounts, amounts_b, spend_old, spend, svc)
 
@@ -88,8 +97,12 @@ def _entity_rows(**overrides: Any) -> pl.DataFrame:
     frame = pl.DataFrame(
         {
             "customer_id": [0, 1, 2, 1],
-            "event_timestamp": [datetime(2024, 2, 1), datetime(2024, 2, 15),
-                                datetime(2024, 3, 1), datetime(2024, 3, 20)],
+            "event_timestamp": [
+                datetime(2024, 2, 1),
+                datetime(2024, 2, 15),
+                datetime(2024, 3, 1),
+                datetime(2024, 3, 20),
+            ],
             "label": [0, 1, 0, 1],
         }
     )
@@ -124,7 +137,8 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Pristine:
         mv = store.register_model("churn", ts, params={"depth": 3}, metrics={"auc": 0.8})
         store.set_alias("churn", "production", mv.version)
         batch = store.log_predictions(
-            mv, pl.DataFrame({"customer_id": [0, 1], "score": [0.1, 0.9]}),
+            mv,
+            pl.DataFrame({"customer_id": [0, 1], "score": [0.1, 0.9]}),
             as_of=datetime(2024, 3, 2),
         )
     return Pristine(root, data, store_dir, defs, "churn", ts.id, batch.id)
@@ -144,7 +158,7 @@ def catalog_hash(store_dir: Path) -> str:
         for name, sql in tables:
             digest.update(f"{name}\0{sql}\0".encode())
             quoted = '"' + name.replace('"', '""') + '"'
-            rows = sorted(repr(r) for r in con.execute(f"SELECT * FROM {quoted}"))  # noqa: S608
+            rows = sorted(repr(r) for r in con.execute(f"SELECT * FROM {quoted}"))
             for row in rows:
                 digest.update(row.encode())
                 digest.update(b"\0")
@@ -269,7 +283,8 @@ def _boom_if_rows(s: pl.Series) -> pl.Series:
 def _t_fails_on_data(lf: pl.LazyFrame) -> pl.LazyFrame:
     """Runs fine on the empty frame apply checks, raises on real rows."""
     return lf.select(
-        "customer_id", "ts",
+        "customer_id",
+        "ts",
         pl.col("amount").map_batches(_boom_if_rows, return_dtype=pl.Int64).alias("risky"),
     )
 
@@ -320,59 +335,108 @@ CASES: list[Case] = [
     # ---- source frames: timestamp and key columns
     Case(
         "source-timestamp-column-missing",
-        lambda c: c.store.apply([c.view(source=fs.ParquetSource(
-            "tx_when", path=c.data / "tx.parquet", timestamp_column="event_time"))]),
+        lambda c: c.store.apply(
+            [
+                c.view(
+                    source=fs.ParquetSource(
+                        "tx_when", path=c.data / "tx.parquet", timestamp_column="event_time"
+                    )
+                )
+            ]
+        ),
         fs.SchemaError,
-        _all(r"source 'tx_when' has no column 'event_time'", r"found \[.*'ts'",
-             r"Fix timestamp_column"),
+        _all(
+            r"source 'tx_when' has no column 'event_time'",
+            r"found \[.*'ts'",
+            r"Fix timestamp_column",
+        ),
     ),
     Case(
         "source-timestamp-column-misnamed-case",
-        lambda c: c.store.apply([c.view(source=fs.ParquetSource(
-            "tx_upper", path=c.data / "tx.parquet", timestamp_column="TS"))]),
+        lambda c: c.store.apply(
+            [
+                c.view(
+                    source=fs.ParquetSource(
+                        "tx_upper", path=c.data / "tx.parquet", timestamp_column="TS"
+                    )
+                )
+            ]
+        ),
         fs.SchemaError,
         _all(r"source 'tx_upper' has no column 'TS'", r"Fix timestamp_column"),
     ),
     Case(
         "source-created-timestamp-missing",
-        lambda c: c.store.apply([c.view(source=fs.ParquetSource(
-            "tx_created", path=c.data / "tx.parquet", timestamp_column="ts",
-            created_timestamp_column="written_at"))]),
+        lambda c: c.store.apply(
+            [
+                c.view(
+                    source=fs.ParquetSource(
+                        "tx_created",
+                        path=c.data / "tx.parquet",
+                        timestamp_column="ts",
+                        created_timestamp_column="written_at",
+                    )
+                )
+            ]
+        ),
         fs.SchemaError,
-        _all(r"source 'tx_created' has no column 'written_at'",
-             r"Fix timestamp_column / created_timestamp_column"),
+        _all(
+            r"source 'tx_created' has no column 'written_at'",
+            r"Fix timestamp_column / created_timestamp_column",
+        ),
     ),
     Case(
         "source-lacks-join-key",
-        lambda c: c.store.apply([c.view(source=c.frame_source(
-            c.events().rename({"customer_id": "cust"})))]),
+        lambda c: c.store.apply(
+            [c.view(source=c.frame_source(c.events().rename({"customer_id": "cust"})))]
+        ),
         fs.DefinitionError,
-        _all(r"feature view 'other'", r"join key 'customer_id' of entity 'customer'",
-             r"found columns \['cust'", r"(add|rename|fix)"),
+        _all(
+            r"feature view 'other'",
+            r"join key 'customer_id' of entity 'customer'",
+            r"found columns \['cust'",
+            r"(add|rename|fix)",
+        ),
     ),
     Case(
         "source-timestamp-is-string",
-        lambda c: c.store.apply([c.view(source=c.frame_source(
-            c.events().with_columns(pl.col("ts").dt.to_string())))]),
+        lambda c: c.store.apply(
+            [c.view(source=c.frame_source(c.events().with_columns(pl.col("ts").dt.to_string())))]
+        ),
         fs.SchemaError,
-        _all(r"source 'frame_src'", r"timestamp column 'ts' must be a Datetime or Date",
-             r"found String", r"parse it first"),
+        _all(
+            r"source 'frame_src'",
+            r"timestamp column 'ts' must be a Datetime or Date",
+            r"found String",
+            r"parse it first",
+        ),
     ),
     Case(
         "csv-timestamp-misnamed",
-        lambda c: c.store.apply([c.view(source=fs.CsvSource(
-            "csv_tx", path=c.tmp / "tx.csv", timestamp_column="ts"))]),
+        lambda c: c.store.apply(
+            [c.view(source=fs.CsvSource("csv_tx", path=c.tmp / "tx.csv", timestamp_column="ts"))]
+        ),
         fs.SchemaError,
         _all(r"source 'csv_tx' has no column 'ts'", r"'when'", r"Fix timestamp_column"),
         setup=_write_bad_csv,
     ),
     Case(
         "source-float-join-key",
-        lambda c: c.store.apply([c.view(source=c.frame_source(
-            c.events().with_columns(pl.col("customer_id").cast(pl.Float64))))]),
+        lambda c: c.store.apply(
+            [
+                c.view(
+                    source=c.frame_source(
+                        c.events().with_columns(pl.col("customer_id").cast(pl.Float64))
+                    )
+                )
+            ]
+        ),
         fs.SchemaError,
-        _all(r"feature view 'other'", r"join key 'customer_id' is Float64",
-             r"Cast it, e\.g\. pl\.col\('customer_id'\)\.cast\(pl\.Int64\)"),
+        _all(
+            r"feature view 'other'",
+            r"join key 'customer_id' is Float64",
+            r"Cast it, e\.g\. pl\.col\('customer_id'\)\.cast\(pl\.Int64\)",
+        ),
     ),
     Case(
         "transform-makes-float-join-key",
@@ -382,69 +446,90 @@ CASES: list[Case] = [
     ),
     Case(
         "created-timestamp-equals-timestamp",
-        lambda c: fs.ParquetSource("tx2", path=c.data / "tx.parquet", timestamp_column="ts",
-                                   created_timestamp_column="ts"),
+        lambda c: fs.ParquetSource(
+            "tx2", path=c.data / "tx.parquet", timestamp_column="ts", created_timestamp_column="ts"
+        ),
         fs.DefinitionError,
-        _all(r"source 'tx2'", r"created_timestamp_column and timestamp_column are both 'ts'",
-             r"leave created_timestamp_column unset"),
+        _all(
+            r"source 'tx2'",
+            r"created_timestamp_column and timestamp_column are both 'ts'",
+            r"leave created_timestamp_column unset",
+        ),
     ),
     Case(
         "source-path-does-not-exist",
-        lambda c: c.store.apply([c.view(source=fs.ParquetSource(
-            "gone", path=c.tmp / "nowhere.parquet", timestamp_column="ts"))]),
+        lambda c: c.store.apply(
+            [
+                c.view(
+                    source=fs.ParquetSource(
+                        "gone", path=c.tmp / "nowhere.parquet", timestamp_column="ts"
+                    )
+                )
+            ]
+        ),
         fs.NotFoundError,
         _all(r"source 'gone': path '.*nowhere\.parquet' matches no file", r"check the path"),
     ),
     Case(
         "source-glob-matches-nothing",
-        lambda c: c.store.apply([c.view(source=fs.ParquetSource(
-            "globbed", path=c.tmp / "year=*" / "*.parquet", timestamp_column="ts"))]),
+        lambda c: c.store.apply(
+            [
+                c.view(
+                    source=fs.ParquetSource(
+                        "globbed", path=c.tmp / "year=*" / "*.parquet", timestamp_column="ts"
+                    )
+                )
+            ]
+        ),
         fs.NotFoundError,
-        _all(r"source 'globbed': path '.*year=\*/\*\.parquet' matches no file",
-             r"check the path"),
+        _all(r"source 'globbed': path '.*year=\*/\*\.parquet' matches no file", r"check the path"),
     ),
     # ---- feature views: transformations
     Case(
         "transform-raises",
         lambda c: c.store.apply([c.view(transform=_t_raises)]),
         fs.DefinitionError,
-        _all(r"feature view 'other': its transform raised KeyError",
-             r"must also run on an empty frame"),
+        _all(
+            r"feature view 'other': its transform raised KeyError",
+            r"must also run on an empty frame",
+        ),
     ),
     Case(
         "transform-returns-non-lazyframe",
         lambda c: c.store.apply([c.view(transform=_t_returns_dict)]),
         fs.DefinitionError,
-        _all(r"feature view 'other'", r"transform must return a polars LazyFrame",
-             r"found dict"),
+        _all(r"feature view 'other'", r"transform must return a polars LazyFrame", r"found dict"),
     ),
     Case(
         "transform-drops-join-key",
         lambda c: c.store.apply([c.view(transform=_t_drops_key)]),
         fs.DefinitionError,
-        _all(r"feature view 'other': its transform dropped join key 'customer_id' "
-             r"of entity 'customer'", r"keep it in"),
+        _all(
+            r"feature view 'other': its transform dropped join key 'customer_id' "
+            r"of entity 'customer'",
+            r"keep it in",
+        ),
     ),
     Case(
         "transform-drops-timestamp",
         lambda c: c.store.apply([c.view(transform=_t_drops_ts)]),
         fs.DefinitionError,
-        _all(r"feature view 'other': its transform dropped timestamp column 'ts'",
-             r"keep it in"),
+        _all(r"feature view 'other': its transform dropped timestamp column 'ts'", r"keep it in"),
     ),
     Case(
         "transform-changes-declared-schema",
         lambda c: c.store.apply([c.view(transform=_t_float_x, schema={"x": pl.Int64})]),
         fs.SchemaError,
-        _all(r"feature view 'other': feature 'x' is Float64, declared Int64",
-             r"cast it in the transform or fix the declared schema"),
+        _all(
+            r"feature view 'other': feature 'x' is Float64, declared Int64",
+            r"cast it in the transform or fix the declared schema",
+        ),
     ),
     Case(
         "transform-fails-only-on-real-data",
         lambda c: c.store.materialize(START, END, views=["risky"]),
         fs.MaterializationError,
-        _all(r"feature view 'risky'", r"scoring service unreachable",
-             r"fix the transform"),
+        _all(r"feature view 'risky'", r"scoring service unreachable", r"fix the transform"),
         setup=_apply_risky,
     ),
     Case(
@@ -463,15 +548,21 @@ CASES: list[Case] = [
         "features-include-join-key",
         lambda c: c.view(features=["customer_id", "amount"]),
         fs.DefinitionError,
-        _all(r"feature view 'other'", r"\['customer_id'\] are join keys or timestamps",
-             r"remove them from features"),
+        _all(
+            r"feature view 'other'",
+            r"\['customer_id'\] are join keys or timestamps",
+            r"remove them from features",
+        ),
     ),
     Case(
         "feature-not-in-source",
         lambda c: c.store.apply([c.view(features=["amount", "tip"])]),
         fs.SchemaError,
-        _all(r"feature view 'other': feature 'tip' is not a column of source 'tx'",
-             r"found \['amount', 'fee'\]", r"list only existing columns in features"),
+        _all(
+            r"feature view 'other': feature 'tip' is not a column of source 'tx'",
+            r"found \['amount', 'fee'\]",
+            r"list only existing columns in features",
+        ),
     ),
     # ---- TTL and lookback
     Case(
@@ -490,15 +581,19 @@ CASES: list[Case] = [
         "ttl-not-a-timedelta",
         lambda c: c.view(ttl="90d"),
         fs.DefinitionError,
-        _all(r"feature view 'other': ttl must be a datetime\.timedelta; found '90d'",
-             r"timedelta\(days="),
+        _all(
+            r"feature view 'other': ttl must be a datetime\.timedelta; found '90d'",
+            r"timedelta\(days=",
+        ),
     ),
     Case(
         "lookback-negative",
         lambda c: c.view(lookback=timedelta(hours=-1)),
         fs.DefinitionError,
-        _all(r"feature view 'other': lookback must not be negative; found -1 day",
-             r"(omit|timedelta\(0\))"),
+        _all(
+            r"feature view 'other': lookback must not be negative; found -1 day",
+            r"(omit|timedelta\(0\))",
+        ),
     ),
     # ---- apply: entities, duplicates
     Case(
@@ -511,13 +606,22 @@ CASES: list[Case] = [
         "entity-duplicate-join-keys",
         lambda c: fs.Entity("shop", join_keys=["shop_id", "shop_id"]),
         fs.DefinitionError,
-        _all(r"entity 'shop' join_keys has duplicates: \['shop_id', 'shop_id'\]",
-             r"list each (column|key) once"),
+        _all(
+            r"entity 'shop' join_keys has duplicates: \['shop_id', 'shop_id'\]",
+            r"list each (column|key) once",
+        ),
     ),
     Case(
         "sql-source-query-fails",
-        lambda c: c.store.apply([c.view(source=fs.SqlSource(
-            "q", query="SELECT * FROM no_such_table", timestamp_column="ts"))]),
+        lambda c: c.store.apply(
+            [
+                c.view(
+                    source=fs.SqlSource(
+                        "q", query="SELECT * FROM no_such_table", timestamp_column="ts"
+                    )
+                )
+            ]
+        ),
         fs.DefinitionError,
         _all(r"source 'q': its SQL query failed: .*no_such_table", r"fix the query"),
     ),
@@ -525,13 +629,16 @@ CASES: list[Case] = [
         "apply-unknown-entity",
         lambda c: c.store.apply([c.view(entity=fs.Entity("shop", join_keys=["shop_id"]))]),
         fs.DefinitionError,
-        _all(r"feature view 'other' uses entity 'shop', which is not registered",
-             r"apply it together with the view"),
+        _all(
+            r"feature view 'other' uses entity 'shop', which is not registered",
+            r"apply it together with the view",
+        ),
     ),
     Case(
         "apply-duplicate-entity-names",
-        lambda c: c.store.apply([fs.Entity("shop", join_keys=["a"]),
-                                 fs.Entity("shop", join_keys=["b"])]),
+        lambda c: c.store.apply(
+            [fs.Entity("shop", join_keys=["a"]), fs.Entity("shop", join_keys=["b"])]
+        ),
         fs.DefinitionError,
         _all(r"named 'shop'", r"rename one"),
     ),
@@ -543,40 +650,46 @@ CASES: list[Case] = [
     ),
     Case(
         "apply-two-sources-one-name",
-        lambda c: c.store.apply([c.view("a"), c.view("b", source=c.frame_source(
-            c.events(), name="tx"))]),
+        lambda c: c.store.apply(
+            [c.view("a"), c.view("b", source=c.frame_source(c.events(), name="tx"))]
+        ),
         fs.DefinitionError,
-        _all(r"feature view 'b' uses source 'tx'", r"different source of that name",
-             r"rename"),
+        _all(r"feature view 'b' uses source 'tx'", r"different source of that name", r"rename"),
     ),
     Case(
         "apply-service-unknown-view",
         lambda c: c.store.apply([fs.FeatureService("svc2", features=["amonts:amount"])]),
         fs.DefinitionError,
-        _all(r"feature service 'svc2'", r"unknown feature view 'amonts'",
-             r"did you mean 'amounts'\?"),
+        _all(
+            r"feature service 'svc2'", r"unknown feature view 'amonts'", r"did you mean 'amounts'\?"
+        ),
     ),
     # ---- materialize: ranges, views
     Case(
         "materialize-start-after-end",
         lambda c: c.store.materialize(END, START),
         fs.MaterializationError,
-        _all(r"start 2024-04-01 00:00:00 is not before end 2024-01-01 00:00:00",
-             r"swap them or widen the range"),
+        _all(
+            r"start 2024-04-01 00:00:00 is not before end 2024-01-01 00:00:00",
+            r"swap them or widen the range",
+        ),
     ),
     Case(
         "materialize-start-equals-end",
         lambda c: c.store.materialize("2024-02-01T00:00:00Z", datetime(2024, 2, 1)),
         fs.MaterializationError,
-        _all(r"start 2024-02-01 00:00:00 is not before end 2024-02-01 00:00:00",
-             r"widen the range"),
+        _all(
+            r"start 2024-02-01 00:00:00 is not before end 2024-02-01 00:00:00", r"widen the range"
+        ),
     ),
     Case(
         "materialize-unparseable-start",
         lambda c: c.store.materialize("2024-13-45T99:00", END),
         fs.PointInTimeError,
-        _all(r"start '2024-13-45T99:00' is not an ISO 8601 timestamp",
-             r"use e\.g\. '2024-01-31T00:00:00Z'"),
+        _all(
+            r"start '2024-13-45T99:00' is not an ISO 8601 timestamp",
+            r"use e\.g\. '2024-01-31T00:00:00Z'",
+        ),
     ),
     Case(
         "materialize-start-not-a-time",
@@ -588,15 +701,19 @@ CASES: list[Case] = [
         "materialize-view-not-applied-in-this-process",
         lambda c: c.reopen().materialize(START, END, views=["amounts"]),
         fs.MaterializationError,
-        _all(r"feature view 'amounts' is registered",
-             r"call store\.apply\(\[\.\.\.\]\) with it in this process first"),
+        _all(
+            r"feature view 'amounts' is registered",
+            r"call store\.apply\(\[\.\.\.\]\) with it in this process first",
+        ),
     ),
     Case(
         "materialize-all-on-new-store-object",
         lambda c: c.reopen().materialize(START, END),
         fs.MaterializationError,
-        _all(r"feature view '(amounts|amounts_b|spend)' is registered",
-             r"call store\.apply\(\[\.\.\.\]\)"),
+        _all(
+            r"feature view '(amounts|amounts_b|spend)' is registered",
+            r"call store\.apply\(\[\.\.\.\]\)",
+        ),
     ),
     Case(
         "materialize-unknown-view",
@@ -609,8 +726,11 @@ CASES: list[Case] = [
         "entity-frame-missing-key",
         lambda c: c.hist(["amounts:amount"], EV().drop("customer_id")),
         fs.PointInTimeError,
-        _all(r"entity frame lacks join key 'customer_id'", r"add the column",
-             r"requested views: \['amounts'\]"),
+        _all(
+            r"entity frame lacks join key 'customer_id'",
+            r"add the column",
+            r"requested views: \['amounts'\]",
+        ),
     ),
     Case(
         "entity-frame-misnamed-key",
@@ -622,15 +742,18 @@ CASES: list[Case] = [
         "entity-frame-no-timestamp",
         lambda c: c.hist(["amounts:amount"], EV().drop("event_timestamp")),
         fs.PointInTimeError,
-        _all(r"entity frame: cannot tell which column is the timestamp",
-             r"name it event_timestamp or pass timestamp_column="),
+        _all(
+            r"entity frame: cannot tell which column is the timestamp",
+            r"name it event_timestamp or pass timestamp_column=",
+        ),
     ),
     Case(
         "entity-frame-misnamed-timestamp",
         lambda c: c.hist(["amounts:amount"], timestamp_column="ts"),
         fs.PointInTimeError,
-        _all(r"entity frame has no timestamp column 'ts'", r"'event_timestamp'",
-             r"timestamp_column="),
+        _all(
+            r"entity frame has no timestamp column 'ts'", r"'event_timestamp'", r"timestamp_column="
+        ),
     ),
     Case(
         "entity-frame-path-missing",
@@ -640,34 +763,50 @@ CASES: list[Case] = [
     ),
     Case(
         "entity-frame-string-timestamps",
-        lambda c: c.hist(["amounts:amount"],
-                         EV(event_timestamp=pl.col("event_timestamp").dt.to_string())),
+        lambda c: c.hist(
+            ["amounts:amount"], EV(event_timestamp=pl.col("event_timestamp").dt.to_string())
+        ),
         fs.SchemaError,
-        _all(r"entity frame", r"timestamp column 'event_timestamp' must be a Datetime or Date",
-             r"parse it first"),
+        _all(
+            r"entity frame",
+            r"timestamp column 'event_timestamp' must be a Datetime or Date",
+            r"parse it first",
+        ),
     ),
     Case(
         "entity-frame-null-timestamp",
-        lambda c: c.hist(["amounts:amount"], EV(event_timestamp=pl.when(pl.col("label") == 1)
-                                                 .then(None).otherwise("event_timestamp"))),
+        lambda c: c.hist(
+            ["amounts:amount"],
+            EV(
+                event_timestamp=pl.when(pl.col("label") == 1)
+                .then(None)
+                .otherwise("event_timestamp")
+            ),
+        ),
         fs.PointInTimeError,
-        _all(r"entity frame: timestamp column 'event_timestamp' has 2 null value\(s\), "
-             r"first at row 1", r"drop or fill them"),
+        _all(
+            r"entity frame: timestamp column 'event_timestamp' has 2 null value\(s\), "
+            r"first at row 1",
+            r"drop or fill them",
+        ),
     ),
     Case(
         "entity-frame-float-key",
         lambda c: c.hist(["amounts:amount"], EV(customer_id=pl.col("customer_id") + 0.0)),
         fs.SchemaError,
-        _all(r"join key 'customer_id' is Float64 but the feature rows store it as Int64",
-             r"pl\.col\('customer_id'\)\.cast\(pl\.Int64\)"),
+        _all(
+            r"join key 'customer_id' is Float64 but the feature rows store it as Int64",
+            r"pl\.col\('customer_id'\)\.cast\(pl\.Int64\)",
+        ),
     ),
     Case(
         "entity-frame-string-key",
-        lambda c: c.hist(["amounts:amount"],
-                         EV(customer_id=pl.col("customer_id").cast(pl.String))),
+        lambda c: c.hist(["amounts:amount"], EV(customer_id=pl.col("customer_id").cast(pl.String))),
         fs.SchemaError,
-        _all(r"join key 'customer_id' is String but the feature rows store it as Int64",
-             r"cast it with pl\.col\('customer_id'\)\.cast\(pl\.Int64\)"),
+        _all(
+            r"join key 'customer_id' is String but the feature rows store it as Int64",
+            r"cast it with pl\.col\('customer_id'\)\.cast\(pl\.Int64\)",
+        ),
     ),
     Case(
         "latest-features-string-key",
@@ -677,8 +816,9 @@ CASES: list[Case] = [
     ),
     Case(
         "latest-features-unparseable-as-of",
-        lambda c: c.store.get_latest_features({"customer_id": [0]}, ["amounts:amount"],
-                                              as_of="2024-02-30"),
+        lambda c: c.store.get_latest_features(
+            {"customer_id": [0]}, ["amounts:amount"], as_of="2024-02-30"
+        ),
         fs.PointInTimeError,
         _all(r"as_of '2024-02-30' is not an ISO 8601 timestamp", r"use e\.g\."),
     ),
@@ -686,15 +826,21 @@ CASES: list[Case] = [
         "entity-column-clashes-with-feature",
         lambda c: c.hist(["amounts:amount"], EV(amount=pl.lit(1))),
         fs.PointInTimeError,
-        _all(r"output column 'amount' would come from both the entity frame and "
-             r"feature amounts:amount", r"pass full_feature_names=True or rename one"),
+        _all(
+            r"output column 'amount' would come from both the entity frame and "
+            r"feature amounts:amount",
+            r"pass full_feature_names=True or rename one",
+        ),
     ),
     Case(
         "two-views-same-feature-name",
         lambda c: c.hist(["amounts:amount", "amounts_b:amount"]),
         fs.PointInTimeError,
-        _all(r"output column 'amount' would come from both feature amounts:amount and "
-             r"feature amounts_b:amount", r"pass full_feature_names=True"),
+        _all(
+            r"output column 'amount' would come from both feature amounts:amount and "
+            r"feature amounts_b:amount",
+            r"pass full_feature_names=True",
+        ),
     ),
     # ---- feature references
     Case(
@@ -713,8 +859,10 @@ CASES: list[Case] = [
         "unknown-view-did-you-mean",
         lambda c: c.hist(["spnd:double_amount"]),
         fs.NotFoundError,
-        _all(r"unknown feature view 'spnd' in reference 'spnd:double_amount'",
-             r"did you mean 'spend'\?"),
+        _all(
+            r"unknown feature view 'spnd' in reference 'spnd:double_amount'",
+            r"did you mean 'spend'\?",
+        ),
     ),
     Case(
         "unknown-feature-service",
@@ -730,26 +878,39 @@ CASES: list[Case] = [
     ),
     Case(
         "view-requested-at-two-versions",
-        lambda c: c.hist([f"spend@{c.d.spend_old.version}:double_amount",
-                          f"spend@{c.d.spend.version}:double_amount"]),
+        lambda c: c.hist(
+            [
+                f"spend@{c.d.spend_old.version}:double_amount",
+                f"spend@{c.d.spend.version}:double_amount",
+            ]
+        ),
         fs.PointInTimeError,
-        _all(r"feature view 'spend' requested at two versions", r"\(\w+ and \w+\)",
-             r"request one version per view"),
+        _all(
+            r"feature view 'spend' requested at two versions",
+            r"\(\w+ and \w+\)",
+            r"request one version per view",
+        ),
     ),
     Case(
         "unknown-view-version",
         lambda c: c.hist(["spend@0123abcd:double_amount"]),
         fs.NotFoundError,
-        _all(r"unknown feature view 'spend' at version '0123abcd'",
-             r"its versions are \['\w+', '\w+'\]", r"use one of them"),
+        _all(
+            r"unknown feature view 'spend' at version '0123abcd'",
+            r"its versions are \['\w+', '\w+'\]",
+            r"use one of them",
+        ),
     ),
     # ---- offline store files
     Case(
         "corrupt-offline-parquet",
         lambda c: c.hist(["amounts:amount"]),
         fs.StorageError,
-        _all(r"offline/amounts/\w+/2024-02/part-\w+\.parquet", r"corrupt or truncated",
-             r"re-materialize the affected view"),
+        _all(
+            r"offline/amounts/\w+/2024-02/part-\w+\.parquet",
+            r"corrupt or truncated",
+            r"re-materialize the affected view",
+        ),
         setup=_corrupt_active_file,
     ),
     # ---- store directories
@@ -764,8 +925,10 @@ CASES: list[Case] = [
         "store-config-corrupt",
         lambda c: c.reopen(),
         fs.ConfigError,
-        _all(r"store '.*': featstore\.json is not a featstore config",
-             r"is this the right directory\?"),
+        _all(
+            r"store '.*': featstore\.json is not a featstore config",
+            r"is this the right directory\?",
+        ),
         setup=_corrupt_config,
     ),
     Case(
@@ -785,31 +948,40 @@ CASES: list[Case] = [
     Case(
         "log-predictions-missing-entity-key",
         lambda c: c.store.log_predictions(
-            c.model(), pl.DataFrame({"score": [0.5]}), as_of=datetime(2024, 3, 1)),
+            c.model(), pl.DataFrame({"score": [0.5]}), as_of=datetime(2024, 3, 1)
+        ),
         fs.PointInTimeError,
-        _all(r"log_predictions: the frame lacks entity key 'customer_id'", r"model:churn@1",
-             r"include the keys next to the predictions"),
+        _all(
+            r"log_predictions: the frame lacks entity key 'customer_id'",
+            r"model:churn@1",
+            r"include the keys next to the predictions",
+        ),
     ),
     Case(
         "log-predictions-prediction-id-column",
         lambda c: c.store.log_predictions(
-            c.model(), pl.DataFrame({"customer_id": [1], "prediction_id": ["p1"],
-                                     "score": [0.5]}), as_of=datetime(2024, 3, 1)),
+            c.model(),
+            pl.DataFrame({"customer_id": [1], "prediction_id": ["p1"], "score": [0.5]}),
+            as_of=datetime(2024, 3, 1),
+        ),
         fs.PointInTimeError,
         _all(r"log_predictions: the frame already has column 'prediction_id'", r"rename it"),
     ),
     Case(
         "log-predictions-malformed-model-ref",
         lambda c: c.store.log_predictions(
-            "model:churn@latest", pl.DataFrame({"customer_id": [1], "score": [0.5]}),
-            as_of=datetime(2024, 3, 1)),
+            "model:churn@latest",
+            pl.DataFrame({"customer_id": [1], "score": [0.5]}),
+            as_of=datetime(2024, 3, 1),
+        ),
         fs.NotFoundError,
         _all(r"'model:churn@latest'", r"model:churn@1|model:<name>@<version>"),
     ),
     Case(
         "log-predictions-unparseable-as-of",
         lambda c: c.store.log_predictions(
-            c.model(), pl.DataFrame({"customer_id": [1], "score": [0.5]}), as_of="soon"),
+            c.model(), pl.DataFrame({"customer_id": [1], "score": [0.5]}), as_of="soon"
+        ),
         fs.PointInTimeError,
         _all(r"as_of 'soon' is not an ISO 8601 timestamp", r"use e\.g\."),
     ),
@@ -821,8 +993,7 @@ CASES: list[Case] = [
     ),
     Case(
         "register-model-from-retrieval-non-numeric-metric",
-        lambda c: c.store.register_model("churn", c.hist("service:svc"),
-                                         metrics={"auc": [0.8]}),
+        lambda c: c.store.register_model("churn", c.hist("service:svc"), metrics={"auc": [0.8]}),
         fs.DefinitionError,
         _all(r"model 'churn': metric 'auc' must be a number; found \[0\.8\]"),
     ),
@@ -848,15 +1019,17 @@ CASES: list[Case] = [
         "rollback-alias-never-set",
         lambda c: c.store.rollback("churn", "staging"),
         fs.NotFoundError,
-        _all(r"cannot roll back alias 'staging' of model 'churn': it was never set",
-             r"set_alias"),
+        _all(r"cannot roll back alias 'staging' of model 'churn': it was never set", r"set_alias"),
     ),
     Case(
         "rollback-alias-without-history",
         lambda c: c.store.rollback("churn", "production"),
         fs.NotFoundError,
-        _all(r"cannot roll back alias 'production' of model 'churn': it has no earlier "
-             r"version than 1", r"set_alias"),
+        _all(
+            r"cannot roll back alias 'production' of model 'churn': it has no earlier "
+            r"version than 1",
+            r"set_alias",
+        ),
     ),
 ]
 

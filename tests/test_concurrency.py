@@ -12,10 +12,10 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-
-import featstore as fs
 from fault_worker import FEATURES, make_data, month_start, open_store
 from test_fault_injection import assert_consistent
+
+import featstore as fs
 
 WORKER = Path(__file__).with_name("fault_worker.py")
 
@@ -23,7 +23,9 @@ WORKER = Path(__file__).with_name("fault_worker.py")
 def _start(store: Path, data: Path, op: str, arg: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, str(WORKER), str(store), str(data), op, arg],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 

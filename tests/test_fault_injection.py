@@ -10,7 +10,6 @@ operation.
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
@@ -21,19 +20,23 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
+from fault_worker import FEATURES, make_data, month_start, open_store
 
 import featstore as fs
-from fault_worker import FEATURES, make_data, month_start, open_store
 
 WORKER = Path(__file__).with_name("fault_worker.py")
 MONTHS = 12
 
 
-def run_worker(store: Path, data: Path, op: str, arg: str = "0", kill_after: float | None = None) -> bool:
+def run_worker(
+    store: Path, data: Path, op: str, arg: str = "0", kill_after: float | None = None
+) -> bool:
     """Run the worker; kill it after ``kill_after`` seconds. True if it completed."""
     proc = subprocess.Popen(
         [sys.executable, str(WORKER), str(store), str(data), op, arg],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     if kill_after is not None:
         try:
@@ -87,13 +90,19 @@ def assert_consistent(store_dir: Path) -> fs.FeatureStore:
         for row in cat.all(f"SELECT {column} AS id, path FROM {table}"):
             assert store.offline.absolute(row["path"]).exists(), f"{table} row without file"
             assert cat.one("SELECT 1 FROM nodes WHERE id = ?", (prefix + row["id"],))
-    versions = [r["version"] for r in cat.all("SELECT version FROM model_versions WHERE name = 'model' ORDER BY version")]
+    versions = [
+        r["version"]
+        for r in cat.all("SELECT version FROM model_versions WHERE name = 'model' ORDER BY version")
+    ]
     assert versions == list(range(1, len(versions) + 1))
     for kind, sql in (
         ("materialization_run", "SELECT 'run:' || run_id AS id FROM runs"),
         ("training_set", "SELECT id FROM training_sets"),
         ("model_version", "SELECT 'model:' || name || '@' || version AS id FROM model_versions"),
-        ("prediction_batch", "SELECT 'prediction_batch:' || batch_id AS id FROM prediction_batches"),
+        (
+            "prediction_batch",
+            "SELECT 'prediction_batch:' || batch_id AS id FROM prediction_batches",
+        ),
     ):
         nodes = {r["id"] for r in cat.all("SELECT id FROM nodes WHERE kind = ?", (kind,))}
         assert nodes == {r["id"] for r in cat.all(sql)}, f"orphan or missing {kind} nodes"
@@ -120,18 +129,26 @@ def kill_materialize(data: Path, reference: list[pl.DataFrame], root: Path, kill
     for n in range(kills):
         month = n + 1 if n + 1 < MONTHS else rng.randrange(MONTHS)
         done_before = min(n + 1, MONTHS) - 1 if n + 1 < MONTHS else MONTHS - 1
-        completed = run_worker(store_dir, data, "materialize", str(month),
-                               kill_after=rng.uniform(0.2, 1.05) * duration)
+        completed = run_worker(
+            store_dir, data, "materialize", str(month), kill_after=rng.uniform(0.2, 1.05) * duration
+        )
         store = assert_consistent(store_dir)
         recorded = store.catalog.one(
-            "SELECT count(*) AS n FROM runs WHERE start_ts = ? ", (month_start(month).isoformat(timespec="microseconds"),)
+            "SELECT count(*) AS n FROM runs WHERE start_ts = ? ",
+            (month_start(month).isoformat(timespec="microseconds"),),
         )["n"]
         seen = store.get_historical_features(labels, features=FEATURES).to_polars()
         expected_after = reference[max(done_before, month)]
-        expected_before = reference[done_before - 1] if month > done_before and done_before > 0 else reference[done_before]
+        expected_before = (
+            reference[done_before - 1]
+            if month > done_before and done_before > 0
+            else reference[done_before]
+        )
         if month == done_before + 1 and n + 1 < MONTHS:
             expected_before, expected_after = reference[done_before], reference[month]
-        assert seen.equals(expected_after) or seen.equals(expected_before), f"mixed state after kill {n}"
+        assert seen.equals(expected_after) or seen.equals(expected_before), (
+            f"mixed state after kill {n}"
+        )
         if completed or recorded:
             assert seen.equals(expected_after)
         store.close()
@@ -139,18 +156,26 @@ def kill_materialize(data: Path, reference: list[pl.DataFrame], root: Path, kill
         # re-running the operation completes it
         fresh = open_store(store_dir, data)
         fresh.materialize(month_start(month), month_start(month + 1))
-        assert fresh.get_historical_features(labels, features=FEATURES).to_polars().equals(expected_after)
+        assert (
+            fresh.get_historical_features(labels, features=FEATURES)
+            .to_polars()
+            .equals(expected_after)
+        )
         fresh.close()
     return survived
 
 
 @pytest.mark.parametrize("kills", [4])
-def test_killed_materialization_leaves_before_or_after(data: Path, reference: list[pl.DataFrame], tmp_path: Path, kills: int) -> None:
+def test_killed_materialization_leaves_before_or_after(
+    data: Path, reference: list[pl.DataFrame], tmp_path: Path, kills: int
+) -> None:
     kill_materialize(data, reference, tmp_path, kills)
 
 
 @pytest.mark.slow
-def test_killed_materialization_many_times(data: Path, reference: list[pl.DataFrame], tmp_path: Path) -> None:
+def test_killed_materialization_many_times(
+    data: Path, reference: list[pl.DataFrame], tmp_path: Path
+) -> None:
     survived = kill_materialize(data, reference, tmp_path, 50)
     print(f"materialize: {survived} of 50 runs killed midway")
 
@@ -160,7 +185,9 @@ def prepared_store(root: Path, data: Path) -> Path:
     store = open_store(store_dir, data)
     store.materialize(month_start(0), month_start(MONTHS))
     labels = pl.read_parquet(data / "labels.parquet")
-    training = store.save_training_set(store.get_historical_features(labels, features=FEATURES), "base")
+    training = store.save_training_set(
+        store.get_historical_features(labels, features=FEATURES), "base"
+    )
     store.register_model("model", training, metrics={"auc": 0.5})
     store.close()
     return store_dir
@@ -176,7 +203,9 @@ def kill_registry_ops(data: Path, root: Path, kills: int) -> dict[str, int]:
         for n in range(kills):
             arg_n = f"k{n}" if op == "save_training_set" else arg
             before = _counts(store_dir)
-            completed = run_worker(store_dir, data, op, arg_n, kill_after=rng.uniform(0.2, 1.05) * duration)
+            completed = run_worker(
+                store_dir, data, op, arg_n, kill_after=rng.uniform(0.2, 1.05) * duration
+            )
             store = assert_consistent(store_dir)
             after = _counts(store_dir)
             if op != "register_model":
@@ -206,16 +235,15 @@ def _counts(store_dir: Path) -> dict[str, int]:
     return out
 
 
-def test_killed_training_set_model_and_prediction_writes_leave_no_trace(data: Path, tmp_path: Path) -> None:
+def test_killed_training_set_model_and_prediction_writes_leave_no_trace(
+    data: Path, tmp_path: Path
+) -> None:
     kill_registry_ops(data, tmp_path, 2)
 
 
 @pytest.mark.slow
-def test_killed_training_set_model_and_prediction_writes_many_times(data: Path, tmp_path: Path) -> None:
+def test_killed_training_set_model_and_prediction_writes_many_times(
+    data: Path, tmp_path: Path
+) -> None:
     survived = kill_registry_ops(data, tmp_path, 50)
     print(f"registry ops killed midway: {survived}")
-
-
-def test_worker_environment_is_clean() -> None:
-    # the harness relies on SIGKILL semantics (no cleanup handlers run)
-    assert hasattr(signal, "SIGKILL") and os.name == "posix"

@@ -35,12 +35,16 @@ def catalog_hash(store_dir: Path) -> str:
     """A content hash of every catalog table's rows."""
     digest = hashlib.sha256()
     with closing(sqlite3.connect(f"file:{store_dir / 'catalog.db'}?mode=ro", uri=True)) as con:
-        names = [r[0] for r in con.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        names = [
+            r[0]
+            for r in con.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+            )
+        ]
         for name in names:
             digest.update(name.encode() + b"\0")
             quoted = '"' + name.replace('"', '""') + '"'
-            for row in sorted(repr(r) for r in con.execute(f"SELECT * FROM {quoted}")):  # noqa: S608
+            for row in sorted(repr(r) for r in con.execute(f"SELECT * FROM {quoted}")):
                 digest.update(row.encode() + b"\0")
     return digest.hexdigest()
 
@@ -52,7 +56,8 @@ def listing(root: Path, *, skip: Path | None = None) -> set[tuple[str, int, int]
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
         dirnames[:] = [
-            d for d in dirnames
+            d
+            for d in dirnames
             if here / d != skip and not (d in ("locks", "tmp") and (here / "catalog.db").exists())
         ]
         for d in dirnames:
@@ -110,11 +115,13 @@ class NamesCtx:
 @pytest.fixture(scope="module")
 def names_ctx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NamesCtx]:
     root = tmp_path_factory.mktemp("names")
-    frame = pl.DataFrame({
-        "customer_id": [1, 2, 1],
-        "ts": [datetime(2024, 1, 2), datetime(2024, 1, 3), datetime(2024, 1, 9)],
-        "amount": [5, 6, 7],
-    })
+    frame = pl.DataFrame(
+        {
+            "customer_id": [1, 2, 1],
+            "ts": [datetime(2024, 1, 2), datetime(2024, 1, 3), datetime(2024, 1, 9)],
+            "amount": [5, 6, 7],
+        }
+    )
     customer = fs.Entity("customer", join_keys=["customer_id"])
     source = fs.DataFrameSource("tx", data=frame, timestamp_column="ts")
     view = fs.FeatureView("amounts", entity=customer, source=source, features=["amount"])
@@ -202,9 +209,11 @@ def test_hostile_definition_name_rejected(names_ctx: NamesCtx, kind: str, name: 
     before = snapshot(names_ctx.store)
     if isinstance(name, str):
         shown = name if len(name) <= 60 else name[:57] + "..."
-        pattern = (rf"^{what} name {re.escape(repr(shown))} is not allowed: use letters, "
-                   rf"digits and underscores.*starting with a letter or underscore, "
-                   rf"at most 128 characters$")
+        pattern = (
+            rf"^{what} name {re.escape(repr(shown))} is not allowed: use letters, "
+            rf"digits and underscores.*starting with a letter or underscore, "
+            rf"at most 128 characters$"
+        )
     else:
         pattern = rf"^{what} name must be a string; found int$"
     with pytest.raises(fs.DefinitionError, match=pattern):
@@ -234,9 +243,19 @@ TOTAL = 'total"; DROP TABLE runs; --'
 ENTITY_TS = "when?; DELETE FROM nodes"
 
 EXPECTED_TABLES = {
-    "meta", "definitions", "current_definitions", "runs", "files", "run_inputs",
-    "fingerprint_cache", "training_sets", "model_versions", "alias_events",
-    "prediction_batches", "nodes", "edges",
+    "meta",
+    "definitions",
+    "current_definitions",
+    "runs",
+    "files",
+    "run_inputs",
+    "fingerprint_cache",
+    "training_sets",
+    "model_versions",
+    "alias_events",
+    "prediction_batches",
+    "nodes",
+    "edges",
 }
 
 
@@ -247,14 +266,20 @@ def _raw() -> pl.DataFrame:
             KEY: [1, 1, 2, 1, 2],
             KEY2: ["p", "p", "q", "q", "q"],
             TS: [d(2024, 1, 5), d(2024, 1, 20), d(2024, 1, 10), d(2024, 1, 12), d(2024, 2, 3)],
-            CREATED: [d(2024, 1, 6), d(2024, 1, 21), d(2024, 1, 11), d(2024, 1, 13),
-                      d(2024, 2, 4)],
+            CREATED: [d(2024, 1, 6), d(2024, 1, 21), d(2024, 1, 11), d(2024, 1, 13), d(2024, 2, 4)],
             X: [10, 11, 20, 30, 21],
             U: [1.5, 2.5, 3.5, 4.5, 5.5],
             SEL: ["alpha", "beta", "gamma", "delta", "eps"],
         },
-        schema={KEY: pl.Int64, KEY2: pl.String, TS: pl.Datetime("us"),
-                CREATED: pl.Datetime("us"), X: pl.Int64, U: pl.Float64, SEL: pl.String},
+        schema={
+            KEY: pl.Int64,
+            KEY2: pl.String,
+            TS: pl.Datetime("us"),
+            CREATED: pl.Datetime("us"),
+            X: pl.Int64,
+            U: pl.Float64,
+            SEL: pl.String,
+        },
     )
 
 
@@ -268,12 +293,22 @@ def _entity_df() -> pl.DataFrame:
         {
             KEY: [1, 1, 2, 2, 1, 3],
             KEY2: ["p", "p", "q", "q", "q", "p"],
-            ENTITY_TS: [d(2024, 1, 15), d(2024, 1, 25), d(2024, 1, 9), d(2024, 2, 10),
-                        d(2024, 3, 1), d(2024, 1, 15)],
+            ENTITY_TS: [
+                d(2024, 1, 15),
+                d(2024, 1, 25),
+                d(2024, 1, 9),
+                d(2024, 2, 10),
+                d(2024, 3, 1),
+                d(2024, 1, 15),
+            ],
             "label; --": [1, 0, 1, 0, 1, 0],
         },
-        schema={KEY: pl.Int64, KEY2: pl.String, ENTITY_TS: pl.Datetime("us"),
-                "label; --": pl.Int64},
+        schema={
+            KEY: pl.Int64,
+            KEY2: pl.String,
+            ENTITY_TS: pl.Datetime("us"),
+            "label; --": pl.Int64,
+        },
     )
 
 
@@ -285,15 +320,19 @@ def test_hostile_column_names_end_to_end(tmp_path: Path) -> None:
     store_dir = tmp_path / "store"
 
     keys = fs.Entity("pair", join_keys=[KEY, KEY2])
-    src = fs.ParquetSource("raw", path=outside / "raw.parquet", timestamp_column=TS,
-                           created_timestamp_column=CREATED)
+    src = fs.ParquetSource(
+        "raw", path=outside / "raw.parquet", timestamp_column=TS, created_timestamp_column=CREATED
+    )
     # the same kind of file reached through a '..' segment
-    src_dotdot = fs.ParquetSource("raw_dotdot", path=f"{outside}/sub/../raw2.parquet",
-                                  timestamp_column=TS)
-    plain = fs.FeatureView("plain", entity=keys, source=src, features=[X, U, SEL],
-                           ttl=timedelta(days=30))
-    totals = fs.FeatureView("totals", entity=keys, source=src_dotdot, transform=_totals,
-                            schema={TOTAL: pl.Int64})
+    src_dotdot = fs.ParquetSource(
+        "raw_dotdot", path=f"{outside}/sub/../raw2.parquet", timestamp_column=TS
+    )
+    plain = fs.FeatureView(
+        "plain", entity=keys, source=src, features=[X, U, SEL], ttl=timedelta(days=30)
+    )
+    totals = fs.FeatureView(
+        "totals", entity=keys, source=src_dotdot, transform=_totals, schema={TOTAL: pl.Int64}
+    )
 
     before_outside = listing(tmp_path, skip=store_dir)
     with fs.FeatureStore(store_dir, progress=False, threads=1) as store:
@@ -315,15 +354,20 @@ def test_hostile_column_names_end_to_end(tmp_path: Path) -> None:
         assert hist.frame.equals(expected), hist.frame
 
         full = store.get_historical_features(
-            _entity_df(), ["plain:" + X], timestamp_column=ENTITY_TS, full_feature_names=True,
-            include_event_timestamps=True, bitemporal=True,
+            _entity_df(),
+            ["plain:" + X],
+            timestamp_column=ENTITY_TS,
+            full_feature_names=True,
+            include_event_timestamps=True,
+            bitemporal=True,
         )
         assert full.frame.columns[-2:] == [f"plain__{X}", "plain__event_timestamp"]
         # bitemporal: the 2024-01-25 row sees the 2024-01-20 value, created on the 21st
         assert full.frame[f"plain__{X}"].to_list() == [10, 11, None, 21, None, None]
 
         latest = store.get_latest_features(
-            {KEY: [1, 2, 1, 9], KEY2: ["p", "q", "q", "p"]}, ["plain:*", "totals:" + TOTAL],
+            {KEY: [1, 2, 1, 9], KEY2: ["p", "q", "q", "p"]},
+            ["plain:*", "totals:" + TOTAL],
             as_of="2024-01-31T00:00:00+00:00",
         )
         assert latest.frame.to_dicts() == [
@@ -336,8 +380,11 @@ def test_hostile_column_names_end_to_end(tmp_path: Path) -> None:
         ts = store.save_training_set(hist, "hostile_columns")
         assert ts.to_polars().equals(hist.frame)
         mv = store.register_model("hostile", ts, metrics={"auc": 1.0})
-        preds = _entity_df().select(KEY, KEY2, ENTITY_TS).with_columns(
-            pl.Series("score; --", [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]))
+        preds = (
+            _entity_df()
+            .select(KEY, KEY2, ENTITY_TS)
+            .with_columns(pl.Series("score; --", [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]))
+        )
         batch = store.log_predictions(mv, preds, timestamp_column=ENTITY_TS, features=hist)
         explained = store.lineage.explain(batch.id, 1)
         values = {f["feature"]: (f["value"], f["event_timestamp"]) for f in explained["features"]}
@@ -348,9 +395,12 @@ def test_hostile_column_names_end_to_end(tmp_path: Path) -> None:
             TOTAL: (110, datetime(2024, 1, 20)),
         }
         assert {f["run"] for f in explained["features"]} <= {
-            f"run:{r['run_id']}" for r in store.runs()}
+            f"run:{r['run_id']}" for r in store.runs()
+        }
         assert {s["path"] for s in explained["source_files"]} == {
-            str(outside / "raw.parquet"), str(outside / "raw2.parquet")}
+            str(outside / "raw.parquet"),
+            str(outside / "raw2.parquet"),
+        }
 
         rebuilt = store.rebuild_training_set(ts)
         assert rebuilt.frame.equals(hist.frame)
@@ -367,8 +417,18 @@ def test_hostile_column_names_end_to_end(tmp_path: Path) -> None:
     assert listing(tmp_path, skip=store_dir) == before_outside
     # files the store wrote are all inside it, under its documented folders
     top = {p.name for p in store_dir.iterdir()}
-    assert top <= {"featstore.json", "catalog.db", "catalog.db-wal", "catalog.db-shm",
-                   "offline", "staging", "locks", "tmp", "training_sets", "predictions"}
+    assert top <= {
+        "featstore.json",
+        "catalog.db",
+        "catalog.db-wal",
+        "catalog.db-shm",
+        "offline",
+        "staging",
+        "locks",
+        "tmp",
+        "training_sets",
+        "predictions",
+    }
 
 
 def test_null_byte_column_name_is_refused(tmp_path: Path) -> None:
@@ -377,8 +437,12 @@ def test_null_byte_column_name_is_refused(tmp_path: Path) -> None:
     frame = pl.DataFrame({"k": [1], "ts": [datetime(2024, 1, 2)], bad: [1]})
     with fs.FeatureStore(tmp_path / "store", progress=False, threads=1) as store:
         ent = fs.Entity("e", join_keys=["k"])
-        view = fs.FeatureView("v", entity=ent, features=[bad],
-                              source=fs.DataFrameSource("s", data=frame, timestamp_column="ts"))
+        view = fs.FeatureView(
+            "v",
+            entity=ent,
+            features=[bad],
+            source=fs.DataFrameSource("s", data=frame, timestamp_column="ts"),
+        )
         store.apply([ent, view])
         before = snapshot(store)
         with pytest.raises(fs.DefinitionError, match=r"column name .* contains a null byte"):
@@ -392,8 +456,13 @@ def test_null_byte_column_name_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "relative",
-    ["../../etc/passwd", "/etc/passwd", "offline/../../outside.parquet", "offline/../..",
-     "training_sets/../../../x"],
+    [
+        "../../etc/passwd",
+        "/etc/passwd",
+        "offline/../../outside.parquet",
+        "offline/../..",
+        "training_sets/../../../x",
+    ],
 )
 def test_catalog_paths_cannot_escape(tmp_path: Path, relative: str) -> None:
     offline = OfflineStore(tmp_path / "store")
@@ -407,7 +476,10 @@ def test_catalog_path_escaping_through_symlink(tmp_path: Path) -> None:
     (tmp_path / "store" / "offline" / "link.parquet").symlink_to(tmp_path / "secret.parquet")
     with pytest.raises(fs.StorageError, match="points outside the store"):
         offline.absolute("offline/link.parquet")
-    assert offline.absolute("offline/a/b.parquet") == (tmp_path / "store").resolve() / "offline/a/b.parquet"
+    assert (
+        offline.absolute("offline/a/b.parquet")
+        == (tmp_path / "store").resolve() / "offline/a/b.parquet"
+    )
 
 
 def test_tampered_files_row_is_not_read(names_ctx: NamesCtx, tmp_path: Path) -> None:
@@ -417,9 +489,11 @@ def test_tampered_files_row_is_not_read(names_ctx: NamesCtx, tmp_path: Path) -> 
     with closing(sqlite3.connect(copy / "catalog.db")) as con:
         con.execute("UPDATE files SET path = '../../../../etc/passwd' WHERE view = 'amounts'")
         con.commit()
-    with fs.FeatureStore(copy, progress=False, threads=1) as store:
-        with pytest.raises(fs.StorageError, match="'../../../../etc/passwd' points outside the store"):
-            store.get_historical_features(
-                pl.DataFrame({"customer_id": [1], "event_timestamp": [datetime(2024, 1, 10)]}),
-                ["amounts:amount"],
-            )
+    with (
+        fs.FeatureStore(copy, progress=False, threads=1) as store,
+        pytest.raises(fs.StorageError, match=re.escape("'../../../../etc/passwd' points outside")),
+    ):
+        store.get_historical_features(
+            pl.DataFrame({"customer_id": [1], "event_timestamp": [datetime(2024, 1, 10)]}),
+            ["amounts:amount"],
+        )

@@ -61,7 +61,9 @@ def test_retrieval_and_materialization_hold_a_256mb_limit(tmp_path: Path) -> Non
     # 12M feature rows (~700 MB in memory as Arrow) and 3M entity rows
     result = subprocess.run(
         [sys.executable, str(script), str(tmp_path), "12000000", "3000000"],
-        capture_output=True, text=True, timeout=1800,
+        capture_output=True,
+        text=True,
+        timeout=1800,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     peak = int(result.stdout.split("peak_mb")[-1])

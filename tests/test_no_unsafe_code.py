@@ -21,14 +21,30 @@ import featstore as fs
 
 PACKAGE = Path(fs.__file__).resolve().parent
 
-BANNED_MODULES = {"pickle", "cPickle", "_pickle", "marshal", "shelve", "dill", "cloudpickle",
-                  "joblib"}
+BANNED_MODULES = {
+    "pickle",
+    "cPickle",
+    "_pickle",
+    "marshal",
+    "shelve",
+    "dill",
+    "cloudpickle",
+    "joblib",
+}
 BANNED_BUILTINS = {"eval", "exec", "compile", "__import__"}
 # attribute calls that run a shell or load arbitrary objects
-BANNED_ATTR_CALLS = {("yaml", "load"), ("yaml", "unsafe_load"), ("yaml", "full_load"),
-                     ("os", "system"), ("os", "popen"), ("builtins", "eval"),
-                     ("builtins", "exec"), ("builtins", "compile"), ("builtins", "__import__"),
-                     ("importlib", "import_module")}
+BANNED_ATTR_CALLS = {
+    ("yaml", "load"),
+    ("yaml", "unsafe_load"),
+    ("yaml", "full_load"),
+    ("os", "system"),
+    ("os", "popen"),
+    ("builtins", "eval"),
+    ("builtins", "exec"),
+    ("builtins", "compile"),
+    ("builtins", "__import__"),
+    ("importlib", "import_module"),
+}
 
 
 def _dotted(node: ast.expr) -> str | None:
@@ -82,18 +98,24 @@ def scan_source(text: str, filename: str) -> list[str]:
             module = aliases.get(head, head)
             if (module, attr) in BANNED_ATTR_CALLS:
                 report(node, f"call to {module}.{attr}()")
-            if module == "subprocess" or module.startswith("subprocess."):
-                # shell=True runs a string through /bin/sh; a list of arguments is fine
-                if not node.args or not isinstance(node.args[0], ast.List | ast.Tuple):
-                    report(node, f"{dotted}() without a literal argument list")
+            # shell=True runs a string through /bin/sh; a list of arguments is fine
+            if (module == "subprocess" or module.startswith("subprocess.")) and (
+                not node.args or not isinstance(node.args[0], ast.List | ast.Tuple)
+            ):
+                report(node, f"{dotted}() without a literal argument list")
         if isinstance(func, ast.Name) and func.id in {"getattr"} and len(node.args) >= 2:
             target, name = node.args[0], node.args[1]
-            if (isinstance(target, ast.Name) and target.id == "builtins"
-                    and isinstance(name, ast.Constant) and name.value in BANNED_BUILTINS):
+            if (
+                isinstance(target, ast.Name)
+                and target.id == "builtins"
+                and isinstance(name, ast.Constant)
+                and name.value in BANNED_BUILTINS
+            ):
                 report(node, f"getattr(builtins, {name.value!r})")
         for kw in node.keywords:
-            if kw.arg == "shell" and not (isinstance(kw.value, ast.Constant)
-                                          and kw.value.value is False):
+            if kw.arg == "shell" and not (
+                isinstance(kw.value, ast.Constant) and kw.value.value is False
+            ):
                 report(node, f"{dotted or 'call'}(shell=...) (only shell=False is allowed)")
     return found
 
@@ -158,26 +180,42 @@ JSON_COLUMNS = {"body", "manifest", "attrs"}
 def test_catalog_holds_no_blobs_after_full_workflow(tmp_path: Path) -> None:
     data = tmp_path / "raw"
     data.mkdir()
-    pl.DataFrame({
-        "customer_id": [1, 2, 1, 2, 1],
-        "ts": [datetime(2024, 1, d) for d in (2, 3, 9, 15, 20)],
-        "amount": [5, 6, 7, 8, 9],
-        "note": [b"\x00\x01", b"raw", b"", b"\xff", b"ok"],  # a binary feature column
-    }).write_parquet(data / "tx.parquet")
+    pl.DataFrame(
+        {
+            "customer_id": [1, 2, 1, 2, 1],
+            "ts": [datetime(2024, 1, d) for d in (2, 3, 9, 15, 20)],
+            "amount": [5, 6, 7, 8, 9],
+            "note": [b"\x00\x01", b"raw", b"", b"\xff", b"ok"],  # a binary feature column
+        }
+    ).write_parquet(data / "tx.parquet")
     customer = fs.Entity("customer", join_keys=["customer_id"])
     tx = fs.ParquetSource("tx", path=data / "tx.parquet", timestamp_column="ts")
-    amounts = fs.FeatureView("amounts", entity=customer, source=tx, features=["amount", "note"],
-                             ttl=timedelta(days=30), tags={"team": "risk"})
+    amounts = fs.FeatureView(
+        "amounts",
+        entity=customer,
+        source=tx,
+        features=["amount", "note"],
+        ttl=timedelta(days=30),
+        tags={"team": "risk"},
+    )
 
     def doubled(lf: pl.LazyFrame) -> pl.LazyFrame:
         return lf.select("customer_id", "ts", (pl.col("amount") * 2).alias("double"))
 
-    spend = fs.FeatureView("spend", entity=customer, source=tx, transform=doubled,
-                           lookback=timedelta(days=7))
+    spend = fs.FeatureView(
+        "spend", entity=customer, source=tx, transform=doubled, lookback=timedelta(days=7)
+    )
     svc = fs.FeatureService("svc", features=["amounts:amount", spend])
-    entity = pl.DataFrame({"customer_id": [1, 2, 1],
-                           "event_timestamp": [datetime(2024, 1, 10), datetime(2024, 1, 16),
-                                               datetime(2024, 1, 25)]})
+    entity = pl.DataFrame(
+        {
+            "customer_id": [1, 2, 1],
+            "event_timestamp": [
+                datetime(2024, 1, 10),
+                datetime(2024, 1, 16),
+                datetime(2024, 1, 25),
+            ],
+        }
+    )
     artifact = tmp_path / "model.bin"
     artifact.write_bytes(b"\x80\x04not really a pickle")
     store_dir = tmp_path / "store"
@@ -189,36 +227,57 @@ def test_catalog_holds_no_blobs_after_full_workflow(tmp_path: Path) -> None:
         notes = store.get_historical_features(entity, ["amounts:note"])
         assert notes.frame["note"].to_list() == [b"", b"\xff", b"ok"]
         ts = store.save_training_set(result, "train")
-        mv = store.register_model("churn", ts, artifact=artifact, params={"depth": 3, "lr": 0.1},
-                                  metrics={"auc": 0.9}, tags={"stage": "dev"})
+        mv = store.register_model(
+            "churn",
+            ts,
+            artifact=artifact,
+            params={"depth": 3, "lr": 0.1},
+            metrics={"auc": 0.9},
+            tags={"stage": "dev"},
+        )
         mv2 = store.register_model("churn", result, metrics={"auc": 0.95})
         store.set_alias("churn", "production", mv.version)
         store.set_alias("churn", "production", mv2.version)
         store.rollback("churn", "production")
-        latest = store.get_latest_features({"customer_id": [1, 2]}, "service:svc",
-                                           as_of=datetime(2024, 1, 31))
-        batch = store.log_predictions(mv, latest.frame.select("customer_id").with_columns(
-            score=pl.lit(0.5)), features=latest)
+        latest = store.get_latest_features(
+            {"customer_id": [1, 2]}, "service:svc", as_of=datetime(2024, 1, 31)
+        )
+        batch = store.log_predictions(
+            mv, latest.frame.select("customer_id").with_columns(score=pl.lit(0.5)), features=latest
+        )
         store.lineage.explain(batch.id, 0)
         store.gc()
 
     checked = 0
     with closing(sqlite3.connect(store_dir / "catalog.db")) as con:
-        tables = [r[0] for r in con.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
-        assert {"definitions", "runs", "files", "training_sets", "model_versions", "nodes",
-                "edges", "prediction_batches", "alias_events"} <= set(tables)
+        tables = [
+            r[0]
+            for r in con.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        ]
+        assert {
+            "definitions",
+            "runs",
+            "files",
+            "training_sets",
+            "model_versions",
+            "nodes",
+            "edges",
+            "prediction_batches",
+            "alias_events",
+        } <= set(tables)
         for table in tables:
             columns = [(r[1], r[2].upper()) for r in con.execute(f"PRAGMA table_info({table!r})")]
             for column, declared in columns:
                 assert declared != "BLOB", f"{table}.{column} is declared BLOB"
                 q = f'"{column}"'
                 blobs = con.execute(
-                    f"SELECT count(*) FROM {table} WHERE typeof({q}) = 'blob'"  # noqa: S608
+                    f"SELECT count(*) FROM {table} WHERE typeof({q}) = 'blob'"
                 ).fetchone()[0]
                 assert blobs == 0, f"{table}.{column} holds {blobs} blob value(s)"
                 if column in JSON_COLUMNS and declared == "TEXT":
-                    for (text,) in con.execute(f"SELECT {q} FROM {table}"):  # noqa: S608
+                    for (text,) in con.execute(f"SELECT {q} FROM {table}"):
                         assert isinstance(text, str), f"{table}.{column}: {type(text)}"
                         json.loads(text)  # raises (failing the test) unless it is JSON
                         checked += 1

@@ -20,10 +20,17 @@ GOLDEN = Path(__file__).parent / "golden"
 QUERIES = {
     "pit_two_views": PitQuery(
         views=(
-            ViewJoin(files=("/s/offline/a/1/2024-01/part-x.parquet",), keys=("customer_id",),
-                     features=(("amount", "amount"), ("n", "a__n")), ttl_us=86_400_000_000),
-            ViewJoin(files=("/s/b1.parquet", "/s/b2.parquet"), keys=("customer_id", "store"),
-                     features=(("spend", "spend"),)),
+            ViewJoin(
+                files=("/s/offline/a/1/2024-01/part-x.parquet",),
+                keys=("customer_id",),
+                features=(("amount", "amount"), ("n", "a__n")),
+                ttl_us=86_400_000_000,
+            ),
+            ViewJoin(
+                files=("/s/b1.parquet", "/s/b2.parquet"),
+                keys=("customer_id", "store"),
+                features=(("spend", "spend"),),
+            ),
         ),
         min_entity_ts=datetime(2024, 1, 1),
         max_entity_ts=datetime(2024, 3, 1),
@@ -35,8 +42,13 @@ QUERIES = {
         max_entity_ts=datetime(2024, 1, 2),
     ),
     "pit_hostile_names": PitQuery(
-        views=(ViewJoin(files=("/s/it's.parquet",), keys=('we"ird',),
-                        features=(('"; DROP TABLE x; --', "x'y"),)),),
+        views=(
+            ViewJoin(
+                files=("/s/it's.parquet",),
+                keys=('we"ird',),
+                features=(('"; DROP TABLE x; --', "x'y"),),
+            ),
+        ),
     ),
     "pit_nothing_materialized": PitQuery(
         views=(ViewJoin(files=(), keys=("k",), features=(("v", "v"),)),),

@@ -32,18 +32,27 @@ def _validator(name: str) -> jsonschema.Draft202012Validator:
 @pytest.fixture(scope="module")
 def populated(tmp_path_factory: pytest.TempPathFactory) -> fs.FeatureStore:
     root = tmp_path_factory.mktemp("schemas")
-    data = pl.DataFrame({
-        "customer_id": [1, 1, 2, 2],
-        "ts": [datetime(2024, 1, 1), datetime(2024, 2, 1), datetime(2024, 1, 5), datetime(2024, 3, 1)],
-        "created": [datetime(2024, 1, 2)] * 4,
-        "amount": [1.0, 2.0, 3.0, 4.0],
-    })
+    data = pl.DataFrame(
+        {
+            "customer_id": [1, 1, 2, 2],
+            "ts": [
+                datetime(2024, 1, 1),
+                datetime(2024, 2, 1),
+                datetime(2024, 1, 5),
+                datetime(2024, 3, 1),
+            ],
+            "created": [datetime(2024, 1, 2)] * 4,
+            "amount": [1.0, 2.0, 3.0, 4.0],
+        }
+    )
     data.write_parquet(root / "tx.parquet")
     customer = fs.Entity("customer", join_keys=["customer_id"])
-    tx = fs.ParquetSource("tx", path=root / "tx.parquet", timestamp_column="ts",
-                          created_timestamp_column="created")
-    amounts = fs.FeatureView("amounts", entity=customer, source=tx, features=["amount"],
-                             ttl=timedelta(days=40))
+    tx = fs.ParquetSource(
+        "tx", path=root / "tx.parquet", timestamp_column="ts", created_timestamp_column="created"
+    )
+    amounts = fs.FeatureView(
+        "amounts", entity=customer, source=tx, features=["amount"], ttl=timedelta(days=40)
+    )
 
     @fs.feature_view(entity=customer, source=tx)
     def doubled(df: pl.LazyFrame) -> pl.LazyFrame:
@@ -56,10 +65,12 @@ def populated(tmp_path_factory: pytest.TempPathFactory) -> fs.FeatureStore:
     labels = pl.DataFrame({"customer_id": [1, 2], "event_timestamp": [datetime(2024, 2, 2)] * 2})
     ts = store.save_training_set(store.get_historical_features(labels, features=service), "train")
     model = store.register_model("m", ts, metrics={"auc": 0.7}, params={"depth": 3})
-    latest = store.get_latest_features({"customer_id": [1, 2]}, features=service,
-                                       as_of=datetime(2024, 3, 2))
-    store.log_predictions(model, latest.to_polars().with_columns(pl.lit(0.3).alias("p")),
-                          features=latest)
+    latest = store.get_latest_features(
+        {"customer_id": [1, 2]}, features=service, as_of=datetime(2024, 3, 2)
+    )
+    store.log_predictions(
+        model, latest.to_polars().with_columns(pl.lit(0.3).alias("p")), features=latest
+    )
     return store
 
 
@@ -97,8 +108,14 @@ def test_node_link_export_matches_schema(populated: fs.FeatureStore) -> None:
     _validator("lineage_node_link.schema.json").validate(doc)
     kinds = {n["kind"] for n in doc["nodes"]}
     assert kinds == {
-        "source", "source_file", "feature_view", "feature_service", "materialization_run",
-        "training_set", "model_version", "prediction_batch",
+        "source",
+        "source_file",
+        "feature_view",
+        "feature_service",
+        "materialization_run",
+        "training_set",
+        "model_version",
+        "prediction_batch",
     }
 
 
