@@ -252,7 +252,8 @@ class Tx:
         return list(self._conn.execute(sql, params).fetchall())
 
     def one(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Row | None:
-        return self._conn.execute(sql, params).fetchone()
+        row: sqlite3.Row | None = self._conn.execute(sql, params).fetchone()
+        return row
 
     def add_node(self, node_id: str, kind: str, name: str, at: str, attrs: dict[str, Any]) -> None:
         """Record a lineage node (idempotent: an existing id keeps its first record)."""

@@ -107,7 +107,8 @@ def scan_source(source: Source, con: duckdb.DuckDBPyConnection) -> pl.LazyFrame:
     if isinstance(source, CsvSource):
         return pl.scan_csv(resolve_files(source), try_parse_dates=True)
     if isinstance(source, DataFrameSource):
-        return source.data.lazy()
+        frame: pl.DataFrame = source.data
+        return frame.lazy()
     if isinstance(source, SqlSource):
         try:
             table = con.sql(source.query).to_arrow_table()

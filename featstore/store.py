@@ -23,6 +23,7 @@ from featstore import __version__, registry
 from featstore.catalog import FORMAT_VERSION, Catalog
 from featstore.compute import TS, output_schema, source_schema
 from featstore.definitions import Entity, FeatureService, FeatureView, Source
+from featstore.dtypes import decode_schema, encode_schema, restore_dtypes
 from featstore.errors import (
     ConfigError,
     DefinitionError,
@@ -176,17 +177,15 @@ class FeatureStore:
         sources: dict[str, Source] = {}
         views: dict[str, FeatureView] = {}
         services: dict[str, FeatureService] = {}
+        buckets: list[tuple[type, dict[str, Any]]] = [
+            (Entity, entities),
+            (Source, sources),
+            (FeatureView, views),
+            (FeatureService, services),
+        ]
         for obj in objects:
-            bucket: dict[str, Any]
-            if isinstance(obj, Entity):
-                bucket = entities
-            elif isinstance(obj, Source):
-                bucket = sources
-            elif isinstance(obj, FeatureView):
-                bucket = views
-            elif isinstance(obj, FeatureService):
-                bucket = services
-            else:
+            bucket = next((b for kind, b in buckets if isinstance(obj, kind)), None)
+            if bucket is None:
                 raise DefinitionError(
                     f"cannot apply {obj!r}: expected Entity, a Source, FeatureView or "
                     f"FeatureService"
@@ -258,6 +257,7 @@ class FeatureStore:
             "timestamp_column": view.source.timestamp_column,
             "created_timestamp_column": view.source.created_timestamp_column,
             "features": {f: _dtype_name(d) for f, d in features.items()},
+            "arrow_schema": encode_schema(features),
             "feature_names": list(features),
             "ttl_us": timedelta_us(view.ttl) if view.ttl else None,
             "lookback_us": timedelta_us(view.lookback) if view.lookback else None,
@@ -418,12 +418,9 @@ class FeatureStore:
                 "SELECT max(end_ts) AS e FROM runs WHERE view = ? AND view_version = ?",
                 (view.name, view.version),
             )
-            if row and row["e"]:
-                lo = datetime.fromisoformat(row["e"])
-            else:
-                lo = self._first_event(view)
-                if lo is None:
-                    continue
+            lo = datetime.fromisoformat(row["e"]) if row and row["e"] else self._first_event(view)
+            if lo is None:
+                continue
             if lo < hi:
                 runs.append(self._materialize_one(view, lo, hi))
         return runs
@@ -440,7 +437,7 @@ class FeatureStore:
             .collect()
             .item()
         )
-        if first is None:
+        if not isinstance(first, datetime):
             return None
         return first - view.lookback if view.lookback else first
 
@@ -451,8 +448,7 @@ class FeatureStore:
                 f"feature view {view.name!r}: this process holds version {view.version}, the "
                 f"catalog's current one is {record['version']}; apply it again"
             )
-        features = {f: _parse_dtype_name(d) for f, d in record["features"].items()}
-        features = {f: d for f, d in features.items() if d is not None}
+        features = _feature_dtypes(record)
         if len(features) != len(record["features"]):
             features = output_schema(view, source_schema(view.source, self.con), self.con)
         if not self._progress:
@@ -626,16 +622,15 @@ class FeatureStore:
         result = pl.from_arrow(table)
         assert isinstance(result, pl.DataFrame)
         result = result.drop("__fs_row")
-        casts = {}
+        targets: dict[str, pl.DataType] = {}
         for req, names in zip(requested, outputs, strict=True):
-            for f, n in zip(req.features, names, strict=False):
-                dtype = _parse_dtype_name(req.record["features"][f])
-                if dtype is not None and result.schema[n] != dtype:
-                    casts[n] = dtype
-            if include_ts and result.schema[names[-1]] != pl.Datetime("us"):
-                casts[names[-1]] = pl.Datetime("us")
-        if casts:
-            result = result.with_columns(pl.col(n).cast(d) for n, d in casts.items())
+            dtypes = _feature_dtypes(req.record)
+            targets.update(
+                {n: dtypes[f] for f, n in zip(req.features, names, strict=False) if f in dtypes}
+            )
+            if include_ts:
+                targets[names[-1]] = pl.Datetime("us")
+        result = restore_dtypes(result, targets)
         out = pl.concat([frame, result], how="horizontal")
         manifest = make_manifest(
             mode=mode,
@@ -1009,34 +1004,12 @@ def _dtype_name(dtype: pl.DataType) -> str:
     return str(dtype)
 
 
-_SIMPLE_DTYPES = {
-    name: getattr(pl, name)()
-    for name in (
-        "Int8",
-        "Int16",
-        "Int32",
-        "Int64",
-        "UInt8",
-        "UInt16",
-        "UInt32",
-        "UInt64",
-        "Float32",
-        "Float64",
-        "String",
-        "Boolean",
-        "Date",
-        "Binary",
-        "Time",
-    )
-}
-_SIMPLE_DTYPES["Datetime(time_unit='us', time_zone=None)"] = pl.Datetime("us")
-_SIMPLE_DTYPES["Datetime(time_unit='ns', time_zone=None)"] = pl.Datetime("ns")
-_SIMPLE_DTYPES["Datetime(time_unit='ms', time_zone=None)"] = pl.Datetime("ms")
-
-
-def _parse_dtype_name(name: str) -> pl.DataType | None:
-    """The dtype a catalog record names, for the common dtypes; None for the rest."""
-    return _SIMPLE_DTYPES.get(name)
+def _feature_dtypes(record: dict[str, Any]) -> dict[str, pl.DataType]:
+    """A view record's feature dtypes, in output order (exact, from its Arrow schema)."""
+    if "arrow_schema" in record:
+        return decode_schema(record["arrow_schema"])
+    simple = {"Float64": pl.Float64(), "Int64": pl.Int64(), "String": pl.String()}
+    return {f: simple[d] for f, d in record["features"].items() if d in simple}
 
 
 def _month_count(lo: datetime, hi: datetime) -> int:
