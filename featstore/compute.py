@@ -230,6 +230,12 @@ def _check_output(view: FeatureView, schema: pl.Schema) -> dict[str, pl.DataType
         features = available
     if not features:
         raise DefinitionError(f"{where}: produces no feature columns besides keys and timestamps")
+    nul = [c for c in schema if "\x00" in c]
+    if nul:
+        raise DefinitionError(
+            f"{where}: column name {nul[0]!r} contains a null byte, which no SQL engine or "
+            f"file format can carry; rename the column"
+        )
     bad = [f for f in features if f.startswith(RESERVED_PREFIX)]
     if bad:
         raise DefinitionError(f"{where}: column names starting with '__fs_' are reserved: {bad!r}")

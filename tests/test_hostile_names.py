@@ -443,10 +443,9 @@ def test_null_byte_column_name_is_refused(tmp_path: Path) -> None:
             features=[bad],
             source=fs.DataFrameSource("s", data=frame, timestamp_column="ts"),
         )
-        store.apply([ent, view])
         before = snapshot(store)
         with pytest.raises(fs.DefinitionError, match=r"column name .* contains a null byte"):
-            store.materialize(datetime(2024, 1, 1), datetime(2024, 2, 1))
+            store.apply([ent, view])
         after = snapshot(store)
     assert after == before
 
