@@ -16,11 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import subprocess
-import sys
-import textwrap
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,6 +28,7 @@ from urllib.parse import urlsplit
 import networkx as nx
 import polars as pl
 import pytest
+from helpers import run_python
 from jsonschema import Draft202012Validator, FormatChecker
 
 import featstore as fs
@@ -276,22 +273,6 @@ def build_world(root: Path, *, model_name: str = "churn") -> World:
 
 
 # -- subprocesses ------------------------------------------------------------------------
-
-
-def run_python(code: str, *, cwd: Path | None = None, timeout: float = 120) -> str:
-    """Run ``code`` in a fresh interpreter of this venv; stdout, or fail with stderr."""
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=timeout,
-        check=False,
-    )
-    assert proc.returncode == 0, f"subprocess failed:\n{proc.stderr}"
-    return proc.stdout
 
 
 def run_json(code: str, **kwargs: Any) -> Any:
