@@ -1,0 +1,5 @@
+"""``python -m featstore.cli``."""
+
+from featstore.cli.commands import main
+
+main()
