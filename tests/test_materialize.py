@@ -238,13 +238,7 @@ _RANGES = st.lists(
 )
 
 
-@settings(
-    max_examples=12, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
-)
-@given(ranges=_RANGES)
-def test_any_sequence_of_runs_stores_exactly_the_union(
-    ranges: list[tuple[datetime, datetime]],
-) -> None:
+def _check_sequence_of_runs(ranges: list[tuple[datetime, datetime]]) -> None:
     """Whatever ranges are materialized, in whatever order, overlapping or not, the store
     holds each source row of their union exactly once, with whole-history window values."""
     events = make_events(80, seed=9)
@@ -270,6 +264,27 @@ def test_any_sequence_of_runs_stores_exactly_the_union(
                 assert_frame_equal(got_rolling, want_rolling)
         finally:
             e.store.close()
+
+
+@settings(
+    max_examples=12, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
+@given(ranges=_RANGES)
+def test_any_sequence_of_runs_stores_exactly_the_union(
+    ranges: list[tuple[datetime, datetime]],
+) -> None:
+    _check_sequence_of_runs(ranges)
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=1000, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
+@given(ranges=_RANGES)
+def test_any_sequence_of_runs_stores_exactly_the_union_many_examples(
+    ranges: list[tuple[datetime, datetime]],
+) -> None:
+    _check_sequence_of_runs(ranges)
 
 
 # -- lookback ---------------------------------------------------------------------------
