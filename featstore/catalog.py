@@ -13,7 +13,7 @@ import json
 import random
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from featstore.errors import CatalogError, ConfigError
 
 __all__ = ["FORMAT_VERSION", "Catalog"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -133,18 +133,21 @@ CREATE TABLE IF NOT EXISTS prediction_batches (
     created_at    TEXT NOT NULL,
     body          TEXT NOT NULL
 );
--- lineage: nodes and typed edges (upstream -> downstream); attrs is JSON
+-- lineage: nodes and typed edges (upstream -> downstream); attrs is JSON. Edges refer to
+-- nodes by their integer nid, so recursive walks compare integers, not id strings.
 CREATE TABLE IF NOT EXISTS nodes (
-    id         TEXT PRIMARY KEY,
+    nid        INTEGER PRIMARY KEY,
+    id         TEXT NOT NULL UNIQUE,
     kind       TEXT NOT NULL,
     name       TEXT NOT NULL,
     created_at TEXT NOT NULL,
     attrs      TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS nodes_kind ON nodes (kind, name);
+CREATE INDEX IF NOT EXISTS nodes_created ON nodes (created_at);
 CREATE TABLE IF NOT EXISTS edges (
-    src  TEXT NOT NULL,
-    dst  TEXT NOT NULL,
+    src  INTEGER NOT NULL,
+    dst  INTEGER NOT NULL,
     kind TEXT NOT NULL,
     PRIMARY KEY (src, dst, kind)
 ) WITHOUT ROWID;
@@ -168,17 +171,21 @@ class Catalog:
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA foreign_keys=ON")
         with self.transaction() as tx:
-            tx.executescript_in_tx(_SCHEMA)
-            row = tx.one("SELECT value FROM meta WHERE key = 'format_version'")
-            if row is None:
-                tx.execute(
-                    "INSERT INTO meta (key, value) VALUES ('format_version', ?)",
-                    (str(FORMAT_VERSION),),
-                )
-            elif int(row["value"]) > FORMAT_VERSION:
+            found = _format_version(tx)
+            if found is not None and found > FORMAT_VERSION:
                 raise ConfigError(
-                    f"store catalog {str(path)!r} has format version {row['value']}, newer than "
+                    f"store catalog {str(path)!r} has format version {found}, newer than "
                     f"this featstore understands ({FORMAT_VERSION}); upgrade featstore"
+                )
+            if found == 1:
+                _rename_v1_lineage(tx)
+            tx.executescript_in_tx(_SCHEMA)
+            if found == 1:
+                _copy_v1_lineage(tx)
+            if found != FORMAT_VERSION:
+                tx.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('format_version', ?)",
+                    (str(FORMAT_VERSION),),
                 )
 
     def close(self) -> None:
@@ -220,6 +227,16 @@ class Catalog:
         rows = self.all(sql, params)
         return rows[0] if rows else None
 
+    def tuples(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Like :meth:`all`, with plain tuples (cheaper for large answers)."""
+
+        def run() -> list[tuple[Any, ...]]:
+            cursor = self._conn.cursor()
+            cursor.row_factory = None
+            return cursor.execute(sql, params).fetchall()
+
+        return list(self._retrying(run))
+
     @contextmanager
     def snapshot(self) -> Iterator[Tx]:
         """A read transaction: several reads that see one consistent state."""
@@ -238,6 +255,12 @@ class Tx:
 
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> None:
         self._conn.execute(sql, params)
+
+    def tuples(self, sql: str, params: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+        """The rows of a query as plain tuples, streamed."""
+        cursor = self._conn.cursor()
+        cursor.row_factory = None
+        return iter(cursor.execute(sql, params))
 
     def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         self._conn.executemany(sql, rows)
@@ -263,5 +286,53 @@ class Tx:
         )
 
     def add_edges(self, edges: list[tuple[str, str, str]]) -> None:
-        """Record lineage edges ``(upstream, downstream, kind)``."""
-        self._conn.executemany("INSERT OR IGNORE INTO edges (src, dst, kind) VALUES (?,?,?)", edges)
+        """Record lineage edges ``(upstream, downstream, kind)`` between recorded nodes."""
+        nids = self.node_ids({end for src, dst, _ in edges for end in (src, dst)})
+        missing = sorted({end for src, dst, _ in edges for end in (src, dst)} - nids.keys())
+        if missing:
+            raise CatalogError(
+                f"lineage edge to unrecorded node {missing[0]!r}: record nodes before edges"
+            )
+        self._conn.executemany(
+            "INSERT OR IGNORE INTO edges (src, dst, kind) VALUES (?,?,?)",
+            [(nids[src], nids[dst], kind) for src, dst, kind in edges],
+        )
+
+    def node_ids(self, ids: Iterable[str]) -> dict[str, int]:
+        """The integer ``nid`` of each recorded node among ``ids``."""
+        wanted = list(ids)
+        found: dict[str, int] = {}
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._conn.execute(f"SELECT id, nid FROM nodes WHERE id IN ({marks})", chunk)
+            found.update((row[0], row[1]) for row in rows)
+        return found
+
+
+def _format_version(tx: Tx) -> int | None:
+    if tx.one("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'") is None:
+        return None
+    row = tx.one("SELECT value FROM meta WHERE key = 'format_version'")
+    return None if row is None else int(row["value"])
+
+
+def _rename_v1_lineage(tx: Tx) -> None:
+    """Format 1 keyed edges by node id strings: move its lineage tables aside."""
+    tx.execute("DROP INDEX IF EXISTS nodes_kind")
+    tx.execute("DROP INDEX IF EXISTS edges_dst")
+    tx.execute("ALTER TABLE nodes RENAME TO nodes_v1")
+    tx.execute("ALTER TABLE edges RENAME TO edges_v1")
+
+
+def _copy_v1_lineage(tx: Tx) -> None:
+    tx.execute(
+        "INSERT INTO nodes (id, kind, name, created_at, attrs) "
+        "SELECT id, kind, name, created_at, attrs FROM nodes_v1 ORDER BY rowid"
+    )
+    tx.execute(
+        "INSERT OR IGNORE INTO edges (src, dst, kind) SELECT s.nid, d.nid, e.kind "
+        "FROM edges_v1 e JOIN nodes s ON s.id = e.src JOIN nodes d ON d.id = e.dst"
+    )
+    tx.execute("DROP TABLE nodes_v1")
+    tx.execute("DROP TABLE edges_v1")

@@ -16,16 +16,17 @@ prediction_batch    ``prediction_batch:<batch id>``              ``prediction_ba
 ==================  ===========================================  ===================
 
 Edges point downstream, from what was read to what was produced, and carry a ``kind``.
-One-off queries run as recursive SQL in the catalog and hand networkx only the subgraph
-that matters; :attr:`Lineage.graph` loads the whole graph once for repeated queries and
-users' own algorithms.
+One-off queries run as recursive SQL over the catalog's integer-keyed edges and hand
+networkx only the subgraph that matters. :meth:`Lineage.load` reads the whole lineage into
+a compact in-memory index for many queries in a row; :attr:`Lineage.graph` is the whole
+networkx graph, for users' own algorithms.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import networkx as nx
@@ -47,15 +48,53 @@ NODE_KINDS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+_RANK = {kind: i for i, kind in enumerate(NODE_KINDS)}
+
+
 class Node:
-    """A lineage node as stored in the catalog."""
+    """A lineage node as stored in the catalog (read-only).
+
+    ``attrs`` is the node's JSON document, parsed on first access: a query that returns
+    many nodes does not pay for documents nobody reads.
+    """
+
+    __slots__ = ("_attrs", "_raw", "created_at", "id", "kind", "name")
 
     id: str
     kind: str
     name: str
     created_at: str
-    attrs: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    _raw: str | None
+    _attrs: dict[str, Any] | None
+
+    def __init__(
+        self, id: str, kind: str, name: str, created_at: str, attrs: dict[str, Any] | str
+    ) -> None:
+        self.id, self.kind, self.name, self.created_at = id, kind, name, created_at
+        self._raw, self._attrs = (attrs, None) if isinstance(attrs, str) else (None, attrs)
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        if self._attrs is None:
+            parsed: dict[str, Any] = json.loads(self._raw or "{}")
+            self._attrs, self._raw = parsed, None
+        return self._attrs
+
+    def _key(self) -> tuple[str, str, str, str]:
+        return (self.id, self.kind, self.name, self.created_at)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Node) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return f"Node(id={self.id!r}, kind={self.kind!r}, name={self.name!r})"
+
+
+def _rank(node: Node) -> tuple[int, str]:
+    return (_RANK.get(node.kind, 99), node.id)
 
 
 def _check_kinds(kinds: Iterable[str] | None) -> set[str] | None:
@@ -70,18 +109,70 @@ def _check_kinds(kinds: Iterable[str] | None) -> set[str] | None:
     return wanted
 
 
-_UP = """
-WITH RECURSIVE walk(id) AS (
-    SELECT ? UNION SELECT e.src FROM edges e JOIN walk w ON e.dst = w.id
-)
-SELECT n.id, n.kind, n.name, n.created_at, n.attrs FROM walk JOIN nodes n ON n.id = walk.id
-"""
-_DOWN = """
-WITH RECURSIVE walk(id) AS (
-    SELECT ? UNION SELECT e.dst FROM edges e JOIN walk w ON e.src = w.id
-)
-SELECT n.id, n.kind, n.name, n.created_at, n.attrs FROM walk JOIN nodes n ON n.id = walk.id
-"""
+def _walk_sql(*, up: bool, n_kinds: int) -> str:
+    """Ancestors (``up``) or descendants of node ``?1``, except itself, optionally only
+    the kinds ``?2..``. The walk compares integer nids over the covering edge indexes;
+    CROSS JOIN keeps SQLite from driving the final join from ``nodes``."""
+    step = (
+        "SELECT e.src FROM edges e JOIN walk w ON e.dst = w.nid"
+        if up
+        else "SELECT e.dst FROM edges e JOIN walk w ON e.src = w.nid"
+    )
+    where = "n.id <> ?1"
+    if n_kinds:
+        where += " AND n.kind IN (" + ",".join(f"?{i + 2}" for i in range(n_kinds)) + ")"
+    return (
+        f"WITH RECURSIVE walk(nid) AS (SELECT nid FROM nodes WHERE id = ?1 UNION {step}) "
+        "SELECT n.id, n.kind, n.name, n.created_at, n.attrs "
+        f"FROM walk CROSS JOIN nodes n ON n.nid = walk.nid WHERE {where}"
+    )
+
+
+class _Index:
+    """The whole lineage in memory, compactly: nodes numbered in the order queries return
+    them (kind, then id), adjacency as tuples of those numbers, one Node object each."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        paused = gc.isenabled()
+        gc.disable()  # millions of containers: do not let the cyclic GC rescan them
+        try:
+            with catalog.snapshot() as tx:
+                rows = list(tx.tuples("SELECT nid, id, kind, name, created_at, attrs FROM nodes"))
+                rows.sort(key=lambda r: (_RANK.get(r[2], 99), r[1]))
+                self.nodes = [Node(i, k, n, c, a) for _, i, k, n, c, a in rows]
+                self.pos = {node.id: p for p, node in enumerate(self.nodes)}
+                at = {r[0]: p for p, r in enumerate(rows)}
+                del rows
+                succ: list[list[int]] = [[] for _ in self.nodes]
+                pred: list[list[int]] = [[] for _ in self.nodes]
+                for src, dst in tx.tuples("SELECT src, dst FROM edges"):
+                    a, b = at[src], at[dst]
+                    succ[a].append(b)
+                    pred[b].append(a)
+            self.succ = [tuple(x) for x in succ]
+            self.pred = [tuple(x) for x in pred]
+        finally:
+            if paused:
+                gc.enable()
+        gc.freeze()  # the index lives long: keep it out of later collections
+
+    def walk(self, node_id: str, wanted: set[str] | None, *, up: bool) -> list[Node]:
+        adj = self.pred if up else self.succ
+        start = self.pos[node_id]
+        seen = {start}
+        frontier = [start]
+        while frontier:
+            step: set[int] = set()
+            for v in frontier:
+                step.update(adj[v])
+            step -= seen
+            seen |= step
+            frontier = list(step)
+        seen.discard(start)
+        nodes = self.nodes
+        if wanted is None:
+            return [nodes[p] for p in sorted(seen)]
+        return [nodes[p] for p in sorted(seen) if nodes[p].kind in wanted]
 
 
 class Lineage:
@@ -99,50 +190,74 @@ class Lineage:
         explainer: Callable[[str, int], dict[str, Any]] | None = None,
     ) -> None:
         self._catalog = catalog
+        self._index: _Index | None = None
         self._graph: nx.MultiDiGraph | None = None
         self._namespace = namespace
         self._explainer = explainer
 
-    # -- the whole graph -------------------------------------------------------------
+    # -- the whole lineage in memory -----------------------------------------------
+
+    @property
+    def loaded(self) -> bool:
+        """Whether queries answer from memory (after :meth:`load`)."""
+        return self._index is not None
+
+    def load(self) -> Lineage:
+        """Read the whole lineage into memory (a compact index, not networkx), so that
+        many queries in a row answer in microseconds to milliseconds. The index is a
+        snapshot: call ``load()`` again to see later operations, ``unload()`` to go back
+        to the catalog. Returns this object."""
+        self._index = _Index(self._catalog)
+        self._graph = None
+        return self
+
+    def unload(self) -> None:
+        """Forget the loaded index and graph; queries go back to the catalog."""
+        self._index = None
+        self._graph = None
 
     @property
     def graph(self) -> nx.MultiDiGraph:
-        """The whole lineage graph (loaded on first access; :meth:`load` refreshes it)."""
+        """The whole lineage as a networkx MultiDiGraph, for your own algorithms. Built
+        from the catalog on first access and kept until :meth:`load` or :meth:`unload`.
+        Node data: ``kind``, ``name``, ``created_at``, ``attrs``; edge key and data
+        ``kind``."""
         if self._graph is None:
-            self.load()
-        assert self._graph is not None
+            self._graph = self._whole_graph()
         return self._graph
 
-    def load(self) -> nx.MultiDiGraph:
-        """Load (or reload) the whole graph from the catalog."""
+    def _whole_graph(self) -> nx.MultiDiGraph:
         graph = nx.MultiDiGraph()
-        with self._catalog.snapshot() as tx:
-            for row in tx.all("SELECT id, kind, name, created_at, attrs FROM nodes"):
-                graph.add_node(
-                    row["id"],
-                    kind=row["kind"],
-                    name=row["name"],
-                    created_at=row["created_at"],
-                    attrs=json.loads(row["attrs"]),
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            with self._catalog.snapshot() as tx:
+                ids: dict[int, str] = {}
+                nodes = []
+                for nid, i, k, n, c, a in tx.tuples(
+                    "SELECT nid, id, kind, name, created_at, attrs FROM nodes"
+                ):
+                    ids[nid] = i
+                    nodes.append((i, {"kind": k, "name": n, "created_at": c, "attrs": a}))
+                for _, data in nodes:
+                    data["attrs"] = json.loads(data["attrs"])
+                graph.add_nodes_from(nodes)
+                del nodes
+                graph.add_edges_from(
+                    (ids[src], ids[dst], kind, {"kind": kind})
+                    for src, dst, kind in tx.tuples("SELECT src, dst, kind FROM edges")
                 )
-            graph.add_edges_from(
-                (r["src"], r["dst"], r["kind"], {"kind": r["kind"]})
-                for r in tx.all("SELECT src, dst, kind FROM edges")
-            )
-        self._graph = graph
+        finally:
+            if paused:
+                gc.enable()
         return graph
-
-    def unload(self) -> None:
-        """Forget the loaded graph; queries go back to the catalog."""
-        self._graph = None
 
     # -- queries ---------------------------------------------------------------------
 
     def node(self, node_id: str) -> Node:
         """One node, or LineageError with a suggestion."""
-        if self._graph is not None and node_id in self._graph:
-            data = self._graph.nodes[node_id]
-            return Node(node_id, data["kind"], data["name"], data["created_at"], data["attrs"])
+        if self._index is not None and node_id in self._index.pos:
+            return self._index.nodes[self._index.pos[node_id]]
         row = self._catalog.one(
             "SELECT id, kind, name, created_at, attrs FROM nodes WHERE id = ?", (node_id,)
         )
@@ -172,7 +287,7 @@ class Lineage:
                 )
             )
             raise LineageError(f"unknown lineage node {node_id!r}{hint}")
-        return _node(row)
+        return Node(*row)
 
     def upstream(self, node_id: str, kinds: Sequence[str] | str | None = None) -> list[Node]:
         """Everything ``node_id`` depends on (its ancestors), optionally only some kinds."""
@@ -186,18 +301,15 @@ class Lineage:
 
     def _walk(self, node_id: str, kinds: Sequence[str] | str | None, *, up: bool) -> list[Node]:
         wanted = _check_kinds(kinds)
-        self.node(node_id)
-        if self._graph is not None and node_id in self._graph:
-            found = (nx.ancestors if up else nx.descendants)(self._graph, node_id)
-            nodes = [self.node(n) for n in found]
-        else:
-            rows = self._catalog.all(_UP if up else _DOWN, (node_id,))
-            nodes = [_node(r) for r in rows if r["id"] != node_id]
-        if wanted is not None:
-            nodes = [n for n in nodes if n.kind in wanted]
-        return sorted(
-            nodes, key=lambda n: (NODE_KINDS.index(n.kind) if n.kind in NODE_KINDS else 99, n.id)
-        )
+        if self._index is not None and node_id in self._index.pos:
+            return self._index.walk(node_id, wanted, up=up)
+        ks = sorted(wanted) if wanted is not None else []
+        rows = self._catalog.tuples(_walk_sql(up=up, n_kinds=len(ks)), (node_id, *ks))
+        if not rows:
+            self.node(node_id)  # an unknown id raises LineageError with a suggestion
+        nodes = [Node(*row) for row in rows]
+        nodes.sort(key=_rank)
+        return nodes
 
     def subgraph(self, node_id: str, *, direction: str = "both") -> nx.MultiDiGraph:
         """The node with its ancestors (``"up"``), descendants (``"down"``) or both, and
@@ -217,10 +329,10 @@ class Lineage:
         self.node(target)
         if self._graph is not None and source in self._graph and target in self._graph:
             graph = self._graph
-        else:  # no graph loaded, or it predates one of the nodes: ask the catalog
+        else:  # only the nodes between the two
             between = {source, target}
-            between |= {r["id"] for r in self._catalog.all(_DOWN, (source,))} & {
-                r["id"] for r in self._catalog.all(_UP, (target,))
+            between |= {n.id for n in self.downstream(source)} & {
+                n.id for n in self.upstream(target)
             }
             graph = self._induced(between)
         try:
@@ -296,32 +408,25 @@ class Lineage:
         if self._graph is not None and all(i in self._graph for i in ids):
             return nx.MultiDiGraph(self._graph.subgraph(ids))
         graph = nx.MultiDiGraph()
-        id_list = sorted(ids)
-        for chunk in _chunks(id_list, 500):
+        nids: dict[int, str] = {}
+        for chunk in _chunks(sorted(ids), 500):
             marks = ",".join("?" * len(chunk))
-            for row in self._catalog.all(
-                f"SELECT id, kind, name, created_at, attrs FROM nodes WHERE id IN ({marks})",
+            for nid, i, k, n, c, a in self._catalog.tuples(
+                f"SELECT nid, id, kind, name, created_at, attrs FROM nodes WHERE id IN ({marks})",
                 tuple(chunk),
             ):
-                graph.add_node(
-                    row["id"],
-                    kind=row["kind"],
-                    name=row["name"],
-                    created_at=row["created_at"],
-                    attrs=json.loads(row["attrs"]),
-                )
-            for row in self._catalog.all(
+                nids[nid] = i
+                graph.add_node(i, kind=k, name=n, created_at=c, attrs=json.loads(a))
+        for chunk in _chunks(sorted(nids), 500):
+            marks = ",".join("?" * len(chunk))
+            for src, dst, kind in self._catalog.tuples(
                 f"SELECT src, dst, kind FROM edges WHERE src IN ({marks})", tuple(chunk)
             ):
-                if row["dst"] in ids:
-                    graph.add_edge(row["src"], row["dst"], key=row["kind"], kind=row["kind"])
+                if dst in nids:
+                    graph.add_edge(nids[src], nids[dst], key=kind, kind=kind)
         return graph
 
 
-def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
-
-
-def _node(row: Any) -> Node:
-    return Node(row["id"], row["kind"], row["name"], row["created_at"], json.loads(row["attrs"]))

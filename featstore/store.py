@@ -98,9 +98,11 @@ class FeatureStore:
                 f"FeatureStore(path) or `featstore init`"
             )
         self.path.mkdir(parents=True, exist_ok=True)
-        self._check_config()
+        found = self._check_config()
         self.offline = OfflineStore(self.path)
-        self.catalog = Catalog(self.path / "catalog.db")
+        self.catalog = Catalog(self.path / "catalog.db")  # upgrades an older catalog
+        if found < FORMAT_VERSION:
+            self._write_config()
         self._memory_limit = memory_limit
         self._threads = threads
         self._con: duckdb.DuckDBPyConnection | None = None
@@ -110,7 +112,8 @@ class FeatureStore:
 
     # -- setup -----------------------------------------------------------------------
 
-    def _check_config(self) -> None:
+    def _check_config(self) -> int:
+        """The store's format version; a new store gets a config file."""
         config = self.path / CONFIG_FILE
         if config.exists():
             try:
@@ -127,7 +130,12 @@ class FeatureStore:
                     f"{data.get('created_by', '?')} (format {found}); this featstore "
                     f"{__version__} reads format {FORMAT_VERSION}: upgrade featstore"
                 )
-            return
+            return found
+        self._write_config()
+        return FORMAT_VERSION
+
+    def _write_config(self) -> None:
+        config = self.path / CONFIG_FILE
         tmp = config.with_name(f".{CONFIG_FILE}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps({"format_version": FORMAT_VERSION, "created_by": __version__}))
         os.replace(tmp, config)

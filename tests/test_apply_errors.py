@@ -18,6 +18,7 @@ import pytest
 from helpers import END, START, catalog_snapshot, files_under, make_events
 
 import featstore as fs
+from featstore.catalog import FORMAT_VERSION
 
 
 @dataclass
@@ -388,7 +389,7 @@ CASES: dict[str, tuple[Action, type[Exception], str]] = {
     "catalog-with-newer-format": (
         _newer_catalog,
         fs.ConfigError,
-        r"has format version 99, newer than this featstore understands \(1\); upgrade featstore",
+        rf"has format version 99, newer than this featstore understands \({FORMAT_VERSION}\); upgrade featstore",
     ),
     "store-with-unreadable-config": (
         _bad_config,

@@ -133,7 +133,7 @@ def test_operations_record_every_node_kind_with_documented_ids(world: World) -> 
 
 def test_operations_record_typed_edges(world: World) -> None:
     try:
-        assert edge_set(world.store.lineage.load()) == _expected_edges(_ids(world))
+        assert edge_set(world.store.lineage.graph) == _expected_edges(_ids(world))
     finally:
         world.store.lineage.unload()
 
@@ -262,8 +262,9 @@ def answers(lineage):
 with fs.FeatureStore({store!r}, progress=False) as store:
     lineage = store.lineage
     sql = answers(lineage)
-    loaded_during_sql = lineage._graph is not None
-    graph = lineage.load()
+    loaded_during_sql = lineage.loaded or lineage._graph is not None
+    lineage.load()
+    graph = lineage.graph
     whole = {{"nodes": graph.number_of_nodes(), "edges": graph.number_of_edges()}}
     in_memory = answers(lineage)
 print(json.dumps({{"sql": sql, "graph": in_memory, "loaded_during_sql": loaded_during_sql,

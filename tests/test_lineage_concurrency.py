@@ -35,7 +35,10 @@ def _state(store: fs.FeatureStore) -> dict[str, Any]:
         "model_versions": rows("SELECT name, version FROM model_versions ORDER BY name, version"),
         "batches": rows("SELECT batch_id FROM prediction_batches ORDER BY batch_id"),
         "nodes": rows("SELECT id FROM nodes ORDER BY id"),
-        "edges": rows("SELECT src, dst, kind FROM edges ORDER BY src, dst, kind"),
+        "edges": rows(
+            "SELECT s.id, d.id, e.kind FROM edges e JOIN nodes s ON s.nid = e.src "
+            "JOIN nodes d ON d.nid = e.dst ORDER BY 1, 2, 3"
+        ),
         "files": sorted(
             str(p.relative_to(store.path))
             for sub in ("training_sets", "predictions")

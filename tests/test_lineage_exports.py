@@ -38,7 +38,7 @@ world = world_fixture("exports")
 
 @pytest.fixture(scope="module")
 def graph(world: World) -> nx.MultiDiGraph:
-    return world.store.lineage.load()
+    return world.store.lineage.load().graph
 
 
 def _full_edges(graph: nx.MultiDiGraph) -> set[tuple[str, str, Any, str]]:

@@ -1,0 +1,130 @@
+"""The catalog's on-disk format: lineage edges keyed by integer node ids (format 2), the
+in-place upgrade of a format-1 store, and edges that must name recorded nodes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+from lineage_helpers import World, edge_set, world_fixture
+
+import featstore as fs
+from featstore.catalog import FORMAT_VERSION
+from featstore.lineage import Node
+
+world = world_fixture("format")
+
+# the lineage tables as format 1 wrote them: edges keyed by node id strings
+_V1_LINEAGE = """
+CREATE TABLE nodes_v1 (
+    id TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL,
+    created_at TEXT NOT NULL, attrs TEXT NOT NULL
+);
+INSERT INTO nodes_v1 SELECT id, kind, name, created_at, attrs FROM nodes ORDER BY nid;
+CREATE TABLE edges_v1 (
+    src TEXT NOT NULL, dst TEXT NOT NULL, kind TEXT NOT NULL, PRIMARY KEY (src, dst, kind)
+) WITHOUT ROWID;
+INSERT INTO edges_v1 SELECT s.id, d.id, e.kind FROM edges e
+    JOIN nodes s ON s.nid = e.src JOIN nodes d ON d.nid = e.dst;
+DROP TABLE edges;
+DROP TABLE nodes;
+ALTER TABLE nodes_v1 RENAME TO nodes;
+ALTER TABLE edges_v1 RENAME TO edges;
+CREATE INDEX nodes_kind ON nodes (kind, name);
+CREATE INDEX edges_dst ON edges (dst, src);
+UPDATE meta SET value = '1' WHERE key = 'format_version';
+"""
+
+
+def _downgrade_copy(world: World, target: Path) -> Path:
+    """A copy of the world's store as format 1 wrote it."""
+    world.store.catalog.all("PRAGMA wal_checkpoint(TRUNCATE)")
+    shutil.copytree(world.store.path, target)
+    with sqlite3.connect(target / "catalog.db") as con:
+        con.executescript(_V1_LINEAGE)
+    (target / "featstore.json").write_text(json.dumps({"format_version": 1, "created_by": "0.1"}))
+    return target
+
+
+def _answers(store: fs.FeatureStore) -> dict[str, object]:
+    lineage = store.lineage
+    batch = store.catalog.one("SELECT id FROM nodes WHERE kind = 'prediction_batch'")
+    assert batch is not None
+    return {
+        "edges": sorted(edge_set(lineage.graph)),
+        "up": [(n.id, n.attrs) for n in lineage.upstream(batch["id"])],
+        "down": [n.id for n in lineage.downstream("source:txns")],
+        "files": [n.id for n in lineage.upstream(batch["id"], kinds=["source_file"])],
+    }
+
+
+def test_a_format_1_store_is_upgraded_in_place_and_answers_the_same(
+    world: World, tmp_path: Path
+) -> None:
+    expected = _answers(world.store)
+    old = _downgrade_copy(world, tmp_path / "old_store")
+    with sqlite3.connect(old / "catalog.db") as con:
+        assert con.execute("SELECT typeof(src) FROM edges LIMIT 1").fetchone() == ("text",)
+
+    with fs.FeatureStore(old, progress=False) as store:
+        assert _answers(store) == expected
+        # new lineage lands in the upgraded tables, joined to the old nodes
+        store.register_model("after_upgrade", None)
+        assert [n.id for n in store.lineage.upstream("model:after_upgrade@1")] == []
+
+    with sqlite3.connect(old / "catalog.db") as con:
+        assert con.execute("SELECT typeof(src) FROM edges LIMIT 1").fetchone() == ("integer",)
+        assert con.execute("SELECT value FROM meta WHERE key = 'format_version'").fetchone() == (
+            str(FORMAT_VERSION),
+        )
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert not {"nodes_v1", "edges_v1"} & tables
+    config = json.loads((old / "featstore.json").read_text())
+    assert config["format_version"] == FORMAT_VERSION
+
+
+def test_an_edge_to_an_unrecorded_node_is_refused_and_rolls_back(world: World) -> None:
+    catalog = world.store.catalog
+    before = catalog.one("SELECT count(*) AS n FROM edges")["n"]
+
+    def record() -> None:
+        with catalog.transaction() as tx:
+            tx.add_node("model:somebody@1", "model_version", "somebody", "2024-01-01", {})
+            tx.add_edges([("source:txns", "model:nobody@1", "trained")])
+
+    with pytest.raises(fs.CatalogError, match="unrecorded node 'model:nobody@1'"):
+        record()
+    assert catalog.one("SELECT count(*) AS n FROM edges")["n"] == before
+    assert catalog.one("SELECT 1 FROM nodes WHERE id = 'model:somebody@1'") is None
+
+
+def test_nodes_compare_by_identity_and_parse_attrs_once(world: World) -> None:
+    lineage = world.store.lineage
+    node = lineage.node("source:txns")
+    again = lineage.node("source:txns")
+    assert node == again
+    assert hash(node) == hash(again)
+    assert node is not again
+    assert node.attrs is node.attrs  # parsed once, then kept
+    assert node.attrs["timestamp_column"] == "ts"
+    assert "source:txns" in repr(node)
+    assert Node("x", "source", "x", "t", {"a": 1}).attrs == {"a": 1}
+    assert Node("x", "source", "x", "t", '{"a": 1}').attrs == {"a": 1}
+
+
+def test_load_snapshot_answers_like_sql_until_unloaded(world: World) -> None:
+    lineage = world.store.lineage
+    sql_up = lineage.upstream("model:churn@1")
+    sql_down = lineage.downstream("source:profiles", kinds="prediction_batch")
+    try:
+        assert lineage.load() is lineage
+        assert lineage.loaded
+        assert lineage.upstream("model:churn@1") == sql_up
+        assert lineage.downstream("source:profiles", kinds="prediction_batch") == sql_down
+        assert lineage.node("source:txns") is lineage.node("source:txns")  # from the index
+    finally:
+        lineage.unload()
+    assert not lineage.loaded
