@@ -170,12 +170,18 @@ class Catalog:
         self._retrying(lambda: self._conn.execute("PRAGMA journal_mode=WAL"))
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA foreign_keys=ON")
+        with self.snapshot() as tx:  # the common case needs no write lock
+            current = _format_version(tx) == FORMAT_VERSION
+        if not current:
+            self._create_or_upgrade()
+
+    def _create_or_upgrade(self) -> None:
         with self.transaction() as tx:
-            found = _format_version(tx)
+            found = _format_version(tx)  # again: another process may have been first
             if found is not None and found > FORMAT_VERSION:
                 raise ConfigError(
-                    f"store catalog {str(path)!r} has format version {found}, newer than "
-                    f"this featstore understands ({FORMAT_VERSION}); upgrade featstore"
+                    f"store catalog {str(self.path)!r} has format version {found}, newer "
+                    f"than this featstore understands ({FORMAT_VERSION}); upgrade featstore"
                 )
             if found == 1:
                 _rename_v1_lineage(tx)

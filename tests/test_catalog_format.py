@@ -12,7 +12,7 @@ import pytest
 from lineage_helpers import World, edge_set, world_fixture
 
 import featstore as fs
-from featstore.catalog import FORMAT_VERSION
+from featstore.catalog import FORMAT_VERSION, Catalog
 from featstore.lineage import Node
 
 world = world_fixture("format")
@@ -128,3 +128,16 @@ def test_load_snapshot_answers_like_sql_until_unloaded(world: World) -> None:
     finally:
         lineage.unload()
     assert not lineage.loaded
+
+
+def test_opening_a_current_catalog_needs_no_write_lock(world: World) -> None:
+    """A process holding the write lock (a long publish) does not stop others opening."""
+    holder = sqlite3.connect(world.store.path / "catalog.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        reader = Catalog(world.store.path / "catalog.db", max_wait_s=0.0)
+        assert reader.one("SELECT kind FROM nodes WHERE id = 'source:txns'")["kind"] == "source"
+        reader.close()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
