@@ -2,12 +2,14 @@
 
 The commit protocol (see docs/commit-protocol.md):
 
-1. take the view's lock (one writer per view; other views proceed in parallel);
-2. evaluate the transformation month by month into ``staging/<run_id>/``, merging in
-   the rows of the month that lie outside the range, ranked and sorted, via DuckDB;
+1. take the locks of the views being materialized, in name order (one writer per view;
+   other views proceed in parallel);
+2. for each view, evaluate the transformation month by month into
+   ``staging/<run_id>/``, merging in the rows of the month that lie outside the range,
+   ranked and sorted, via DuckDB;
 3. fsync each file and rename it into ``offline/<view>/<version>/<month>/``;
-4. in one catalog transaction: record the run, its inputs, its files as active, the
-   replaced files as superseded, and the lineage nodes and edges.
+4. in one catalog transaction for all the views: record each run, its inputs, its files
+   as active, the replaced files as superseded, and the lineage nodes and edges.
 
 Readers list active files from the catalog, so before step 4 commits they see the old
 state and after it the new one. A run that fails or dies before step 4 leaves only
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -43,7 +46,7 @@ from featstore.names import quote_ident, quote_literal
 from featstore.offline import OfflineStore, new_id
 from featstore.timeutil import bucket_of, next_bucket, utc_now
 
-__all__ = ["MaterializationRun", "materialize_view"]
+__all__ = ["MaterializationRun", "ViewJob", "materialize_views"]
 
 SUPERSEDED_GRACE = timedelta(minutes=10)
 
@@ -166,82 +169,118 @@ def _write_bucket(
         con.unregister("__fs_new")
 
 
-def materialize_view(
+@dataclass(frozen=True, slots=True)
+class ViewJob:
+    """One view to materialize over ``[start, end)``, with its stored feature dtypes."""
+
+    view: FeatureView
+    features: dict[str, pl.DataType]
+    start: datetime
+    end: datetime
+
+
+@dataclass(slots=True)
+class _Prepared:
+    job: ViewJob
+    run: MaterializationRun
+    written: list[_Written]
+    finals: list[Path]
+
+
+def materialize_views(
+    jobs: list[ViewJob],
     *,
-    view: FeatureView,
-    features: dict[str, pl.DataType],
-    start: datetime,
-    end: datetime,
     con: duckdb.DuckDBPyConnection,
     catalog: Catalog,
     offline: OfflineStore,
-    on_bucket: Callable[[str], None] | None = None,
-    lineage_extra: Callable[[Tx, MaterializationRun], None] | None = None,
-) -> MaterializationRun:
-    """Materialize ``view`` over ``[start, end)`` following the commit protocol above."""
-    started = utc_now()
-    run_id = new_id()
-    names = list(features)
-    with offline.lock(view.name):
-        _collect_view_garbage(view.name, catalog, offline)
-        inputs = _fingerprints(view, catalog)
-        written: list[_Written] = []
-        computed = 0  # rows evaluated in [start, end); files also carry the month's other rows
-        published: list[Path] = []
-        with offline.staging(run_id) as stage:
-            try:
-                for bucket, lo, hi in _months(start, end):
-                    rows = evaluate_view(view, con, lo, hi, features)
-                    computed += rows.height
-                    old = _active_files(catalog, offline, view, bucket)
-                    if rows.height == 0 and not old:
-                        if on_bucket:
-                            on_bucket(bucket)
-                        continue
-                    staged = stage / f"{bucket}.parquet"
-                    count, lo_ts, hi_ts = _write_bucket(con, view, names, rows, old, lo, hi, staged)
-                    written.append(
-                        _Written(
-                            bucket, staged, count, lo_ts or lo, hi_ts or lo, staged.stat().st_size
-                        )
-                    )
-                    if on_bucket:
-                        on_bucket(bucket)
-                finals = []
-                for item in written:
-                    final = offline.final_path(view.name, view.version, item.bucket, run_id)
-                    if item.rows:
-                        offline.publish(item.staged, final)
-                        published.append(final)
-                    finals.append(final)
-                run = MaterializationRun(
-                    run_id=run_id,
-                    view=view.name,
-                    view_version=view.version,
-                    start=start,
-                    end=end,
-                    rows=computed,
-                    files=tuple(offline.relative(p) for p in published),
-                    inputs=tuple(inputs),
-                    started_at=started,
-                    finished_at=utc_now(),
-                )
-                with catalog.transaction() as tx:
-                    _record(tx, run, view, written, finals, offline)
-                    if lineage_extra:
-                        lineage_extra(tx, run)
-            except BaseException as exc:
-                for path in published:
-                    path.unlink(missing_ok=True)
-                if isinstance(exc, FeatstoreError | KeyboardInterrupt | SystemExit):
-                    raise
-                if isinstance(exc, duckdb.Error | pl.exceptions.PolarsError | OSError):
-                    raise MaterializationError(
-                        f"feature view {view.name!r}: materialization of "
-                        f"[{start}, {end}) failed: {exc}"
-                    ) from exc
+    on_bucket: Callable[[str, str], None] | None = None,
+) -> list[MaterializationRun]:
+    """Materialize several views following the commit protocol above, all in one commit:
+    readers see every view's new rows or none of them. ``on_bucket(view, month)`` is
+    called as each month is evaluated."""
+    prepared: list[_Prepared] = []
+    with ExitStack() as held:
+        for name in sorted({job.view.name for job in jobs}):  # one order: no deadlocks
+            held.enter_context(offline.lock(name))
+        current = jobs[0] if jobs else None
+        try:
+            for job in jobs:
+                current = job
+                _collect_view_garbage(job.view.name, catalog, offline)
+                stage = held.enter_context(offline.staging(new_id()))
+                prepared.append(_prepare(job, stage, con, catalog, offline, on_bucket))
+            with catalog.transaction() as tx:
+                for item in prepared:
+                    _record(tx, item.run, item.job.view, item.written, item.finals, offline)
+        except BaseException as exc:
+            for item in prepared:
+                for rel in item.run.files:
+                    offline.absolute(rel).unlink(missing_ok=True)
+            if isinstance(exc, FeatstoreError | KeyboardInterrupt | SystemExit):
                 raise
-    return run
+            if current is not None and isinstance(
+                exc, duckdb.Error | pl.exceptions.PolarsError | OSError
+            ):
+                raise MaterializationError(
+                    f"feature view {current.view.name!r}: materialization of "
+                    f"[{current.start}, {current.end}) failed: {exc}"
+                ) from exc
+            raise
+    return [item.run for item in prepared]
+
+
+def _prepare(
+    job: ViewJob,
+    stage: Path,
+    con: duckdb.DuckDBPyConnection,
+    catalog: Catalog,
+    offline: OfflineStore,
+    on_bucket: Callable[[str, str], None] | None,
+) -> _Prepared:
+    """Evaluate one view month by month into ``stage`` and publish its files (unlisted)."""
+    view, started, run_id = job.view, utc_now(), stage.name
+    names = list(job.features)
+    inputs = _fingerprints(view, catalog)
+    written: list[_Written] = []
+    computed = 0  # rows evaluated in [start, end); files also carry the month's other rows
+    for bucket, lo, hi in _months(job.start, job.end):
+        rows = evaluate_view(view, con, lo, hi, job.features)
+        computed += rows.height
+        old = _active_files(catalog, offline, view, bucket)
+        if rows.height or old:
+            staged = stage / f"{bucket}.parquet"
+            count, lo_ts, hi_ts = _write_bucket(con, view, names, rows, old, lo, hi, staged)
+            written.append(
+                _Written(bucket, staged, count, lo_ts or lo, hi_ts or lo, staged.stat().st_size)
+            )
+        if on_bucket:
+            on_bucket(view.name, bucket)
+    published: list[Path] = []
+    finals = []
+    try:
+        for item in written:
+            final = offline.final_path(view.name, view.version, item.bucket, run_id)
+            if item.rows:
+                offline.publish(item.staged, final)
+                published.append(final)
+            finals.append(final)
+    except BaseException:
+        for path in published:
+            path.unlink(missing_ok=True)
+        raise
+    run = MaterializationRun(
+        run_id=run_id,
+        view=view.name,
+        view_version=view.version,
+        start=job.start,
+        end=job.end,
+        rows=computed,
+        files=tuple(offline.relative(p) for p in published),
+        inputs=tuple(inputs),
+        started_at=started,
+        finished_at=utc_now(),
+    )
+    return _Prepared(job, run, written, finals)
 
 
 def _active_files(

@@ -34,7 +34,7 @@ from featstore.errors import (
 )
 from featstore.explain import explain_prediction
 from featstore.lineage import Lineage
-from featstore.materialize import MaterializationRun, iso, materialize_view
+from featstore.materialize import MaterializationRun, ViewJob, iso, materialize_views
 from featstore.names import quote_literal
 from featstore.offline import OfflineStore, new_id
 from featstore.pit import PitQuery, ViewJoin
@@ -404,14 +404,15 @@ class FeatureStore:
     ) -> list[MaterializationRun]:
         """Compute and store feature rows with event time in ``[start, end)``.
 
-        Re-running a range replaces it. Each view is one run, committed atomically.
+        Re-running a range replaces it. Each view is one run; the runs of one call are
+        committed together, so readers see all of the views' new rows or none.
         """
         lo, hi = as_utc(start, "start"), as_utc(end, "end")
         if lo >= hi:
             raise MaterializationError(
                 f"materialize: start {lo} is not before end {hi}; swap them or widen the range"
             )
-        return [self._materialize_one(v, lo, hi) for v in self._executable_views(views)]
+        return self._run_jobs([self._job(v, lo, hi) for v in self._executable_views(views)])
 
     def materialize_incremental(
         self,
@@ -420,7 +421,7 @@ class FeatureStore:
     ) -> list[MaterializationRun]:
         """Materialize each view from where its last run ended (or its first row) to ``end``."""
         hi = as_utc(end, "end")
-        runs = []
+        jobs = []
         for view in self._executable_views(views):
             row = self.catalog.one(
                 "SELECT max(end_ts) AS e FROM runs WHERE view = ? AND view_version = ?",
@@ -430,8 +431,8 @@ class FeatureStore:
             if lo is None:
                 continue
             if lo < hi:
-                runs.append(self._materialize_one(view, lo, hi))
-        return runs
+                jobs.append(self._job(view, lo, hi))
+        return self._run_jobs(jobs)
 
     def _first_event(self, view: FeatureView) -> datetime | None:
         from featstore.compute import scan_source
@@ -449,7 +450,7 @@ class FeatureStore:
             return None
         return first - view.lookback if view.lookback else first
 
-    def _materialize_one(self, view: FeatureView, lo: datetime, hi: datetime) -> MaterializationRun:
+    def _job(self, view: FeatureView, lo: datetime, hi: datetime) -> ViewJob:
         record = self._view_record_of(view.name)
         if record["version"] != view.version:
             raise MaterializationError(
@@ -459,30 +460,25 @@ class FeatureStore:
         features = _feature_dtypes(record)
         if len(features) != len(record["features"]):
             features = output_schema(view, source_schema(view.source, self.con), self.con)
+        return ViewJob(view, features, lo, hi)
+
+    def _run_jobs(self, jobs: list[ViewJob]) -> list[MaterializationRun]:
+        if not jobs:
+            return []
+        kwargs: dict[str, Any] = {"con": self.con, "catalog": self.catalog, "offline": self.offline}
         if not self._progress:
-            return materialize_view(
-                view=view,
-                features=features,
-                start=lo,
-                end=hi,
-                con=self.con,
-                catalog=self.catalog,
-                offline=self.offline,
-            )
+            return materialize_views(jobs, **kwargs)
         from rich.progress import Progress
 
-        months = _month_count(lo, hi)
         with Progress(transient=False) as bar:
-            task = bar.add_task(f"materialize {view.name}", total=months)
-            return materialize_view(
-                view=view,
-                features=features,
-                start=lo,
-                end=hi,
-                con=self.con,
-                catalog=self.catalog,
-                offline=self.offline,
-                on_bucket=lambda _b: bar.advance(task),
+            tasks = {
+                job.view.name: bar.add_task(
+                    f"materialize {job.view.name}", total=_month_count(job.start, job.end)
+                )
+                for job in jobs
+            }
+            return materialize_views(
+                jobs, on_bucket=lambda view, _month: bar.advance(tasks[view]), **kwargs
             )
 
     def runs(self, view: str | None = None) -> list[dict[str, Any]]:

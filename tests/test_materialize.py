@@ -526,6 +526,34 @@ def test_failure_between_publish_and_commit_removes_published_files(
     _assert_no_trace(env, before, frame)
 
 
+def test_views_of_one_call_commit_together(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failure in the second view also withholds the first view's finished files: a
+    reader never sees one view updated and the other not."""
+    env.store.materialize(START, datetime(2024, 3, 1))
+    before, frame = _state(env), env.retrieve()
+    env.rewrite(env.events.with_columns(pl.col("amount") * 3))
+
+    real = fs_materialize.evaluate_view
+    seen: list[str] = []
+
+    def second_view_fails(view, con, lo, hi, features):  # type: ignore[no-untyped-def]
+        seen.append(view.name)
+        if view.name == "rolling" and lo.month == 3:
+            raise OSError("disk full")
+        return real(view, con, lo, hi, features)
+
+    monkeypatch.setattr(fs_materialize, "evaluate_view", second_view_fails)
+    with pytest.raises(fs.MaterializationError, match=r"feature view 'rolling'.*disk full"):
+        env.store.materialize(START, END, views=["plain", "rolling"])
+    assert seen.count("plain") == 4  # the first view was computed and published in full
+    monkeypatch.undo()
+    _assert_no_trace(env, before, frame)
+
+    runs = env.store.materialize(START, END)
+    assert {r.view for r in runs} == {"plain", "rolling"}
+    assert_frame_equal(_plain(env), oracle_rows(env.events, START, END))
+
+
 def test_failure_on_a_fresh_view_writes_nothing(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     before = _state(env)
 
