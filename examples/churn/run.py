@@ -458,8 +458,8 @@ def lineage(store: fs.FeatureStore, version: Any, scored: pl.DataFrame,
         impact = store.lineage.downstream("source:tickets", kinds=["model_version", "prediction_batch"])
         models = sorted({n.id for n in impact if n.kind == "model_version"})
         batches = [n for n in impact if n.kind == "prediction_batch"]
-        say(f"impact of a change to source:tickets: {len(models)} model versions "
-            f"({', '.join(models[-3:])}) and {len(batches)} prediction batches")
+        say(f"impact of a change to source:tickets: {_n(len(models), 'model version')} "
+            f"({', '.join(models[-3:])}) and {_n(len(batches), 'prediction batch')}")
         picture = store.lineage.subgraph(batch.id, direction="up")
         OUT.mkdir(exist_ok=True)
         (OUT / "lineage.mmd").write_text(store.lineage.export("mermaid", picture))
@@ -479,6 +479,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--fresh", action="store_true",
                         help="delete the store first and start over")
     return parser.parse_args(argv)
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" + ("" if count == 1 else "es" if noun.endswith("ch") else "s")
 
 
 def main(argv: list[str] | None = None) -> int:
