@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import gc
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import networkx as nx
@@ -48,7 +49,6 @@ NODE_KINDS = (
 )
 
 
-_RANK = {kind: i for i, kind in enumerate(NODE_KINDS)}
 
 
 class Node:
@@ -93,16 +93,34 @@ class Node:
         return f"Node(id={self.id!r}, kind={self.kind!r}, name={self.name!r})"
 
 
-def _sorted_nodes(rows: list[tuple[Any, ...]]) -> list[Node]:
-    """Nodes from ``(id, kind, name, created_at, attrs)`` rows, ordered by kind (in
-    NODE_KINDS order) and then id: one C-level sort by id, then a stable split by kind,
-    which is cheaper than a Python key function over large answers."""
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building many objects at once: they are
+    all alive, and rescanning them on every allocation burst only costs time."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _in_kind_order(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Rows ``(id, kind, ...)`` ordered by kind (NODE_KINDS order), then id: one C-level
+    sort by id, then a stable split by kind, much cheaper than a Python sort key."""
     rows.sort()  # ids are unique, so this orders by id
     by_kind: dict[str, list[tuple[Any, ...]]] = {kind: [] for kind in NODE_KINDS}
     other: list[tuple[Any, ...]] = []
     for row in rows:
         by_kind.get(row[1], other).append(row)
-    return [Node(*row) for group in [*by_kind.values(), other] for row in group]
+    return [row for group in [*by_kind.values(), other] for row in group]
+
+
+def _sorted_nodes(rows: list[tuple[Any, ...]]) -> list[Node]:
+    """Nodes from ``(id, kind, name, created_at, attrs)`` rows, in kind order."""
+    with _gc_paused():
+        return [Node(*row) for row in _in_kind_order(rows)]
 
 
 def _check_kinds(kinds: Iterable[str] | None) -> set[str] | None:
@@ -141,28 +159,23 @@ class _Index:
     them (kind, then id), adjacency as tuples of those numbers, one Node object each."""
 
     def __init__(self, catalog: Catalog) -> None:
-        paused = gc.isenabled()
-        gc.disable()  # millions of containers: do not let the cyclic GC rescan them
-        try:
-            with catalog.snapshot() as tx:
-                rows = list(tx.tuples("SELECT nid, id, kind, name, created_at, attrs FROM nodes"))
-                rows.sort(key=lambda r: (_RANK.get(r[2], 99), r[1]))
-                self.nodes = [Node(i, k, n, c, a) for _, i, k, n, c, a in rows]
-                self.pos = {node.id: p for p, node in enumerate(self.nodes)}
-                at = {r[0]: p for p, r in enumerate(rows)}
-                del rows
-                succ: list[list[int]] = [[] for _ in self.nodes]
-                pred: list[list[int]] = [[] for _ in self.nodes]
-                for src, dst in tx.tuples("SELECT src, dst FROM edges"):
-                    a, b = at[src], at[dst]
-                    succ[a].append(b)
-                    pred[b].append(a)
+        with _gc_paused(), catalog.snapshot() as tx:
+            rows = _in_kind_order(
+                list(tx.tuples("SELECT id, kind, name, created_at, attrs, nid FROM nodes"))
+            )
+            self.nodes = [Node(i, k, n, c, a) for i, k, n, c, a, _ in rows]
+            self.pos = {node.id: p for p, node in enumerate(self.nodes)}
+            at = {row[5]: p for p, row in enumerate(rows)}
+            del rows
+            succ: list[list[int]] = [[] for _ in self.nodes]
+            pred: list[list[int]] = [[] for _ in self.nodes]
+            for src, dst in tx.tuples("SELECT src, dst FROM edges"):
+                a, b = at[src], at[dst]
+                succ[a].append(b)
+                pred[b].append(a)
+            del at
             self.succ = [tuple(x) for x in succ]
             self.pred = [tuple(x) for x in pred]
-        finally:
-            if paused:
-                gc.enable()
-        gc.freeze()  # the index lives long: keep it out of later collections
 
     def walk(self, node_id: str, wanted: set[str] | None, *, up: bool) -> list[Node]:
         adj = self.pred if up else self.succ
@@ -186,8 +199,10 @@ class _Index:
 class Lineage:
     """Lineage queries for one store. Reach it as ``store.lineage``.
 
-    Queries answer from the catalog (recursive SQL) unless the whole graph has been
-    loaded with :attr:`graph` or :meth:`load`, after which they run on networkx.
+    Queries answer from the catalog (recursive SQL over integer-keyed edges) unless
+    :meth:`load` has read the whole lineage into a compact in-memory index, after which
+    they answer from memory. :attr:`graph` is the whole networkx graph, built on demand
+    for your own algorithms; queries do not need it.
     """
 
     def __init__(
@@ -236,28 +251,20 @@ class Lineage:
 
     def _whole_graph(self) -> nx.MultiDiGraph:
         graph = nx.MultiDiGraph()
-        paused = gc.isenabled()
-        gc.disable()
-        try:
-            with self._catalog.snapshot() as tx:
-                ids: dict[int, str] = {}
-                nodes = []
-                for nid, i, k, n, c, a in tx.tuples(
-                    "SELECT nid, id, kind, name, created_at, attrs FROM nodes"
-                ):
-                    ids[nid] = i
-                    nodes.append((i, {"kind": k, "name": n, "created_at": c, "attrs": a}))
-                for _, data in nodes:
-                    data["attrs"] = json.loads(data["attrs"])
-                graph.add_nodes_from(nodes)
-                del nodes
-                graph.add_edges_from(
-                    (ids[src], ids[dst], kind, {"kind": kind})
-                    for src, dst, kind in tx.tuples("SELECT src, dst, kind FROM edges")
-                )
-        finally:
-            if paused:
-                gc.enable()
+        with _gc_paused(), self._catalog.snapshot() as tx:
+            ids: dict[int, str] = {}
+            nodes = []
+            for nid, i, k, n, c, a in tx.tuples(
+                "SELECT nid, id, kind, name, created_at, attrs FROM nodes"
+            ):
+                ids[nid] = i
+                nodes.append((i, {"kind": k, "name": n, "created_at": c, "attrs": json.loads(a)}))
+            graph.add_nodes_from(nodes)
+            del nodes
+            graph.add_edges_from(
+                (ids[src], ids[dst], kind, {"kind": kind})
+                for src, dst, kind in tx.tuples("SELECT src, dst, kind FROM edges")
+            )
         return graph
 
     # -- queries ---------------------------------------------------------------------
