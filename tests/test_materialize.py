@@ -415,6 +415,15 @@ def _assert_no_trace(env: Env, before: dict[str, object], frame: pl.DataFrame) -
     assert_frame_equal(env.retrieve(), frame)
 
 
+def _materialized_then_changed(env: Env) -> tuple[dict[str, object], pl.DataFrame]:
+    """January and February materialized, then the raw data changes: the state (and the
+    retrieval result) that a failing re-run must leave untouched."""
+    env.store.materialize(START, datetime(2024, 3, 1))
+    before, frame = _state(env), env.retrieve()
+    env.rewrite(env.events.with_columns(pl.col("amount") * 3))
+    return before, frame
+
+
 def _poisoned(events: pl.DataFrame) -> pl.DataFrame:
     """New January values, and a February row the transform below refuses."""
     return events.with_columns(
@@ -470,9 +479,7 @@ def test_failure_on_the_second_month_leaves_no_trace(
     injected: Exception,
     expected: type[Exception],
 ) -> None:
-    env.store.materialize(START, datetime(2024, 3, 1))
-    before, frame = _state(env), env.retrieve()
-    env.rewrite(env.events.with_columns(pl.col("amount") * 3))
+    before, frame = _materialized_then_changed(env)
 
     real = fs_materialize.evaluate_view
     calls: list[datetime] = []
@@ -498,9 +505,7 @@ def test_failure_on_the_second_month_leaves_no_trace(
 def test_failure_between_publish_and_commit_removes_published_files(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    env.store.materialize(START, datetime(2024, 3, 1))
-    before, frame = _state(env), env.retrieve()
-    env.rewrite(env.events.with_columns(pl.col("amount") * 3))
+    before, frame = _materialized_then_changed(env)
 
     published: list[Path] = []
     real_publish = env.store.offline.publish
@@ -529,9 +534,7 @@ def test_failure_between_publish_and_commit_removes_published_files(
 def test_views_of_one_call_commit_together(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     """A failure in the second view also withholds the first view's finished files: a
     reader never sees one view updated and the other not."""
-    env.store.materialize(START, datetime(2024, 3, 1))
-    before, frame = _state(env), env.retrieve()
-    env.rewrite(env.events.with_columns(pl.col("amount") * 3))
+    before, frame = _materialized_then_changed(env)
 
     real = fs_materialize.evaluate_view
     seen: list[str] = []
