@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import hashlib
 import json
 import math
 import os
@@ -431,7 +432,6 @@ def _mem_mb() -> dict[str, float]:
 def _digest(nodes: list[Any]) -> str:
     """Identifies an answer (ids in order, and the attrs of the first 100 nodes), to
     check that the one-off (SQL) and loaded modes return the same thing."""
-    import hashlib
 
     h = hashlib.sha1()
     for n in nodes:
@@ -455,6 +455,17 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         t2 = time.perf_counter()
         store.close()  # the last connection checkpoints the WAL
         out.update(close_s=time.perf_counter() - t2, peak_rss_mb=_mem_mb()["VmHWM"])
+    elif mode == "oneoff" and spec.get("counts"):
+        # how many nodes of each kind, without building the nodes
+        count = lin.upstream_counts if spec["direction"] == "up" else lin.downstream_counts
+        t2 = time.perf_counter()
+        counts = count(spec["node"])
+        t3 = time.perf_counter()
+        digest = hashlib.sha256(json.dumps(counts).encode()).hexdigest()[:16]
+        out.update(query_s=t3 - t2, size=sum(counts.values()), digest=digest, counts=counts)
+        t4 = time.perf_counter()
+        count(spec["node"])
+        out["warm_query_s"] = time.perf_counter() - t4
     elif mode == "oneoff":
         walk = lin.upstream if spec["direction"] == "up" else lin.downstream
         t2 = time.perf_counter()
@@ -680,9 +691,14 @@ def main() -> int:
     }
 
     # one-off queries, each in fresh processes (round-robin over the queries)
-    results["oneoff"] = {q["label"]: [] for q in qs}
+    counted = [
+        {"label": f"downstream_counts(source {which})", "direction": "down",
+         "node": b["picks"][f"source_{which}"], "kinds": None, "counts": True}
+        for which in ("typical", "worst")
+    ]
+    results["oneoff"] = {q["label"]: [] for q in qs + counted}
     for r in range(args.repeat):
-        for q in qs:
+        for q in qs + counted:
             print(f"one-off {r + 1}/{args.repeat}: {q['label']}", file=sys.stderr, flush=True)
             results["oneoff"][q["label"]].append(run_child({"mode": "oneoff", "store": str(store_dir), **q}))
     print("one-off breakdown ...", file=sys.stderr, flush=True)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import gc
 import json
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -47,8 +48,6 @@ NODE_KINDS = (
     "model_version",
     "prediction_batch",
 )
-
-
 
 
 class Node:
@@ -135,10 +134,11 @@ def _check_kinds(kinds: Iterable[str] | None) -> set[str] | None:
     return wanted
 
 
-def _walk_sql(*, up: bool, n_kinds: int) -> str:
+def _walk_sql(*, up: bool, n_kinds: int, counts: bool = False) -> str:
     """Ancestors (``up``) or descendants of node ``?1``, except itself, optionally only
-    the kinds ``?2..``. The walk compares integer nids over the covering edge indexes;
-    CROSS JOIN keeps SQLite from driving the final join from ``nodes``."""
+    the kinds ``?2..``; with ``counts``, how many of each kind. The walk compares integer
+    nids over the covering edge indexes; CROSS JOIN keeps SQLite from driving the final
+    join from ``nodes``."""
     step = (
         "SELECT e.src FROM edges e JOIN walk w ON e.dst = w.nid"
         if up
@@ -147,10 +147,11 @@ def _walk_sql(*, up: bool, n_kinds: int) -> str:
     where = "n.id <> ?1"
     if n_kinds:
         where += " AND n.kind IN (" + ",".join(f"?{i + 2}" for i in range(n_kinds)) + ")"
+    columns = "n.kind, count(*)" if counts else "n.id, n.kind, n.name, n.created_at, n.attrs"
     return (
         f"WITH RECURSIVE walk(nid) AS (SELECT nid FROM nodes WHERE id = ?1 UNION {step}) "
-        "SELECT n.id, n.kind, n.name, n.created_at, n.attrs "
-        f"FROM walk CROSS JOIN nodes n ON n.nid = walk.nid WHERE {where}"
+        f"SELECT {columns} FROM walk CROSS JOIN nodes n ON n.nid = walk.nid WHERE {where}"
+        + (" GROUP BY n.kind" if counts else "")
     )
 
 
@@ -178,6 +179,14 @@ class _Index:
             self.pred = [tuple(x) for x in pred]
 
     def walk(self, node_id: str, wanted: set[str] | None, *, up: bool) -> list[Node]:
+        nodes = self.nodes
+        found = sorted(self.reach(node_id, up=up))
+        if wanted is None:
+            return [nodes[p] for p in found]
+        return [nodes[p] for p in found if nodes[p].kind in wanted]
+
+    def reach(self, node_id: str, *, up: bool) -> set[int]:
+        """The positions of the node's ancestors or descendants."""
         adj = self.pred if up else self.succ
         start = self.pos[node_id]
         seen = {start}
@@ -190,10 +199,7 @@ class _Index:
             seen |= step
             frontier = list(step)
         seen.discard(start)
-        nodes = self.nodes
-        if wanted is None:
-            return [nodes[p] for p in sorted(seen)]
-        return [nodes[p] for p in sorted(seen) if nodes[p].kind in wanted]
+        return seen
 
 
 class Lineage:
@@ -313,6 +319,27 @@ class Lineage:
         return self._walk(node_id, kinds, up=False)
 
     impact = downstream
+
+    def upstream_counts(self, node_id: str) -> dict[str, int]:
+        """How many ancestors of each kind ``node_id`` has (NODE_KINDS order, no zeros)."""
+        return self._counts(node_id, up=True)
+
+    def downstream_counts(self, node_id: str) -> dict[str, int]:
+        """How many descendants of each kind ``node_id`` has: the size of an impact,
+        without building every node (much cheaper when the answer is large)."""
+        return self._counts(node_id, up=False)
+
+    def _counts(self, node_id: str, *, up: bool) -> dict[str, int]:
+        if self._index is not None and node_id in self._index.pos:
+            nodes = self._index.nodes
+            found = Counter(nodes[p].kind for p in self._index.reach(node_id, up=up))
+        else:
+            self.node(node_id)  # an unknown id raises LineageError with a suggestion
+            found = Counter(
+                dict(self._catalog.tuples(_walk_sql(up=up, n_kinds=0, counts=True), (node_id,)))
+            )
+        ordered = [*NODE_KINDS, *sorted(set(found) - set(NODE_KINDS))]
+        return {kind: found[kind] for kind in ordered if found[kind]}
 
     def _walk(self, node_id: str, kinds: Sequence[str] | str | None, *, up: bool) -> list[Node]:
         wanted = _check_kinds(kinds)

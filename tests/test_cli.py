@@ -637,6 +637,24 @@ def test_lineage_downstream_and_upstream(project: dict[str, Any]) -> None:
     assert bad.stderr == (
         "error: unknown lineage node 'source:transactons'; did you mean 'source:transactions'?\n"
     )
+    counts = run_json([*st(project), "lineage", "downstream", "source:transactions", "--count"])
+    assert counts["counts"]["model_version"] == 2
+    assert counts["counts"]["prediction_batch"] == 1
+    assert next(iter(counts["counts"])) == "source_file"  # kind order, like the node lists
+    only = run_json(
+        [
+            *st(project),
+            "lineage",
+            "downstream",
+            "source:transactions",
+            "--count",
+            "--kind",
+            "model_version",
+        ]
+    )
+    assert only["counts"] == {"model_version": 2}
+    text = run([*st(project), "lineage", "downstream", "source:transactions", "--count"]).stdout
+    assert text.startswith(f"downstream of source:transactions ({sum(counts['counts'].values())})")
 
 
 def test_lineage_path(project: dict[str, Any]) -> None:

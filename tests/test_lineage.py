@@ -567,3 +567,25 @@ def test_definitions_helper_matches_world(world: World) -> None:
     d = definitions(world.root)
     assert d["spend"].version == world.spend.version
     assert d["profile"].version == world.profile.version
+
+
+@pytest.mark.parametrize("mode", ["sql", "loaded"])
+def test_counts_by_kind_match_the_walks(world: World, mode: str) -> None:
+    lineage = world.store.lineage
+    if mode == "loaded":
+        lineage.load()
+    try:
+        for node in ("source:txns", "source:profiles", world.model.id, world.batch.id):
+            for walk, counts in (
+                (lineage.upstream, lineage.upstream_counts),
+                (lineage.downstream, lineage.downstream_counts),
+            ):
+                kinds = [n.kind for n in walk(node)]
+                found = counts(node)
+                assert found == {k: kinds.count(k) for k in NODE_KINDS if k in kinds}
+                assert list(found) == [k for k in NODE_KINDS if k in kinds]  # kind order
+        assert lineage.downstream_counts("source:txns")["prediction_batch"] == 2
+        with pytest.raises(fs.LineageError, match="unknown lineage node 'source:txn'"):
+            lineage.downstream_counts("source:txn")
+    finally:
+        lineage.unload()

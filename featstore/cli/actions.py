@@ -447,11 +447,23 @@ def resolve_node(store: fs.FeatureStore, node: str) -> str:
 
 
 def lineage_walk(
-    store: fs.FeatureStore, node: str, *, direction: str, kinds: Sequence[str] = ()
+    store: fs.FeatureStore,
+    node: str,
+    *,
+    direction: str,
+    kinds: Sequence[str] = (),
+    count: bool = False,
 ) -> dict[str, Any]:
-    """The ancestors (``direction="upstream"``) or descendants of ``node``."""
+    """The ancestors (``direction="upstream"``) or descendants of ``node``; with
+    ``count``, only how many of each kind (cheap even when there are millions)."""
     node_id = resolve_node(store, node)
-    walk = store.lineage.upstream if direction == "upstream" else store.lineage.downstream
+    up = direction == "upstream"
+    if count:
+        counts = (store.lineage.upstream_counts if up else store.lineage.downstream_counts)(node_id)
+        if kinds:
+            counts = {k: n for k, n in counts.items() if k in kinds}
+        return {"node": node_id, "direction": direction, "counts": counts}
+    walk = store.lineage.upstream if up else store.lineage.downstream
     nodes = walk(node_id, list(kinds) or None)
     return {"node": node_id, "direction": direction, "nodes": [_node_record(n) for n in nodes]}
 

@@ -696,6 +696,14 @@ kind_option = click.option(
 
 
 def _render_nodes(info: dict[str, Any]) -> None:
+    if "counts" in info:
+        total = sum(info["counts"].values())
+        _table(
+            f"{info['direction']} of {info['node']} ({total:,})",
+            ["kind", "nodes"],
+            [[kind, f"{n:,}"] for kind, n in info["counts"].items()],
+        )
+        return
     if not info["nodes"]:
         click.echo(f"nothing {info['direction']} of {info['node']}")
         return
@@ -709,10 +717,13 @@ def _render_nodes(info: dict[str, Any]) -> None:
 def _walk_command(direction: str) -> Callable[..., None]:
     @click.argument("node")
     @kind_option
+    @click.option("--count", is_flag=True, help="Only how many nodes of each kind.")
     @json_option
     @click.pass_context
-    def command(ctx: click.Context, node: str, kinds: tuple[str, ...], as_json: bool) -> None:
-        info = lineage_walk(_store(ctx), node, direction=direction, kinds=kinds)
+    def command(
+        ctx: click.Context, node: str, kinds: tuple[str, ...], count: bool, as_json: bool
+    ) -> None:
+        info = lineage_walk(_store(ctx), node, direction=direction, kinds=kinds, count=count)
         _emit(as_json, info, _render_nodes)
 
     return command
