@@ -343,6 +343,9 @@ class Lineage:
 
     def _walk(self, node_id: str, kinds: Sequence[str] | str | None, *, up: bool) -> list[Node]:
         wanted = _check_kinds(kinds)
+        if wanted is not None and not wanted:  # no kinds asked for: nothing to return
+            self.node(node_id)
+            return []
         if self._index is not None and node_id in self._index.pos:
             return self._index.walk(node_id, wanted, up=up)
         ks = sorted(wanted) if wanted is not None else []

@@ -379,9 +379,11 @@ class FeatureStore:
         if views is None:
             names = self._view_names()
         else:
-            names = [v.name if isinstance(v, FeatureView) else v for v in views]
+            # a view named twice is materialized once (two jobs would collect each
+            # other's uncommitted files)
+            names = list(dict.fromkeys(v.name if isinstance(v, FeatureView) else v for v in views))
         # a FeatureView passed in is the one to run (never silently another version of it);
-        # _materialize_one refuses it unless it is the catalog's current version
+        # _job refuses it unless it is the catalog's current version
         given = {v.name: v for v in views or () if isinstance(v, FeatureView)}
         out = []
         for name in names:
