@@ -241,7 +241,8 @@ class Catalog:
             cursor.row_factory = None
             return cursor.execute(sql, params).fetchall()
 
-        return list(self._retrying(run))
+        rows: list[tuple[Any, ...]] = self._retrying(run)
+        return rows
 
     @contextmanager
     def snapshot(self) -> Iterator[Tx]:
@@ -293,8 +294,9 @@ class Tx:
 
     def add_edges(self, edges: list[tuple[str, str, str]]) -> None:
         """Record lineage edges ``(upstream, downstream, kind)`` between recorded nodes."""
-        nids = self.node_ids({end for src, dst, _ in edges for end in (src, dst)})
-        missing = sorted({end for src, dst, _ in edges for end in (src, dst)} - nids.keys())
+        ends = {end for src, dst, _ in edges for end in (src, dst)}
+        nids = self.node_ids(ends)
+        missing = sorted(ends - nids.keys())
         if missing:
             raise CatalogError(
                 f"lineage edge to unrecorded node {missing[0]!r}: record nodes before edges"
