@@ -22,7 +22,7 @@ from featstore.errors import CatalogError, ConfigError
 
 __all__ = ["FORMAT_VERSION", "Catalog"]
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -71,7 +71,8 @@ CREATE TABLE IF NOT EXISTS files (
     bytes        INTEGER NOT NULL,
     run_id       TEXT NOT NULL,
     active       INTEGER NOT NULL,
-    superseded_at TEXT
+    superseded_at TEXT,
+    mtime_ns     INTEGER  -- the file's modification time when published (format 3)
 );
 CREATE INDEX IF NOT EXISTS files_active ON files (view, view_version, active, bucket);
 -- input files read by a run, with their fingerprints
@@ -188,6 +189,8 @@ class Catalog:
             tx.executescript_in_tx(_SCHEMA)
             if found == 1:
                 _copy_v1_lineage(tx)
+            if found in (1, 2):
+                _add_file_mtimes(tx)
             if found != FORMAT_VERSION:
                 tx.execute(
                     "INSERT OR REPLACE INTO meta (key, value) VALUES ('format_version', ?)",
@@ -246,9 +249,18 @@ class Catalog:
 
     @contextmanager
     def snapshot(self) -> Iterator[Tx]:
-        """A read transaction: several reads that see one consistent state."""
+        """A read transaction: several reads that see one consistent state.
+
+        Every read on this catalog inside the block (``all``, ``one``, ``tuples``) sees
+        the same state; nested snapshots join the outer one.
+        """
+        if self._conn.in_transaction:
+            yield Tx(self._conn)
+            return
         self._retrying(lambda: self._conn.execute("BEGIN DEFERRED"))
         try:
+            # a deferred transaction takes its snapshot at its first read: read now
+            self._conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
             yield Tx(self._conn)
         finally:
             self._conn.execute("ROLLBACK")
@@ -323,6 +335,14 @@ def _format_version(tx: Tx) -> int | None:
         return None
     row = tx.one("SELECT value FROM meta WHERE key = 'format_version'")
     return None if row is None else int(row["value"])
+
+
+def _add_file_mtimes(tx: Tx) -> None:
+    """Format 3 records each offline file's modification time; older rows keep null
+    (their size is still checked)."""
+    columns = {row[1] for row in tx.tuples("PRAGMA table_info(files)")}
+    if "mtime_ns" not in columns:
+        tx.execute("ALTER TABLE files ADD COLUMN mtime_ns INTEGER")
 
 
 def _rename_v1_lineage(tx: Tx) -> None:
