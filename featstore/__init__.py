@@ -12,6 +12,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from featstore.coverage import ViewCoverage
 from featstore.definitions import (
     CsvSource,
     DataFrameSource,
@@ -27,6 +28,8 @@ from featstore.definitions import (
 from featstore.errors import (
     CatalogError,
     ConfigError,
+    CoverageError,
+    CoverageWarning,
     DefinitionError,
     FeatstoreError,
     LineageError,
@@ -56,9 +59,12 @@ __all__ = [
     "FeatureStore",
     "MaterializationRun",
     "RetrievalResult",
+    "ViewCoverage",
     # errors
     "CatalogError",
     "ConfigError",
+    "CoverageError",
+    "CoverageWarning",
     "DefinitionError",
     "FeatstoreError",
     "LineageError",

@@ -10,6 +10,7 @@ WAL mode. The schema is documented in ``docs/catalog.md``.
 from __future__ import annotations
 
 import json
+import os
 import random
 import sqlite3
 import time
@@ -72,7 +73,8 @@ CREATE TABLE IF NOT EXISTS files (
     run_id       TEXT NOT NULL,
     active       INTEGER NOT NULL,
     superseded_at TEXT,
-    mtime_ns     INTEGER  -- the file's modification time when published (format 3)
+    mtime_ns     INTEGER,  -- format 3: modification time and content hash when published
+    sha256       TEXT
 );
 CREATE INDEX IF NOT EXISTS files_active ON files (view, view_version, active, bucket);
 -- input files read by a run, with their fingerprints
@@ -156,33 +158,167 @@ CREATE INDEX IF NOT EXISTS edges_dst ON edges (dst, src);
 """
 
 _RETRYABLE = ("database is locked", "database is busy", "database table is locked")
+_DAMAGED = ("not a database", "malformed", "file is encrypted", "database corrupt")
 
 
 class Catalog:
-    """A connection to one store's ``catalog.db``. Not shared between threads."""
+    """A connection to one store's ``catalog.db``. Not shared between threads.
 
-    def __init__(self, path: Path, *, max_wait_s: float = 60.0) -> None:
+    ``create=False`` opens an existing catalog only: a missing, empty or foreign file is
+    a CatalogError, never initialised (the store directory says a store exists). A
+    catalog in a directory that cannot be written is opened read-only (``read_only``):
+    reads work, writes raise CatalogError saying the store is read-only.
+    """
+
+    def __init__(self, path: Path, *, max_wait_s: float = 60.0, create: bool = True) -> None:
         self.path = path
         self.max_wait_s = max_wait_s
-        self._conn = sqlite3.connect(
-            path, timeout=5.0, isolation_level=None, check_same_thread=False
+        self.read_only = False
+        if not create and not path.is_file():
+            what = "is not a file" if path.exists() else "is missing"
+            raise CatalogError(self._damaged(what))
+        uri = path.absolute().as_uri() + ("" if create else "?mode=rw")  # rw: never create
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = self._conn = self._connect(uri)
+            found = self._read_format()
+        except CatalogError as exc:
+            if conn is not None:
+                conn.close()
+            if not _read_only_failure(exc.__cause__, path):
+                raise
+            self._open_read_only()
+            found = self._read_format()
+        try:
+            self._check_format(found, create=create)
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _check_format(self, found: int | None, *, create: bool) -> None:
+        """Use, create or upgrade the opened catalog, whose format is ``found``."""
+        if found is not None and found > FORMAT_VERSION:
+            raise ConfigError(
+                f"store catalog {str(self.path)!r} has format version {found}, newer "
+                f"than this featstore understands ({FORMAT_VERSION}); upgrade featstore"
+            )
+        if found == FORMAT_VERSION:  # the common case needs no write lock
+            if not self.read_only and self._journal_mode() != "wal":
+                self._retrying(lambda: self._conn.execute("PRAGMA journal_mode=WAL").fetchall())
+            return
+        if found is None and not create:
+            empty = self.path.stat().st_size == 0
+            raise CatalogError(
+                self._damaged(
+                    "is empty (0 bytes)"
+                    if empty
+                    else "holds no featstore catalog (no format_version in a meta table)"
+                )
+            )
+        if self.read_only:
+            raise CatalogError(
+                f"store catalog {str(self.path)!r} is read-only and "
+                + ("has no featstore tables" if found is None else f"in format {found}")
+                + f"; it must be {'created' if found is None else 'upgraded'} by a process "
+                f"that can write the store directory: open it once from a writable location"
+            )
+        if found is None:
+            self._refuse_foreign()
+        self._retrying(lambda: self._conn.execute("PRAGMA journal_mode=WAL").fetchall())
+        self._create_or_upgrade()
+
+    def _refuse_foreign(self) -> None:
+        """Refuse an SQLite file that holds tables but no featstore meta table, before
+        anything is written to it."""
+        with self.snapshot() as tx:
+            if _format_version(tx, self.path) is not None:
+                return  # another process created the catalog since we looked
+            foreign = tx.one("SELECT 1 FROM sqlite_master LIMIT 1") is not None
+        if foreign:
+            raise CatalogError(
+                f"{str(self.path)!r} is an SQLite database but not a featstore catalog (it "
+                f"has tables, none of them featstore's meta table); featstore never "
+                f"initialises over an existing file: move it away, or create the store in "
+                f"another directory"
+            )
+
+    def _connect(self, uri: str) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                uri, uri=True, timeout=5.0, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.Error as exc:
+            conn.close()
+            raise self._error(exc) from exc
+        return conn
+
+    def _open_read_only(self) -> None:
+        """Open a catalog whose directory cannot be written (a read-only mount, or no
+        write permission). SQLite needs the WAL index (``-shm``) to read a WAL database;
+        without it the file is opened immutable, which is exact when the WAL is empty
+        (a cleanly closed store) and refused otherwise."""
+        if not self.path.is_file():
+            raise CatalogError(
+                f"cannot create store catalog {str(self.path)!r}: the store directory is "
+                f"read-only; create the store in a writable directory"
+            )
+        uri = self.path.absolute().as_uri()
+        self.read_only = True
+        try:
+            conn = self._connect(uri + "?mode=ro")
+        except CatalogError:
+            pass  # SQLite cannot set up the WAL index without writing
+        else:
+            try:
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchall()
+                self._conn = conn
+                return
+            except sqlite3.OperationalError:
+                conn.close()
+        wal = self.path.with_name(self.path.name + "-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            raise CatalogError(
+                f"store catalog {str(self.path)!r} is read-only and its write-ahead log "
+                f"{wal.name!r} holds changes that were not checkpointed (a writer did not "
+                f"close the store, or is still running): open the store once from a "
+                f"writable location so the log is folded into the catalog, then retry"
+            )
+        self._conn = self._connect(uri + "?mode=ro&immutable=1")
+
+    def _journal_mode(self) -> str:
+        rows = self._retrying(lambda: self._conn.execute("PRAGMA journal_mode").fetchall())
+        return str(rows[0][0]).lower() if rows else ""
+
+    def _read_format(self) -> int | None:
+        with self.snapshot() as tx:
+            return _format_version(tx, self.path)
+
+    def _damaged(self, what: str) -> str:
+        return (
+            f"store catalog {str(self.path)!r} {what}, but the featstore.json beside it "
+            f"says a feature store lives there: the catalog was deleted, truncated or "
+            f"replaced. featstore never initialises over an existing store: restore "
+            f"catalog.db from a backup (or create a new store in an empty directory)"
         )
-        self._conn.row_factory = sqlite3.Row
-        self._retrying(lambda: self._conn.execute("PRAGMA journal_mode=WAL"))
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("PRAGMA foreign_keys=ON")
-        with self.snapshot() as tx:  # the common case needs no write lock
-            current = _format_version(tx) == FORMAT_VERSION
-        if not current:
-            self._create_or_upgrade()
 
     def _create_or_upgrade(self) -> None:
         with self.transaction() as tx:
-            found = _format_version(tx)  # again: another process may have been first
+            found = _format_version(tx, self.path)  # again: another process may have been first
             if found is not None and found > FORMAT_VERSION:
                 raise ConfigError(
                     f"store catalog {str(self.path)!r} has format version {found}, newer "
                     f"than this featstore understands ({FORMAT_VERSION}); upgrade featstore"
+                )
+            if found is None and tx.one("SELECT 1 FROM sqlite_master LIMIT 1") is not None:
+                raise CatalogError(
+                    f"{str(self.path)!r} is an SQLite database but not a featstore catalog; "
+                    f"featstore never initialises over an existing file: move it away"
                 )
             if found == 1:
                 _rename_v1_lineage(tx)
@@ -200,6 +336,34 @@ class Catalog:
     def close(self) -> None:
         self._conn.close()
 
+    def _error(self, exc: sqlite3.Error, *, timed_out: bool = False) -> CatalogError:
+        """A CatalogError for an SQLite error, saying what it means and what to do."""
+        text = str(exc)
+        low = text.lower()
+        if timed_out:
+            hint = f"another process may hold the write lock for more than {self.max_wait_s:.0f}s"
+        elif "readonly" in low or "read-only" in low:
+            hint = (
+                "the store is read-only: reads work, but to change it open the store from a "
+                "writable location or fix its permissions"
+            )
+        elif "disk is full" in low:
+            hint = "the disk holding the store is full: free space and retry"
+        elif "disk i/o error" in low:
+            hint = (
+                "an I/O error reading or writing the catalog: check the disk; if it persists, "
+                "restore catalog.db from a backup"
+            )
+        elif any(m in low for m in _DAMAGED):
+            hint = (
+                "the file is damaged or not a featstore catalog: restore catalog.db from a backup"
+            )
+        elif "unable to open database file" in low:
+            hint = "check that the file exists and that its directory can be read"
+        else:
+            return CatalogError(f"catalog {str(self.path)!r}: {text}")
+        return CatalogError(f"catalog {str(self.path)!r}: {text}; {hint}")
+
     def _retrying(self, op: Any) -> Any:
         deadline = time.monotonic() + self.max_wait_s
         delay = 0.01
@@ -207,25 +371,45 @@ class Catalog:
             try:
                 return op()
             except sqlite3.OperationalError as exc:
-                if not any(m in str(exc) for m in _RETRYABLE) or time.monotonic() > deadline:
-                    raise CatalogError(
-                        f"catalog {str(self.path)!r}: {exc}; another process may hold the "
-                        f"write lock for more than {self.max_wait_s:.0f}s"
-                    ) from exc
+                busy = any(m in str(exc) for m in _RETRYABLE)
+                if not busy or time.monotonic() > deadline:
+                    raise self._error(exc, timed_out=busy) from exc
                 time.sleep(delay * (0.5 + random.random()))  # noqa: S311 (jitter, not crypto)
                 delay = min(delay * 2, 1.0)
+            except sqlite3.Error as exc:
+                raise self._error(exc) from exc
+
+    def _rollback(self) -> None:
+        try:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # SQLite rolled back already (e.g. after an I/O error)
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
         """A write transaction: all or nothing, retried while the database is locked."""
+        if self.read_only:
+            raise CatalogError(
+                f"catalog {str(self.path)!r} is open read-only (the store directory cannot "
+                f"be written): reads work, but to change the store open it from a writable "
+                f"location or fix its permissions"
+            )
         self._retrying(lambda: self._conn.execute("BEGIN IMMEDIATE"))
         try:
             yield Tx(self._conn)
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise self._error(exc) from exc
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            self._rollback()
             raise
         else:
-            self._retrying(lambda: self._conn.execute("COMMIT"))
+            try:
+                self._retrying(lambda: self._conn.execute("COMMIT"))
+            except BaseException:
+                self._rollback()
+                raise
 
     # -- reads (autocommit, snapshot per statement) ---------------------------------
 
@@ -260,10 +444,14 @@ class Catalog:
         self._retrying(lambda: self._conn.execute("BEGIN DEFERRED"))
         try:
             # a deferred transaction takes its snapshot at its first read: read now
-            self._conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+            self._retrying(
+                lambda: self._conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+            )
             yield Tx(self._conn)
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
         finally:
-            self._conn.execute("ROLLBACK")
+            self._rollback()
 
 
 class Tx:
@@ -330,19 +518,39 @@ class Tx:
         return found
 
 
-def _format_version(tx: Tx) -> int | None:
+def _read_only_failure(exc: BaseException | None, path: Path) -> bool:
+    """Whether an error opening a catalog means its directory cannot be written."""
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
+    text = str(exc).lower()
+    if "readonly" in text or "read-only" in text:
+        return True
+    return "unable to open database file" in text and not os.access(path.parent, os.W_OK)
+
+
+def _format_version(tx: Tx, path: Path) -> int | None:
     if tx.one("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'") is None:
         return None
     row = tx.one("SELECT value FROM meta WHERE key = 'format_version'")
-    return None if row is None else int(row["value"])
+    if row is None:
+        return None
+    value = row["value"]
+    if not (isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 10):
+        raise CatalogError(
+            f"store catalog {str(path)!r}: its format_version {value!r} is not a format "
+            f"number; the catalog is damaged: restore catalog.db from a backup"
+        )
+    return int(value)
 
 
 def _add_file_mtimes(tx: Tx) -> None:
-    """Format 3 records each offline file's modification time; older rows keep null
-    (their size is still checked)."""
+    """Format 3 records each offline file's modification time and content hash; older
+    rows keep nulls (their size is still checked)."""
     columns = {row[1] for row in tx.tuples("PRAGMA table_info(files)")}
     if "mtime_ns" not in columns:
         tx.execute("ALTER TABLE files ADD COLUMN mtime_ns INTEGER")
+    if "sha256" not in columns:
+        tx.execute("ALTER TABLE files ADD COLUMN sha256 TEXT")
 
 
 def _rename_v1_lineage(tx: Tx) -> None:

@@ -25,7 +25,7 @@ from featstore.definitions import (
     SqlSource,
 )
 from featstore.errors import DefinitionError, MaterializationError, NotFoundError, SchemaError
-from featstore.names import quote_ident
+from featstore.names import quote_ident, quote_literal
 from featstore.timeutil import utc_expr
 
 __all__ = ["InputFile", "evaluate_view", "output_schema", "resolve_files", "scan_source"]
@@ -48,21 +48,39 @@ class InputFile:
 
 
 def resolve_files(source: ParquetSource | CsvSource) -> list[str]:
-    """The files a file source names, sorted; raises NotFoundError if none."""
+    """The files a file source reads, as sorted absolute paths; raises NotFoundError if
+    none. Reading and lineage both use this list, so lineage names exactly the files read.
+
+    A path that exists is literal (a file, or a directory read recursively for
+    ``*.parquet`` / ``*.csv`` files), glob characters in its name included; only a path
+    that does not exist and has glob magic is a glob. A relative path or glob is taken
+    from the source's ``base_dir`` (whose own name is never a pattern).
+    """
     path = str(source.path)
-    if os.path.isdir(path):
-        suffix = "parquet" if isinstance(source, ParquetSource) else "csv"
-        files = glob.glob(os.path.join(glob.escape(path), "**", f"*.{suffix}"), recursive=True)
+    resolved = source.resolved_path
+    suffix = "parquet" if isinstance(source, ParquetSource) else "csv"
+    problem = f"path {path!r} matches no file"
+    if os.path.isdir(resolved):
+        pattern = os.path.join(glob.escape(resolved), "**", f"*.{suffix}")
+        files = glob.glob(pattern, recursive=True)
+        problem = f"directory {path!r} holds no *.{suffix} file"
+    elif os.path.exists(resolved):
+        files = [resolved]
     elif glob.has_magic(path):
-        files = glob.glob(path, recursive=True)
+        base = glob.escape(str(source.base_dir))
+        pattern = path if os.path.isabs(path) else os.path.join(base, path)
+        files = glob.glob(pattern, recursive=True)
     else:
-        files = [path] if os.path.isfile(path) else []
+        files = []
     files = sorted(os.path.abspath(f) for f in files if os.path.isfile(f))
     if not files:
-        raise NotFoundError(
-            f"source {source.name!r}: path {path!r} matches no file; check the path "
-            f"(relative paths are read from {os.getcwd()!r})"
+        where = (
+            ""
+            if os.path.isabs(path)
+            else f" (a relative path, resolved against {str(source.base_dir)!r}: the "
+            f"directory of the file that defines the source, or its base_dir)"
         )
+        raise NotFoundError(f"source {source.name!r}: {problem}{where}; check the path")
     return files
 
 
@@ -91,7 +109,7 @@ def _row_count(path: str) -> int | None:
     if path.endswith(".parquet"):
         return int(pq.ParquetFile(path).metadata.num_rows)
     try:
-        return int(pl.scan_csv(path).select(pl.len()).collect().item())
+        return int(pl.scan_csv(path, glob=False).select(pl.len()).collect().item())
     except pl.exceptions.PolarsError:
         return None
 
@@ -101,29 +119,64 @@ def scan_source(source: Source, con: duckdb.DuckDBPyConnection) -> pl.LazyFrame:
     if isinstance(source, ParquetSource):
         files = resolve_files(source)
         try:
-            return pl.scan_parquet(files, missing_columns="insert", extra_columns="ignore")
+            return pl.scan_parquet(
+                files, missing_columns="insert", extra_columns="ignore", glob=False
+            )
         except (pl.exceptions.PolarsError, OSError) as exc:
             raise SchemaError(f"source {source.name!r}: cannot read Parquet: {exc}") from exc
     if isinstance(source, CsvSource):
-        return pl.scan_csv(resolve_files(source), try_parse_dates=True)
+        return pl.scan_csv(resolve_files(source), try_parse_dates=True, glob=False)
     if isinstance(source, DataFrameSource):
         frame: pl.DataFrame = source.data
         return frame.lazy()
     if isinstance(source, SqlSource):
-        try:
-            table = con.sql(source.query).to_arrow_table()
-        except duckdb.Error as exc:
-            raise DefinitionError(
-                f"source {source.name!r}: its SQL query failed: {exc}; fix the query"
-            ) from exc
-        return pl.from_arrow(table).lazy()  # type: ignore[union-attr]
+        return _run_sql(source, con, source.query)
     raise DefinitionError(f"source {source.name!r}: unsupported kind {type(source).__name__}")
 
 
-def source_schema(source: Source, con: duckdb.DuckDBPyConnection) -> pl.Schema:
-    """The source's columns and dtypes, checked for its timestamp columns."""
+def _run_sql(source: SqlSource, con: duckdb.DuckDBPyConnection, sql: str) -> pl.LazyFrame:
     try:
-        schema = scan_source(source, con).collect_schema()
+        table = con.sql(sql).to_arrow_table()
+    except duckdb.Error as exc:
+        raise DefinitionError(
+            f"source {source.name!r}: its SQL query failed: {exc}; fix the query"
+        ) from exc
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame.lazy()
+
+
+def scan_range(
+    source: Source, con: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime
+) -> pl.LazyFrame:
+    """The source's rows with event time in ``[lo, hi)`` (naive UTC bounds), lazily.
+
+    A SqlSource runs its query once, with the range pushed into the SQL, instead of once
+    per month; file and frame sources are scanned lazily (Polars pushes the filter down).
+    """
+    if isinstance(source, SqlSource):
+        # a zoned column compares against these naive literals in the session zone, UTC;
+        # evaluate_view filters each month exactly again
+        ts = quote_ident(source.timestamp_column)
+        low, high = (quote_literal(t.isoformat(sep=" ")) for t in (lo, hi))
+        sql = f"SELECT * FROM ({source.query}) AS q WHERE {ts} >= {low} AND {ts} < {high}"
+        return _run_sql(source, con, sql)
+    frame = scan_source(source, con)
+    schema = frame.collect_schema()
+    ts_col = source.timestamp_column
+    return frame.filter(_range_filter(ts_col, schema[ts_col], lo, hi))
+
+
+def source_schema(source: Source, con: duckdb.DuckDBPyConnection) -> pl.Schema:
+    """The source's columns and dtypes, checked for its timestamp columns (reads no rows:
+    a SqlSource's query is described by DuckDB, not run)."""
+    try:
+        if isinstance(source, SqlSource):
+            schema = _run_sql(
+                source, con, f"SELECT * FROM ({source.query}) AS q LIMIT 0"
+            ).collect_schema()
+        else:
+            schema = scan_source(source, con).collect_schema()
     except pl.exceptions.PolarsError as exc:
         raise SchemaError(f"source {source.name!r}: cannot read its schema: {exc}") from exc
     for column in (source.timestamp_column, source.created_timestamp_column):
@@ -169,26 +222,64 @@ def _apply_transform(view: FeatureView, frame: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def output_schema(
-    view: FeatureView, source_cols: pl.Schema, con: duckdb.DuckDBPyConnection
+    view: FeatureView, source_cols: pl.Schema, con: duckdb.DuckDBPyConnection | None = None
 ) -> dict[str, pl.DataType]:
     """Infer and check a view's feature columns and dtypes (no data is read).
 
     Returns ``{feature: dtype}``; raises DefinitionError / SchemaError naming the view.
     """
+    return check_output(view, transform_output(view, source_cols).collect_schema())
+
+
+def transform_output(view: FeatureView, source_cols: pl.Schema) -> pl.LazyFrame:
+    """The view's transformation applied to an empty frame of the source's columns: its
+    output schema and plan, without reading data."""
     where = f"feature view {view.name!r}"
     empty = pl.DataFrame(schema=source_cols).lazy()
     try:
-        schema = _apply_transform(view, empty).collect_schema()
+        out = _apply_transform(view, empty)
+        out.collect_schema()
     except pl.exceptions.PolarsError as exc:
         raise DefinitionError(f"{where}: its transform fails on the source schema: {exc}") from exc
     except MaterializationError as exc:  # the transform raised: here a bad definition, not a run
         raise DefinitionError(
             f"{exc}; it must also run on an empty frame of the source's columns"
         ) from exc.__cause__
-    return _check_output(view, schema)
+    return out
 
 
-def _check_output(view: FeatureView, schema: pl.Schema) -> dict[str, pl.DataType]:
+def check_row_context(view: FeatureView, source_cols: pl.Schema) -> None:
+    """Refuse a transformation that looks at other rows (rolling windows, group_by,
+    over(), shift, cumulative functions, joins, ...) but declares no ``lookback``.
+
+    Materialization evaluates a view over source rows from ``range_start - lookback``;
+    without the declared context such a transformation would give results that depend on
+    how a range was split into runs. ``lookback=timedelta(0)`` declares that no earlier
+    rows are needed. A transformation that computes eagerly (returns a DataFrame) cannot
+    be inspected and needs a declared lookback too.
+    """
+    if view.transform is None or view.lookback is not None:
+        return
+    from featstore.plan import row_context
+
+    raw = view.transform(pl.DataFrame(schema=source_cols).lazy())
+    if isinstance(raw, pl.LazyFrame):
+        reasons = row_context(raw)
+    else:
+        reasons = ["it returns an eager DataFrame, whose plan cannot be inspected"]
+    if reasons:
+        raise DefinitionError(
+            f"feature view {view.name!r}: its transform looks at other rows ({', '.join(reasons)})"
+            f" but declares no lookback, so its values would depend on how materialization "
+            f"splits the time range. Declare how much history one output row needs, e.g. "
+            f"lookback=timedelta(days=30) for a 30-day window (lookback=timedelta(0) if rows "
+            f"before the range never matter)"
+        )
+
+
+def check_output(view: FeatureView, schema: pl.Schema) -> dict[str, pl.DataType]:
+    """Check a view's output schema (keys, timestamp, features, declared dtypes); returns
+    ``{feature: dtype}``."""
     where = f"feature view {view.name!r}"
     source = view.source
     needed = [*view.join_keys, source.timestamp_column]
@@ -236,9 +327,12 @@ def _check_output(view: FeatureView, schema: pl.Schema) -> dict[str, pl.DataType
             f"{where}: column name {nul[0]!r} contains a null byte, which no SQL engine or "
             f"file format can carry; rename the column"
         )
-    bad = [f for f in features if f.startswith(RESERVED_PREFIX)]
+    bad = [f for f in (*view.join_keys, *features) if f.startswith(RESERVED_PREFIX)]
     if bad:
-        raise DefinitionError(f"{where}: column names starting with '__fs_' are reserved: {bad!r}")
+        raise DefinitionError(
+            f"{where}: column names starting with '__fs_' are reserved for featstore's own "
+            f"columns: {bad!r}; rename them"
+        )
     if view.schema is not None:
         for column, dtype in view.schema.items():
             if column not in features:
@@ -253,28 +347,65 @@ def _check_output(view: FeatureView, schema: pl.Schema) -> dict[str, pl.DataType
     return dict(features)
 
 
+def month_counts(
+    view: FeatureView,
+    con: duckdb.DuckDBPyConnection,
+    lo: datetime,
+    hi: datetime,
+    scanned: pl.LazyFrame | None = None,
+) -> dict[str, int]:
+    """Source rows per ``YYYY-MM`` month with event time in ``[lo, hi)``: one pass over
+    the timestamp column, to size the chunks materialization evaluates at once."""
+    source = view.source
+    frame = scan_source(source, con) if scanned is None else scanned
+    ts_col = source.timestamp_column
+    dtype = frame.collect_schema()[ts_col]
+    ts = utc_expr(ts_col, dtype, owner=f"source {source.name!r}")
+    counts = (
+        frame.filter(_range_filter(ts_col, dtype, lo, hi))
+        .select(ts.dt.strftime("%Y-%m").alias("month"))
+        .group_by("month")
+        .len()
+        .collect()
+    )
+    return dict(zip(counts["month"].to_list(), counts["len"].to_list(), strict=True))
+
+
+def read_start(view: FeatureView, lo: datetime) -> datetime:
+    """The first source instant a view's rows from ``lo`` on need: ``lo - lookback``,
+    clamped at the first representable instant."""
+    if not view.lookback:
+        return lo
+    try:
+        return lo - view.lookback
+    except OverflowError:
+        return datetime.min
+
+
 def evaluate_view(
     view: FeatureView,
     con: duckdb.DuckDBPyConnection,
     lo: datetime,
     hi: datetime,
     features: dict[str, pl.DataType],
+    scanned: pl.LazyFrame | None = None,
 ) -> pl.DataFrame:
     """Feature rows with event time in ``[lo, hi)``, normalised for storage.
 
-    Reads source rows from ``lo - lookback``; returns keys, ``__fs_ts``, ``__fs_created``
-    and the feature columns; rows with a null key or timestamp are dropped (they can
-    match nothing). Raises SchemaError if the output no longer matches ``features``.
+    Reads source rows from ``lo - lookback`` (out of ``scanned``, the rows of a wider
+    range read once, when given); returns keys, ``__fs_ts``, ``__fs_created`` and the
+    feature columns; rows with a null key or timestamp are dropped (they can match
+    nothing). Raises SchemaError if the output no longer matches ``features``.
     """
     source = view.source
-    frame = scan_source(source, con)
+    frame = scan_source(source, con) if scanned is None else scanned
     schema = frame.collect_schema()
     ts_col = source.timestamp_column
-    read_from = lo - view.lookback if view.lookback else lo
+    read_from = read_start(view, lo)
     frame = frame.filter(_range_filter(ts_col, schema[ts_col], read_from, hi))
     out = _apply_transform(view, frame)
     out_schema = out.collect_schema()
-    got = _check_output(view, out_schema)
+    got = check_output(view, out_schema)
     if view.features is None and set(got) != set(features):
         raise SchemaError(
             f"feature view {view.name!r}: output columns changed from {sorted(features)!r} "

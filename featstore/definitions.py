@@ -8,6 +8,8 @@ data (a source's columns, a transformation's output schema) happen in
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass, field
 from datetime import timedelta
@@ -75,6 +77,12 @@ class Entity:
         keys = _str_tuple(self.join_keys, f"entity {self.name!r} join_keys")
         if not keys:
             raise DefinitionError(f"entity {self.name!r} needs at least one join key")
+        reserved = [k for k in keys if k.startswith("__fs_")]
+        if reserved:
+            raise DefinitionError(
+                f"entity {self.name!r}: join key {reserved[0]!r} starts with '__fs_', which "
+                f"featstore reserves for its own columns; rename the key column"
+            )
         object.__setattr__(self, "join_keys", keys)
 
     @property
@@ -147,38 +155,103 @@ class Source:
         }
 
 
+def _definitions_dir() -> str:
+    """The directory of the Python file whose code is constructing a source: the first
+    caller frame outside featstore and the dataclass machinery; the working directory
+    when that code has no file (a REPL, a notebook cell, ``python -c``, ``exec``)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        module = frame.f_globals.get("__name__") or ""
+        if module == "featstore" or module.startswith("featstore.") or module == "dataclasses":
+            frame = frame.f_back  # type: ignore[assignment]
+            continue
+        filename = frame.f_code.co_filename
+        if filename and not filename.startswith("<") and os.path.isfile(filename):
+            return os.path.dirname(os.path.abspath(filename))
+        break
+    return os.getcwd()
+
+
 @dataclass(frozen=True, slots=True)
-class ParquetSource(Source):
-    """Parquet files: one file, a glob (``data/*.parquet``) or a directory (read recursively)."""
+class _FileSource(Source):
+    """Files on disk: the shared path handling of ParquetSource and CsvSource."""
 
     path: str | Path = ""
+    base_dir: str | Path | None = field(default=None, kw_only=True, compare=False)
+    kind = "file"
+    suffix = ""
+
+    def __post_init__(self) -> None:
+        Source.__post_init__(self)
+        path = self.path
+        if isinstance(path, os.PathLike):
+            path = os.fspath(path)
+        if not isinstance(path, str) or not path:
+            raise DefinitionError(
+                f"source {self.name!r} needs a path (a file, a directory or a glob of "
+                f"*.{self.suffix} files); found {self.path!r}"
+            )
+        object.__setattr__(self, "path", path)
+        base = self.base_dir
+        if base is None:
+            base = _definitions_dir()
+        elif isinstance(base, os.PathLike):
+            base = os.fspath(base)
+        if not isinstance(base, str) or not base:
+            raise DefinitionError(
+                f"source {self.name!r}: base_dir must be a directory path; found {base!r}"
+            )
+        object.__setattr__(self, "base_dir", os.path.abspath(base))
+
+    @property
+    def resolved_path(self) -> str:
+        """The absolute path (or glob) read: ``path`` joined to ``base_dir`` if relative."""
+        path = str(self.path)
+        return path if os.path.isabs(path) else os.path.join(str(self.base_dir), path)
+
+    def _identity(self) -> dict[str, Any]:
+        return {"path": self.path}  # as written: base_dir is where, not what
+
+
+@dataclass(frozen=True, slots=True)
+class ParquetSource(_FileSource):
+    """Parquet files: one file, a directory (read recursively) or a glob.
+
+    ``path`` names a file, a directory (every ``*.parquet`` file under it) or a glob
+    (``data/*.parquet``, ``data/**/*.parquet``). A path that exists is that literal file
+    or directory, even if its name holds glob characters (a directory named ``data[1]``);
+    only a path that does not exist and holds ``*``, ``?`` or ``[`` is a glob.
+
+    A relative path is resolved against the *definitions' directory*: the directory of
+    the Python file that constructs the source, so the same repository reads the same
+    files from any working directory. In a REPL, a notebook or ``python -c`` it is the
+    working directory at construction. ``base_dir=`` sets it explicitly; an absolute
+    path (a ``str`` or a :class:`~pathlib.Path`) is used as is. The version hashes the
+    path as written, not ``base_dir``: the repository checked out elsewhere keeps its
+    versions.
+
+    >>> src = ParquetSource("tx", path="data/tx.parquet", timestamp_column="ts", base_dir="/p")
+    >>> src.resolved_path
+    '/p/data/tx.parquet'
+    """
+
     kind = "parquet"
-
-    def __post_init__(self) -> None:
-        Source.__post_init__(self)
-        if not str(self.path):
-            raise DefinitionError(f"source {self.name!r} needs a path (file, glob or directory)")
-        object.__setattr__(self, "path", str(self.path))
-
-    def _identity(self) -> dict[str, Any]:
-        return {"path": self.path}
+    suffix = "parquet"
 
 
 @dataclass(frozen=True, slots=True)
-class CsvSource(Source):
-    """CSV files: one file or a glob. Timestamps are parsed from ISO 8601 text."""
+class CsvSource(_FileSource):
+    """CSV files: one file, a directory (read recursively) or a glob; timestamps are
+    parsed from ISO 8601 text.
 
-    path: str | Path = ""
+    ``path`` follows the rules of :class:`ParquetSource` (with ``*.csv`` files): a path
+    that exists is literal, only a path that does not exist and holds glob characters is
+    a glob, and a relative path is resolved against the directory of the Python file
+    that constructs the source (the working directory in a REPL), or ``base_dir``.
+    """
+
     kind = "csv"
-
-    def __post_init__(self) -> None:
-        Source.__post_init__(self)
-        if not str(self.path):
-            raise DefinitionError(f"source {self.name!r} needs a path (file or glob)")
-        object.__setattr__(self, "path", str(self.path))
-
-    def _identity(self) -> dict[str, Any]:
-        return {"path": self.path}
+    suffix = "csv"
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -276,7 +349,7 @@ class FeatureView:
         where = f"feature view {self.name!r}"
         if not isinstance(self.entity, Entity):
             raise DefinitionError(f"{where}: entity must be an Entity; found {self.entity!r}")
-        if not isinstance(self.source, Source) or type(self.source) is Source:
+        if not isinstance(self.source, Source) or type(self.source) in (Source, _FileSource):
             raise DefinitionError(
                 f"{where}: source must be a ParquetSource, CsvSource, DataFrameSource or "
                 f"SqlSource; found {type(self.source).__name__}"
@@ -330,7 +403,11 @@ class FeatureView:
                     ) from exc
             object.__setattr__(self, "schema", declared)
         object.__setattr__(self, "tags", _tags(self.tags))
-        object.__setattr__(self, "version", content_hash(self._identity()))
+        try:
+            identity = self._identity()
+        except DefinitionError as exc:  # what the transform reads cannot be fingerprinted
+            raise DefinitionError(f"{where}: {exc}") from None
+        object.__setattr__(self, "version", content_hash(identity))
 
     def _identity(self) -> dict[str, Any]:
         return {

@@ -13,6 +13,8 @@ from collections.abc import Iterable
 __all__ = [
     "CatalogError",
     "ConfigError",
+    "CoverageError",
+    "CoverageWarning",
     "DefinitionError",
     "FeatstoreError",
     "LineageError",
@@ -63,6 +65,16 @@ class StorageError(FeatstoreError):
 
 class CatalogError(FeatstoreError):
     """Raised when the catalog database cannot complete a transaction."""
+
+
+class CoverageError(PointInTimeError):
+    """Raised by a ``strict=True`` retrieval when a requested view gave no values: nothing
+    materialized in reach of the entity rows, or no entity row matched."""
+
+
+class CoverageWarning(UserWarning):
+    """Warned when a requested view gave every entity row a null: nothing materialized in
+    reach, or no row matched. Pass ``strict=True`` to raise CoverageError instead."""
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:

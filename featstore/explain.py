@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from featstore.compute import CREATED, RANK, TS
+from featstore.compute import CREATED, TS
 from featstore.errors import LineageError
-from featstore.names import quote_ident, quote_literal
+from featstore.pit import FILE, ROW, PitQuery, ViewJoin, detail_columns, matched_column
 from featstore.registry import get_model_version, get_prediction_batch, get_training_set
+from featstore.retrieval import run_query
 
 if TYPE_CHECKING:
     from featstore.store import FeatureStore
@@ -21,23 +23,39 @@ if TYPE_CHECKING:
 __all__ = ["explain_prediction"]
 
 
-def _winner_sql(files: list[str], keys: list[str], ttl_us: int | None, bitemporal: bool) -> str:
-    listing = ", ".join(quote_literal(f) for f in files)
-    where = [f"{quote_ident(k)} = ${i + 1}" for i, k in enumerate(keys)]
-    n = len(keys)
-    where.append(f"{quote_ident(TS)} <= ${n + 1}")
-    if ttl_us is not None:
-        where.append(f"{quote_ident(TS)} >= ${n + 1} - INTERVAL ({ttl_us}) MICROSECONDS")
-    if bitemporal:
-        where.append(f"coalesce({quote_ident(CREATED)}, {quote_ident(TS)}) <= ${n + 1}")
-        order = f"{quote_ident(TS)} DESC, {quote_ident(RANK)}"
-    else:
-        where.append(f"{quote_ident(RANK)} = 1")
-        order = f"{quote_ident(TS)} DESC"
-    return (
-        f"SELECT * FROM read_parquet([{listing}], filename = true) WHERE {' AND '.join(where)} "
-        f"ORDER BY {order} LIMIT 1"
+def _winner(
+    store: FeatureStore,
+    view: dict[str, Any],
+    features: list[str],
+    files: list[str],
+    record: dict[str, Any],
+    as_of: datetime,
+    bitemporal: bool,
+) -> dict[str, Any] | None:
+    """The feature row retrieval picks for one entity row: the same query builder and
+    contract as get_historical_features (:mod:`featstore.pit`), with the winner's
+    timestamps and file."""
+    keys = list(view["join_keys"])
+    entity = pl.DataFrame(
+        {ROW: [0], **{k: [record[k]] for k in keys}, TS: [as_of]},
+        schema_overrides={TS: pl.Datetime("us")},
+    ).to_arrow()
+    join = ViewJoin(
+        files=tuple(str(store.offline.absolute(p)) for p in files),
+        keys=tuple(keys),
+        features=tuple((f, f) for f in features),
+        ttl_us=view["ttl_us"],
     )
+    query = PitQuery(
+        (join,), bitemporal=bitemporal, min_entity_ts=as_of, max_entity_ts=as_of, detail=True
+    )
+    out = pl.from_arrow(run_query(store.con, query, entity))
+    assert isinstance(out, pl.DataFrame)
+    row = out.row(0, named=True)
+    if not row[matched_column(0)]:
+        return None
+    ts, created, file = detail_columns(0)
+    return {**{f: row[f] for f in features}, TS: row[ts], CREATED: row[created], FILE: row[file]}
 
 
 def explain_prediction(store: FeatureStore, batch_ref: str, row: int) -> dict[str, Any]:
@@ -90,15 +108,11 @@ def explain_prediction(store: FeatureStore, batch_ref: str, row: int) -> dict[st
         existing = [p for p in pinned if store.offline.absolute(p).exists()]
         found = None
         if existing and all(record[k] is not None for k in keys):
-            sql = _winner_sql(
-                [str(store.offline.absolute(p)) for p in existing], keys, view["ttl_us"], bitemporal
-            )
-            result = store.con.sql(sql, params=[*(record[k] for k in keys), as_of]).pl()
-            found = result.row(0, named=True) if result.height else None
+            found = _winner(store, view, item["features"], existing, record, as_of, bitemporal)
         run_id = None
         file_rel = None
         if found is not None:
-            file_rel = store.offline.relative(Path(found["filename"]))
+            file_rel = store.offline.relative(Path(found[FILE]))
             file_row = store.catalog.one("SELECT run_id FROM files WHERE path = ?", (file_rel,))
             run_id = file_row["run_id"] if file_row else None
             if run_id and run_id not in runs:

@@ -19,6 +19,7 @@ unlisted files, which the next run of the view (or ``FeatureStore.gc``) deletes.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ from typing import Any
 
 import duckdb
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from featstore.catalog import Catalog, Tx
 from featstore.compute import (
@@ -36,24 +39,24 @@ from featstore.compute import (
     TS,
     InputFile,
     evaluate_view,
+    file_sha256,
     fingerprint_file,
+    month_counts,
+    read_start,
     resolve_files,
+    scan_range,
     sql_columns,
 )
 from featstore.definitions import CsvSource, DataFrameSource, FeatureView, ParquetSource, SqlSource
 from featstore.errors import FeatstoreError, MaterializationError
-from featstore.names import quote_ident, quote_literal
+from featstore.names import quote_file, quote_ident, quote_literal
 from featstore.offline import OfflineStore, new_id
-from featstore.timeutil import bucket_of, next_bucket, utc_now
+from featstore.timeutil import bucket_bounds, bucket_of, iso, next_bucket, utc_now
+from featstore.versioning import frame_digest
 
 __all__ = ["MaterializationRun", "ViewJob", "materialize_views"]
 
 SUPERSEDED_GRACE = timedelta(minutes=10)
-
-
-def iso(ts: datetime) -> str:
-    """Fixed-width ISO text, sortable as a string (how the catalog stores instants)."""
-    return ts.replace(tzinfo=None).isoformat(timespec="microseconds")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,28 +90,35 @@ class _Written:
     size: int
 
 
-def _fingerprints(view: FeatureView, catalog: Catalog) -> list[InputFile]:
+def _fingerprints(view: FeatureView) -> list[InputFile]:
+    """Fingerprints of what a run reads. File contents are hashed as they are at the
+    run's start (no cache: a same-size rewrite with its mtime restored is still seen), and
+    :func:`_check_unchanged` makes sure they did not change while the run read them."""
     source = view.source
     if isinstance(source, ParquetSource | CsvSource):
-        files = resolve_files(source)
-        cached: dict[tuple[str, int, int], tuple[int | None, str]] = {}
-        marks = ",".join("?" * len(files))
-        for row in catalog.all(
-            f"SELECT path, size, mtime_ns, rows, sha256 FROM fingerprint_cache WHERE path IN ({marks})",
-            tuple(files),
-        ):
-            cached[(row["path"], row["size"], row["mtime_ns"])] = (row["rows"], row["sha256"])
-        return [fingerprint_file(f, cached) for f in files]
+        return [fingerprint_file(f, {}) for f in resolve_files(source)]
     if isinstance(source, DataFrameSource):
         frame = source.data
-        digest = hashlib.sha256(
-            frame.hash_rows(seed=0).sort().to_numpy().tobytes() + str(frame.schema).encode()
-        ).hexdigest()
-        return [InputFile(f"memory:{source.name}", None, None, frame.height, digest)]
+        return [InputFile(f"memory:{source.name}", None, None, frame.height, frame_digest(frame))]
     if isinstance(source, SqlSource):
         digest = hashlib.sha256(source.query.encode()).hexdigest()
         return [InputFile(f"sql:{source.name}", None, None, None, digest)]
     return []
+
+
+def _check_unchanged(view: FeatureView, inputs: list[InputFile]) -> None:
+    for item in inputs:
+        if item.size is None:
+            continue
+        try:
+            stat = os.stat(item.path)
+        except OSError:
+            stat = None
+        if stat is None or (stat.st_size, stat.st_mtime_ns) != (item.size, item.mtime_ns):
+            raise MaterializationError(
+                f"feature view {view.name!r}: source file {item.path!r} changed while the run "
+                f"read it; run materialize again once the source is written"
+            )
 
 
 def _months(start: datetime, end: datetime) -> list[tuple[str, datetime, datetime]]:
@@ -139,7 +149,7 @@ def _write_bucket(
     try:
         parts = [f"SELECT {columns} FROM __fs_new"]
         if old_files:
-            listing = ", ".join(quote_literal(str(p)) for p in old_files)
+            listing = ", ".join(quote_file(str(p)) for p in old_files)
             parts.append(
                 f"SELECT {columns} FROM read_parquet([{listing}]) "
                 f"WHERE NOT ({quote_ident(TS)} >= TIMESTAMP {quote_literal(iso(lo))} "
@@ -162,7 +172,7 @@ def _write_bucket(
         con.execute(sql).fetchall()
         count, lo_ts, hi_ts = con.execute(
             f"SELECT count(*), min({quote_ident(TS)}), max({quote_ident(TS)}) "
-            f"FROM read_parquet({quote_literal(str(target))})"
+            f"FROM read_parquet({quote_file(str(target))})"
         ).fetchall()[0]
         return int(count), lo_ts, hi_ts
     finally:
@@ -237,24 +247,74 @@ def _prepare(
     offline: OfflineStore,
     on_bucket: Callable[[str, str], None] | None,
 ) -> _Prepared:
-    """Evaluate one view month by month into ``stage`` and publish its files (unlisted)."""
+    """Evaluate one view month by month into ``stage`` and publish its files (unlisted).
+
+    A month whose active file is damaged (gone, truncated, rewritten, missing a column)
+    is evaluated whole from the source and replaces it: re-materializing repairs it.
+    """
     view, started, run_id = job.view, utc_now(), stage.name
     names = list(job.features)
-    inputs = _fingerprints(view, catalog)
+    inputs = _fingerprints(view)
+    scanned = None
+    if isinstance(view.source, SqlSource):  # run the query once, not once per month
+        scanned = scan_range(view.source, con, read_start(view, job.start), job.end)
+    columns = [*view.join_keys, TS, CREATED, RANK, *names]
+    months = []  # (bucket, lo, hi, old files, repair)
+    active = _active_files(catalog, offline, view)
+    for bucket, lo, hi in _months(job.start, job.end):
+        old = active.get(bucket, [])
+        repair = any(_damaged(path, row, columns) for path, row in old)
+        if repair:  # the source is the truth: the whole month again, the old file replaced
+            lo, hi, old = bucket_bounds(bucket), next_bucket(bucket_bounds(bucket)), []
+        months.append((bucket, lo, hi, old, repair))
+    first, last = months[0][1], months[-1][2]
+    if scanned is not None and (first < job.start or last > job.end):
+        scanned = scan_range(view.source, con, read_start(view, first), last)
+    counts = month_counts(view, con, first, last, scanned)
     written: list[_Written] = []
     computed = 0  # rows evaluated in [start, end); files also carry the month's other rows
-    for bucket, lo, hi in _months(job.start, job.end):
-        rows = evaluate_view(view, con, lo, hi, job.features)
-        computed += rows.height
-        old = _active_files(catalog, offline, view, bucket)
-        if rows.height or old:
-            staged = stage / f"{bucket}.parquet"
-            count, lo_ts, hi_ts = _write_bucket(con, view, names, rows, old, lo, hi, staged)
-            written.append(
-                _Written(bucket, staged, count, lo_ts or lo, hi_ts or lo, staged.stat().st_size)
+    for chunk in _chunks(months, counts):
+        # a chunk of consecutive months is evaluated at once (the result does not depend
+        # on how a range is split: see check_row_context), then written month by month
+        rows_all = evaluate_view(view, con, chunk[0][1], chunk[-1][2], job.features, scanned)
+        by_month = (
+            {}
+            if rows_all.height == 0
+            else rows_all.with_columns(pl.col(TS).dt.strftime("%Y-%m").alias(MONTH)).partition_by(
+                MONTH, as_dict=True, include_key=False
             )
-        if on_bucket:
-            on_bucket(view.name, bucket)
+        )
+        for bucket, lo, hi, old, repair in chunk:
+            rows = by_month.get((bucket,))
+            if rows is None:
+                if not (old or repair):
+                    if on_bucket:
+                        on_bucket(view.name, bucket)
+                    continue
+                rows = rows_all.clear()
+            elif lo < job.start or hi > job.end:  # a repaired month reaches past the range
+                computed += rows.filter((pl.col(TS) >= job.start) & (pl.col(TS) < job.end)).height
+            else:
+                computed += rows.height
+            if rows.height or old or repair:
+                staged = stage / f"{bucket}.parquet"
+                try:
+                    count, lo_ts, hi_ts = _write_bucket(
+                        con, view, names, rows, [p for p, _ in old], lo, hi, staged
+                    )
+                except duckdb.OutOfMemoryException as exc:
+                    need = max(rows.estimated_size("mb") * 4, 64)
+                    raise MaterializationError(
+                        f"feature view {view.name!r}: month {bucket} ({rows.height:,} rows) "
+                        f"does not fit in DuckDB's memory_limit ({str(exc).splitlines()[0]}); give "
+                        f"FeatureStore(memory_limit=...) at least about {need:,.0f}MB"
+                    ) from exc
+                written.append(
+                    _Written(bucket, staged, count, lo_ts or lo, hi_ts or lo, staged.stat().st_size)
+                )
+            if on_bucket:
+                on_bucket(view.name, bucket)
+    _check_unchanged(view, inputs)
     published: list[Path] = []
     finals = []
     try:
@@ -283,14 +343,61 @@ def _prepare(
     return _Prepared(job, run, written, finals)
 
 
+CHUNK_ROWS = 1_000_000
+MONTH = "__fs_month"
+
+
+def _chunks(months: list[Any], counts: dict[str, int]) -> list[list[Any]]:
+    """Consecutive months grouped so a chunk holds about CHUNK_ROWS source rows (a big
+    month is a chunk of its own): sparse history costs a few evaluations, not one per
+    month."""
+    chunks: list[list[Any]] = []
+    size = 0
+    for month in months:
+        n = counts.get(month[0], 0)
+        if not chunks or size + n > CHUNK_ROWS:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(month)
+        size += n
+    return chunks
+
+
+def _damaged(path: Path, row: Any, columns: list[str]) -> bool:
+    """Whether an active offline file is not what the catalog recorded: gone, another
+    size or content, an unreadable footer, or a column missing."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return True
+    if stat.st_size != row["bytes"]:
+        return True
+    if (
+        row["mtime_ns"] is not None
+        and stat.st_mtime_ns != row["mtime_ns"]
+        and (row["sha256"] is None or file_sha256(str(path)) != row["sha256"])
+    ):
+        return True
+    try:
+        found = set(pq.ParquetFile(path).schema_arrow.names)
+    except (OSError, pa.ArrowException):
+        return True
+    return not set(columns) <= found
+
+
 def _active_files(
-    catalog: Catalog, offline: OfflineStore, view: FeatureView, bucket: str
-) -> list[Path]:
+    catalog: Catalog, offline: OfflineStore, view: FeatureView
+) -> dict[str, list[tuple[Path, Any]]]:
+    """The active files of a view version, by month."""
     rows = catalog.all(
-        "SELECT path FROM files WHERE view = ? AND view_version = ? AND bucket = ? AND active = 1",
-        (view.name, view.version, bucket),
+        "SELECT path, bucket, bytes, mtime_ns, sha256 FROM files WHERE view = ? AND "
+        "view_version = ? AND active = 1 ORDER BY bucket, path",
+        (view.name, view.version),
     )
-    return [offline.absolute(r["path"]) for r in rows]
+    out: dict[str, list[tuple[Path, Any]]] = {}
+    for r in rows:
+        out.setdefault(r["bucket"], []).append((offline.absolute(r["path"]), r))
+    return out
 
 
 def _record(
@@ -349,9 +456,10 @@ def _record(
     for item, final in zip(written, finals, strict=True):
         if item.rows == 0:
             continue
+        stat = os.stat(final)
         tx.execute(
             "INSERT INTO files (path, view, view_version, bucket, min_ts, max_ts, rows, bytes, "
-            "run_id, active) VALUES (?,?,?,?,?,?,?,?,?,1)",
+            "run_id, active, mtime_ns, sha256) VALUES (?,?,?,?,?,?,?,?,?,1,?,?)",
             (
                 offline.relative(final),
                 view.name,
@@ -360,8 +468,10 @@ def _record(
                 iso(item.min_ts),
                 iso(item.max_ts),
                 item.rows,
-                item.size,
+                stat.st_size,
                 run.run_id,
+                stat.st_mtime_ns,
+                file_sha256(str(final)),
             ),
         )
     for i in run.inputs:
@@ -370,12 +480,6 @@ def _record(
             "VALUES (?,?,?,?,?,?)",
             (run.run_id, i.path, i.size, i.mtime_ns, i.rows, i.sha256),
         )
-        if i.size is not None and i.sha256 is not None:
-            tx.execute(
-                "INSERT OR IGNORE INTO fingerprint_cache (path, size, mtime_ns, rows, sha256) "
-                "VALUES (?,?,?,?,?)",
-                (i.path, i.size, i.mtime_ns, i.rows, i.sha256),
-            )
     view_node = f"view:{view.name}@{view.version}"
     tx.add_node(
         run.id,
@@ -412,8 +516,12 @@ def _record(
     tx.add_edges(edges)
 
 
-def _collect_view_garbage(view: str, catalog: Catalog, offline: OfflineStore) -> list[str]:
-    """Under the view's lock: drop expired superseded files, then unlisted files.
+def _collect_view_garbage(
+    view: str, catalog: Catalog, offline: OfflineStore, *, staging: bool = True
+) -> list[str]:
+    """Under the view's lock: drop expired superseded files, then unlisted files (and,
+    with ``staging``, dead runs' staging directories). Never follows a link: one found
+    raises StorageError.
 
     Returns the store-relative paths removed (offline files and staging directories)."""
     cutoff = iso(utc_now() - SUPERSEDED_GRACE)
@@ -422,4 +530,5 @@ def _collect_view_garbage(view: str, catalog: Catalog, offline: OfflineStore) ->
             "DELETE FROM files WHERE view = ? AND active = 0 AND superseded_at < ?", (view, cutoff)
         )
     live = {r["path"] for r in catalog.all("SELECT path FROM files WHERE view = ?", (view,))}
-    return offline.collect_orphans(view, live) + offline.collect_staging()
+    removed = offline.collect_orphans(view, live)
+    return removed + offline.collect_staging() if staging else removed

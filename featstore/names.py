@@ -7,11 +7,12 @@ and are only ever used in SQL through :func:`quote_ident`.
 
 from __future__ import annotations
 
+import glob
 import re
 
 from featstore.errors import DefinitionError
 
-__all__ = ["quote_ident", "quote_literal", "validate_name"]
+__all__ = ["quote_file", "quote_ident", "quote_literal", "validate_name"]
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:[.-][A-Za-z0-9_]+)*")
 MAX_NAME_LENGTH = 128
@@ -58,3 +59,14 @@ def quote_literal(value: str) -> str:
     if "\x00" in value:
         raise DefinitionError(f"value {value!r} contains a null byte")
     return "'" + value.replace("'", "''") + "'"
+
+
+def quote_file(path: str) -> str:
+    """Quote a file path for DuckDB's readers as that literal file: DuckDB expands ``*``,
+    ``?`` and ``[...]`` in reader paths, so they are escaped (a store under ``data[1]``
+    never reads ``data1``).
+
+    >>> quote_file("/s/data[1]/x.parquet")
+    "'/s/data[[]1]/x.parquet'"
+    """
+    return quote_literal(glob.escape(path))

@@ -1,32 +1,57 @@
-"""The offline store's file layout, atomic file publication and locks.
+"""The offline store's file layout, atomic file publication, locks and ownership checks.
 
 Layout under the store directory::
 
     offline/<view>/<version>/<YYYY-MM>/part-<run_id>.parquet   feature rows
+    training_sets/<name>/<content id>.parquet                   saved training sets
+    predictions/<model>/<version>/<batch id>.parquet            prediction batches
     staging/<run_id>/                                           files being written
-    locks/<name>.lock                                           advisory locks (fcntl)
+    locks/<view>.lock, locks/<kind>/<name>.lock                 advisory locks (fcntl)
     tmp/                                                        DuckDB spill space
 
-A file becomes visible to readers only when the catalog lists it as active; files are
-written in ``staging/``, fsynced, then renamed into place before the catalog commit.
-Anything in ``staging/`` or ``offline/`` that the catalog does not list is garbage from
-a failed or killed run and is removed by :meth:`OfflineStore.collect_garbage`.
+A file becomes visible to readers only when the catalog lists it; files are written in
+``staging/``, fsynced, then renamed into place before the catalog commit. Anything in
+these folders that the catalog does not list is garbage from a failed or killed writer
+and is removed by the collectors below (under the lock its writer holds).
+
+featstore only deletes and writes what it owns. The store root may be a symbolic link,
+but nothing below it may be: every write checks that each existing directory between
+the root and its target is a real directory, every delete walks without following links,
+and a link found on the way is refused with a StorageError naming it (see
+:meth:`OfflineStore.check_inside`). Only names featstore itself writes are deleted.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import os
+import re
 import shutil
+import stat
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from featstore.errors import StorageError
+from featstore.errors import DefinitionError, StorageError
 from featstore.names import validate_name
 
 __all__ = ["OfflineStore", "fsync_dir", "new_id"]
+
+# what featstore writes under each kind's folder, relative to ``<folder>/<name>/``
+_OWNED = {
+    "view": re.compile(r"[0-9a-f]{1,64}/\d{4}-\d{2}/part-[0-9a-f]{1,64}\.parquet"),
+    "training_set": re.compile(r"[0-9a-f]{1,64}\.parquet"),
+    "predictions": re.compile(r"[1-9][0-9]*/[0-9a-f]{1,64}\.parquet"),
+}
+_FOLDERS = {"view": "offline", "training_set": "training_sets", "predictions": "predictions"}
+_LOCK_FOLDERS = {"view": "", "training_set": "training_sets", "predictions": "predictions"}
+# held shared while a staging directory is created and locked, exclusive while staging
+# is collected; a dot name, so that no view's lock (locks/<view>.lock) can be it
+_STAGING_GUARD = ".staging.lock"
+_READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
 
 
 def new_id() -> str:
@@ -52,9 +77,21 @@ def fsync_file(path: Path) -> None:
         os.close(fd)
 
 
+def _is_hex(value: str) -> bool:
+    return 0 < len(value) <= 64 and all(c in "0123456789abcdef" for c in value)
+
+
 def _check_hex(value: str, what: str) -> None:
-    if not (0 < len(value) <= 64 and all(c in "0123456789abcdef" for c in value)):
+    if not (isinstance(value, str) and _is_hex(value)):
         raise ValueError(f"{what} {value!r} is not a hex digest")
+
+
+def _is_name(value: str) -> bool:
+    try:
+        validate_name(value, "name")
+    except DefinitionError:
+        return False
+    return True
 
 
 class OfflineStore:
@@ -65,9 +102,31 @@ class OfflineStore:
         self.offline = root / "offline"
         self.staging_root = root / "staging"
         self.locks = root / "locks"
-        self.tmp = root / "tmp"
-        for folder in (self.offline, self.staging_root, self.locks, self.tmp):
-            folder.mkdir(parents=True, exist_ok=True)
+        self.training_sets = root / "training_sets"
+        self.predictions = root / "predictions"
+        self._tmp = root / "tmp"
+        for folder in (self.offline, self.staging_root, self.locks, self._tmp):
+            try:
+                os.lstat(folder)
+            except FileNotFoundError:
+                try:
+                    os.mkdir(folder)
+                except FileExistsError:
+                    pass
+                except OSError as exc:
+                    if exc.errno not in _READ_ONLY:
+                        raise self._write_error(folder, exc) from exc
+                    # a read-only store: reads work; a write says read-only when it needs it
+
+    @property
+    def tmp(self) -> Path:
+        """DuckDB's spill directory: a real directory in the store (created if possible)."""
+        self.check_inside(self._tmp)
+        with contextlib.suppress(OSError):  # exists, or a read-only store (DuckDB then
+            os.mkdir(self._tmp)  # reports it only if it must spill)
+        return self._tmp
+
+    # -- paths ----------------------------------------------------------------------
 
     def view_dir(self, view: str, version: str) -> Path:
         validate_name(view, "feature view")
@@ -82,84 +141,298 @@ class OfflineStore:
 
     def relative(self, path: Path) -> str:
         """A path as stored in the catalog: relative to the store root, with '/'."""
-        return path.relative_to(self.root).as_posix()
+        if path.is_relative_to(self.root):
+            return path.relative_to(self.root).as_posix()
+        return path.relative_to(self.root.resolve()).as_posix()  # a resolved path
 
     def absolute(self, relative: str) -> Path:
         """The inverse of :meth:`relative`, refusing anything outside the store."""
         path = (self.root / relative).resolve()
         if not path.is_relative_to(self.root.resolve()):
             raise StorageError(
-                f"catalog path {relative!r} points outside the store {str(self.root)!r}; the "
-                f"catalog was edited by hand or is corrupt: restore it from a backup"
+                f"catalog path {relative!r} points outside the store {str(self.root)!r} (to "
+                f"{str(path)!r}): a symbolic link inside the store leads out of it, or the "
+                f"catalog was edited by hand or is corrupt; replace the link with the real "
+                f"directory, or restore the catalog from a backup"
             )
         return path
 
-    @contextmanager
-    def lock(self, name: str) -> Iterator[None]:
-        """An exclusive advisory lock across processes, released on exit or death."""
-        validate_name(name, "lock")
-        with open(self.locks / f"{name}.lock", "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+    # -- ownership ------------------------------------------------------------------
+
+    def check_inside(self, path: Path, *, create: bool = False) -> Path:
+        """Check that ``path`` is the store's own: below the store root, with every
+        existing component from the root down to it (``path`` included) a real entry,
+        never a symbolic link, and every component above ``path`` a real directory.
+
+        With ``create``, ``path`` and its missing parents are created as directories.
+        Raises StorageError naming the offending path and the fix; returns ``path``.
+        """
+        parts = self._parts(path)
+        current = self.root
+        for i, part in enumerate(parts):
+            current = current / part
+            last = i == len(parts) - 1
             try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+                st = os.lstat(current)
+            except FileNotFoundError:
+                if not create:
+                    return path  # nothing further down exists yet
+                try:
+                    os.mkdir(current)
+                except FileExistsError:
+                    pass  # made by another process just now: checked below
+                except OSError as exc:
+                    raise self._write_error(current, exc) from exc
+                st = os.lstat(current)
+            if stat.S_ISLNK(st.st_mode):
+                raise self._link_error(current)
+            if (create or not last) and not stat.S_ISDIR(st.st_mode):
+                raise StorageError(
+                    f"{self._rel(current)!r} in store {str(self.root)!r} is a file where "
+                    f"featstore keeps a directory; move it out of the store and retry"
+                )
+        return path
+
+    def _parts(self, path: Path) -> tuple[str, ...]:
+        if not path.is_relative_to(self.root):
+            raise StorageError(
+                f"{str(path)!r} is outside the store {str(self.root)!r}; featstore only "
+                f"writes and deletes inside its store directory"
+            )
+        parts = path.relative_to(self.root).parts
+        if any(p in ("", ".", "..") for p in parts):
+            raise StorageError(f"{str(path)!r}: a store path never contains '.' or '..'")
+        return parts
+
+    def _rel(self, path: Path) -> str:
+        try:
+            return self.relative(path)
+        except ValueError:
+            return str(path)
+
+    def _link_error(self, path: Path) -> StorageError:
+        try:
+            target = f" (to {os.readlink(path)!r})"
+        except OSError:
+            target = ""
+        return StorageError(
+            f"{self._rel(path)!r} in store {str(self.root)!r} is a symbolic link{target}; "
+            f"featstore never writes or deletes through a link: replace the link with a real "
+            f"directory inside the store (move its contents in), or remove it, and retry"
+        )
+
+    def _write_error(self, path: Path, exc: OSError) -> StorageError:
+        where = f"{self._rel(path)!r} in store {str(self.root)!r}"
+        if exc.errno in _READ_ONLY:
+            return StorageError(
+                f"cannot write {where}: the store is read-only ({exc.strerror}); reads work, "
+                f"but to change it open the store from a writable location or fix its "
+                f"permissions"
+            )
+        if exc.errno == errno.ENOSPC:
+            return StorageError(
+                f"cannot write {where}: no space left on the device holding the store; "
+                f"free space and retry"
+            )
+        return StorageError(f"cannot write {where}: {exc}")
+
+    def _walk_owned(self, top: Path) -> list[Path]:
+        """Every file under ``top``, never following a link (a link found is refused
+        before anything is deleted)."""
+        self.check_inside(top)
+        if not top.is_dir():
+            return []
+        files: list[Path] = []
+
+        def fail(exc: OSError) -> None:
+            if not isinstance(exc, FileNotFoundError):  # removed meanwhile: nothing to do
+                raise StorageError(f"cannot list {self._rel(Path(exc.filename))!r}: {exc}")
+
+        for dirpath, dirnames, filenames in os.walk(top, followlinks=False, onerror=fail):
+            folder = Path(dirpath)
+            for name in dirnames + filenames:
+                if (folder / name).is_symlink():
+                    raise self._link_error(folder / name)
+            files += [folder / f for f in filenames]
+        return files
+
+    def names(self, kind: str = "view") -> list[str]:
+        """The names with a folder of ``kind`` (``view``: ``offline/<view>``,
+        ``training_set``, ``predictions``), sorted; entries featstore could not have
+        written are ignored, a link is refused."""
+        top = self.root / _FOLDERS[kind]
+        self.check_inside(top)
+        if not top.is_dir():
+            return []
+        out = []
+        with os.scandir(top) as entries:
+            for entry in entries:
+                if entry.is_symlink():
+                    raise self._link_error(Path(entry.path))
+                if entry.is_dir(follow_symlinks=False) and _is_name(entry.name):
+                    out.append(entry.name)
+        return sorted(out)
+
+    # -- locks ----------------------------------------------------------------------
+
+    def _open_lock(self, path: Path) -> int:
+        self.check_inside(path.parent, create=True)
+        self.check_inside(path)
+        flags = os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            return os.open(path, flags, 0o644)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise self._link_error(path) from exc
+            raise self._write_error(path, exc) from exc
+
+    @contextmanager
+    def _flock(self, path: Path, mode: int) -> Iterator[None]:
+        fd = self._open_lock(path)
+        try:
+            fcntl.flock(fd, mode)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    @contextmanager
+    def lock(self, name: str, *, kind: str = "view") -> Iterator[None]:
+        """An exclusive advisory lock across processes, released on exit or death.
+
+        ``kind="view"`` (``locks/<view>.lock``): held by materialization and gc of the
+        view. ``training_set`` and ``predictions`` (``locks/<kind>/<name>.lock``): held by
+        a writer of that training-set name or model from before it publishes its file
+        until after its commit, and by gc, so gc never removes a file about to be listed.
+        """
+        validate_name(name, "lock")
+        folder = self.locks / _LOCK_FOLDERS[kind] if _LOCK_FOLDERS[kind] else self.locks
+        with self._flock(folder / f"{name}.lock", fcntl.LOCK_EX):
+            yield
+
+    # -- staging --------------------------------------------------------------------
 
     @contextmanager
     def staging(self, run_id: str) -> Iterator[Path]:
         """A private directory for one run's files, removed when the run ends.
 
-        A lock file inside marks it live; :meth:`collect_garbage` removes staging
-        directories whose owner died (their lock is free).
+        Its ``.lock`` file, held for the whole run, marks it live. The directory is
+        created and locked while the staging guard is held shared, and
+        :meth:`collect_staging` inspects directories only while holding it exclusively:
+        so a collector never sees a directory between its creation and its locking.
         """
+        _check_hex(run_id, "run id")
+        self.check_inside(self.staging_root, create=True)
         folder = self.staging_root / run_id
-        folder.mkdir(parents=True)
-        handle = open(folder / ".lock", "a")  # noqa: SIM115 (held for the whole run)
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        with self._flock(self.locks / _STAGING_GUARD, fcntl.LOCK_SH):
+            try:
+                os.mkdir(folder)
+            except OSError as exc:
+                raise self._write_error(folder, exc) from exc
+            try:
+                fd = os.open(
+                    folder / ".lock",
+                    os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                    0o644,
+                )
+            except OSError as exc:
+                shutil.rmtree(folder, ignore_errors=True)
+                raise self._write_error(folder / ".lock", exc) from exc
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except BaseException:
+                os.close(fd)
+                shutil.rmtree(folder, ignore_errors=True)
+                raise
         try:
             yield folder
         finally:
             shutil.rmtree(folder, ignore_errors=True)
-            handle.close()
-
-    def publish(self, staged: Path, final: Path) -> None:
-        """Move a fully written, fsynced file into its final place."""
-        fsync_file(staged)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staged, final)
-        fsync_dir(final.parent)
+            os.close(fd)
 
     def collect_staging(self) -> list[str]:
         """Delete staging directories whose run died (their lock is free)."""
-        removed: list[str] = []
-        for folder in self.staging_root.iterdir():
-            try:
-                handle = open(folder / ".lock", "a")  # noqa: SIM115
-            except OSError:
-                continue
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                continue  # a live run owns it
-            finally:
-                handle.close()
-            shutil.rmtree(folder, ignore_errors=True)
-            removed.append(self.relative(folder))
-        return removed
-
-    def collect_orphans(self, view: str, live: set[str]) -> list[str]:
-        """Delete a view's offline files that the catalog does not list.
-
-        Call it holding the view's lock, so no run is between publishing and committing.
-        ``live`` holds the catalog's relative paths of the view's files.
-        """
-        removed: list[str] = []
-        folder = self.offline / view
-        if not folder.is_dir():
+        top = self.staging_root
+        self.check_inside(top)
+        if not top.is_dir():
+            return []
+        dead: list[tuple[Path, int | None]] = []
+        try:
+            with self._flock(self.locks / _STAGING_GUARD, fcntl.LOCK_EX):
+                # no writer is between creating its directory and locking it now
+                with os.scandir(top) as entries:
+                    found = sorted(entries, key=lambda e: e.name)
+                for entry in found:
+                    folder = Path(entry.path)
+                    if entry.is_symlink():
+                        raise self._link_error(folder)
+                    if not entry.is_dir(follow_symlinks=False) or not _is_hex(entry.name):
+                        continue  # not a directory featstore made
+                    is_dead, fd = self._own_if_dead(folder)
+                    if is_dead:
+                        dead.append((folder, fd))
+            removed: list[str] = []
+            for folder, _ in dead:
+                # locked by us now, or lock-less (its writer died before locking it)
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(self.relative(folder))
             return removed
-        for path in folder.rglob("*.parquet"):
-            rel = self.relative(path)
-            if rel not in live:
-                path.unlink(missing_ok=True)
-                removed.append(rel)
+        finally:
+            for _, fd in dead:
+                if fd is not None:
+                    os.close(fd)
+
+    def _own_if_dead(self, folder: Path) -> tuple[bool, int | None]:
+        """Whether a staging directory's run is dead, and then the descriptor of its
+        ``.lock``, locked by us (None if it has no usable lock file)."""
+        flags = os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            fd = os.open(folder / ".lock", flags, 0o644)
+        except FileNotFoundError:
+            return False, None  # removed meanwhile by its finished owner
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return True, None  # a link, which featstore never makes: no run's
+            raise self._write_error(folder / ".lock", exc) from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False, None  # a live run owns it
+        return True, fd
+
+    # -- publish and collect --------------------------------------------------------
+
+    def publish(self, staged: Path, final: Path) -> None:
+        """Move a fully written, fsynced file into its final place (checked to be the
+        store's own: no link on the way)."""
+        fsync_file(staged)
+        self.check_inside(final.parent, create=True)
+        self.check_inside(final)
+        try:
+            os.replace(staged, final)
+        except OSError as exc:
+            raise self._write_error(final, exc) from exc
+        fsync_dir(final.parent)
+
+    def collect_orphans(self, name: str, live: set[str], *, kind: str = "view") -> list[str]:
+        """Delete the files of a view (``offline/<name>``), training-set name or model's
+        predictions that the catalog does not list.
+
+        Call it holding ``lock(name, kind=kind)``, so no writer is between publishing and
+        committing. ``live`` holds the catalog's relative paths of that name's files. Only
+        files named as featstore names them are deleted; a link anywhere below refuses
+        the whole collection (nothing deleted).
+        """
+        validate_name(name, kind.replace("_", " "))
+        top = self.root / _FOLDERS[kind] / name
+        owned = _OWNED[kind]
+        doomed = [
+            path
+            for path in self._walk_owned(top)
+            if owned.fullmatch(path.relative_to(top).as_posix()) and self.relative(path) not in live
+        ]
+        removed: list[str] = []
+        for path in doomed:
+            path.unlink(missing_ok=True)
+            removed.append(self.relative(path))
         return removed

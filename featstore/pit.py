@@ -22,12 +22,28 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from featstore.compute import CREATED, RANK, TS
-from featstore.names import quote_ident, quote_literal
+from featstore.errors import DefinitionError
+from featstore.names import quote_file, quote_ident, quote_literal
 
-__all__ = ["PitQuery", "ViewJoin", "build_sql"]
+__all__ = ["PitQuery", "ViewJoin", "build_sql", "detail_columns", "matched_column"]
 
 ENTITY = "__fs_entity"
 ROW = "__fs_row"
+# Every name the builder makes up starts with this prefix. Users' join keys and feature
+# names may not (Entity and FeatureView refuse it), so no generated alias can ever
+# collide with a user's column, whatever the user names things.
+INTERNAL = "__fs_"
+FILE = "__fs_file"
+
+
+def matched_column(n: int) -> str:
+    """The output column that says whether entity rows matched view ``n`` (within TTL)."""
+    return f"{INTERNAL}m{n}"
+
+
+def detail_columns(n: int) -> tuple[str, str, str]:
+    """With ``PitQuery.detail``: the winner's event time, created time and file of view ``n``."""
+    return f"{INTERNAL}v{n}_ts", f"{INTERNAL}v{n}_created", f"{INTERNAL}v{n}_file"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,12 +58,17 @@ class ViewJoin:
 
 @dataclass(frozen=True, slots=True)
 class PitQuery:
-    """A whole point-in-time query over the registered entity relation."""
+    """A whole point-in-time query over the registered entity relation.
+
+    ``detail`` adds, per view, the winning row's event time, created time and file
+    (:func:`detail_columns`): what explain shows for one prediction.
+    """
 
     views: tuple[ViewJoin, ...]
     bitemporal: bool = False
     min_entity_ts: datetime | None = None
     max_entity_ts: datetime | None = None
+    detail: bool = False
 
 
 def _ts_literal(ts: datetime) -> str:
@@ -63,15 +84,35 @@ def _ttl_interval(ttl_us: int) -> str:
     return f"INTERVAL ({min(ttl_us, MAX_TTL_US)}) MICROSECONDS"
 
 
-def _view_relation(q: PitQuery, v: ViewJoin, alias: str) -> str:
+def _check_names(v: ViewJoin) -> None:
+    for name in (*v.keys, *(col for col, _ in v.features if col not in _STORED)):
+        if name.startswith(INTERNAL):
+            raise DefinitionError(
+                f"column {name!r} starts with {INTERNAL!r}, which featstore reserves for its "
+                f"own columns; rename it in the feature view"
+            )
+
+
+_STORED = frozenset({TS, CREATED, RANK})
+
+
+def _view_relation(q: PitQuery, v: ViewJoin, n: int) -> str:
     q_ts, q_rank, q_created = quote_ident(TS), quote_ident(RANK), quote_ident(CREATED)
-    files = ", ".join(quote_literal(f) for f in v.files)
-    scan = f"read_parquet([{files}])"
+    alias = f"{INTERNAL}v{n}"
+    files = ", ".join(quote_file(f) for f in v.files)
+    scan = f"read_parquet([{files}]{f', filename = {quote_literal(FILE)}' if q.detail else ''})"
     keys = [quote_ident(k) for k in v.keys]
     feats = [
-        f"{quote_ident(col)} AS {quote_ident(f'{alias}_{i}')}"
+        f"{quote_ident(col)} AS {quote_ident(f'{alias}_f{i}')}"
         for i, (col, _) in enumerate(v.features)
     ]
+    extra = []
+    if q.detail:
+        _, d_created, d_file = detail_columns(n)
+        extra = [
+            f"{q_created} AS {quote_ident(d_created)}",
+            f"{quote_ident(FILE)} AS {quote_ident(d_file)}",
+        ]
     bounds = []
     if q.max_entity_ts is not None:
         bounds.append(f"{q_ts} <= {_ts_literal(q.max_entity_ts)}")
@@ -79,60 +120,80 @@ def _view_relation(q: PitQuery, v: ViewJoin, alias: str) -> str:
         bounds.append(f"{q_ts} >= {_ts_literal(q.min_entity_ts)} - {_ttl_interval(v.ttl_us)}")
     if not q.bitemporal:
         where = " AND ".join([f"{q_rank} = 1", *bounds])
-        cols = ", ".join([*keys, f"{q_ts} AS {quote_ident(alias + '_ts')}", *feats])
+        cols = ", ".join([*keys, f"{q_ts} AS {quote_ident(alias + '_ts')}", *feats, *extra])
         return f"(SELECT {cols} FROM {scan} WHERE {where})"
-    avail = f"greatest({q_ts}, coalesce({q_created}, {q_ts}))"
-    order = f"{{'ts': {q_ts}, 'rank': -{q_rank}}}"
+    # bitemporal: a row whose creation time is unknown is never a candidate
+    bounds.append(f"{q_created} IS NOT NULL")
+    if q.max_entity_ts is not None:
+        bounds.append(f"{q_created} <= {_ts_literal(q.max_entity_ts)}")
+    avail, order, prev = (quote_ident(f"{INTERNAL}{x}") for x in ("avail", "order", "prev"))
+    inner = (
+        f"SELECT *, greatest({q_ts}, {q_created}) AS {avail}, "
+        f"{{'ts': {q_ts}, 'rank': -{q_rank}}} AS {order} FROM {scan} WHERE {' AND '.join(bounds)}"
+    )
     part = ", ".join(keys)
-    where = f"WHERE {' AND '.join(bounds)}" if bounds else ""
-    inner = f"SELECT *, {avail} AS __fs_avail, {order} AS __fs_order FROM {scan} {where}"
     breakers = (
-        f"SELECT *, max(__fs_order) OVER (PARTITION BY {part} ORDER BY __fs_avail, __fs_order "
-        f"ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS __fs_prev FROM ({inner})"
+        f"SELECT *, max({order}) OVER (PARTITION BY {part} ORDER BY {avail}, {order} "
+        f"ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS {prev} FROM ({inner})"
     )
     kept = (
-        f"SELECT * FROM ({breakers}) WHERE __fs_prev IS NULL OR __fs_order > __fs_prev "
-        f"QUALIFY row_number() OVER (PARTITION BY {part}, __fs_avail ORDER BY __fs_order DESC) = 1"
+        f"SELECT * FROM ({breakers}) WHERE {prev} IS NULL OR {order} > {prev} "
+        f"QUALIFY row_number() OVER (PARTITION BY {part}, {avail} ORDER BY {order} DESC) = 1"
     )
     cols = ", ".join(
         [
             *keys,
-            f"__fs_avail AS {quote_ident(alias + '_avail')}",
+            f"{avail} AS {quote_ident(alias + '_avail')}",
             f"{q_ts} AS {quote_ident(alias + '_ts')}",
             *feats,
+            *extra,
         ]
     )
     return f"(SELECT {cols} FROM ({kept}))"
 
 
 def build_sql(q: PitQuery) -> str:
-    """The SQL text of a point-in-time query; the result is ``(__fs_row, features...)``."""
+    """The SQL text of a point-in-time query.
+
+    The result is ``__fs_row``, the features under their output names, and per view
+    ``n`` a boolean :func:`matched_column` (plus :func:`detail_columns` with ``detail``).
+    """
     e_ts = f"e.{quote_ident(TS)}"
     select = [f"e.{quote_ident(ROW)}"]
     joins = []
     for n, v in enumerate(q.views):
-        alias = f"v{n}"
-        on = [f"e.{quote_ident(k)} = {alias}.{quote_ident(k)}" for k in v.keys]
-        at = f"{alias}.{quote_ident(alias + ('_avail' if q.bitemporal else '_ts'))}"
-        on.append(f"{e_ts} >= {at}")
+        _check_names(v)
+        alias = f"{INTERNAL}v{n}"
         if not v.files:
             # nothing materialized in reach: every value is null, typed by the caller
             for _, out in v.features:
                 select.append(f"NULL AS {quote_ident(out)}")
+            select.append(f"false AS {quote_ident(matched_column(n))}")
+            if q.detail:
+                select += [f"NULL AS {quote_ident(c)}" for c in detail_columns(n)]
             continue
-        joins.append(
-            f"ASOF LEFT JOIN {_view_relation(q, v, alias)} AS {alias} ON {' AND '.join(on)}"
-        )
+        on = [f"e.{quote_ident(k)} = {alias}.{quote_ident(k)}" for k in v.keys]
+        at = f"{alias}.{quote_ident(alias + ('_avail' if q.bitemporal else '_ts'))}"
+        on.append(f"{e_ts} >= {at}")
+        joins.append(f"ASOF LEFT JOIN {_view_relation(q, v, n)} AS {alias} ON {' AND '.join(on)}")
+        match_ts = f"{alias}.{quote_ident(alias + '_ts')}"
         fresh = (
-            f"{alias}.{quote_ident(alias + '_ts')} >= {e_ts} - {_ttl_interval(v.ttl_us)}"
+            f"{match_ts} >= {e_ts} - {_ttl_interval(v.ttl_us)}"
             if v.ttl_us is not None
-            else None
+            else f"{match_ts} IS NOT NULL"
         )
+        gate = f"CASE WHEN {fresh} THEN {{}} END" if v.ttl_us is not None else "{}"
         for i, (_, out) in enumerate(v.features):
-            value = f"{alias}.{quote_ident(f'{alias}_{i}')}"
-            if fresh:
-                value = f"CASE WHEN {fresh} THEN {value} END"
+            value = gate.format(f"{alias}.{quote_ident(f'{alias}_f{i}')}")
             select.append(f"{value} AS {quote_ident(out)}")
+        select.append(f"coalesce({fresh}, false) AS {quote_ident(matched_column(n))}")
+        if q.detail:
+            d_ts, d_created, d_file = detail_columns(n)
+            select += [
+                f"{gate.format(match_ts)} AS {quote_ident(d_ts)}",
+                f"{gate.format(f'{alias}.{quote_ident(d_created)}')} AS {quote_ident(d_created)}",
+                f"{gate.format(f'{alias}.{quote_ident(d_file)}')} AS {quote_ident(d_file)}",
+            ]
     return (
         f"SELECT {', '.join(select)} FROM {ENTITY} AS e "
         + " ".join(joins)

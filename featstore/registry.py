@@ -2,14 +2,19 @@
 
 Each operation writes its Parquet file (if any) first, then records the catalog rows and
 lineage nodes and edges in one transaction, so a failure records nothing and a reader
-never sees a row whose file is missing.
+never sees a row whose file is missing. A writer holds the lock of its training-set name
+or model from publishing its file until its commit; :func:`collect_garbage` (run by
+``FeatureStore.gc``) takes the same lock and removes the files a killed writer left.
 """
 
 from __future__ import annotations
 
 import json
+import numbers
 import os
 import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -25,7 +30,7 @@ from featstore.names import validate_name
 from featstore.offline import OfflineStore, new_id
 from featstore.timeutil import utc_now
 
-__all__ = ["ModelVersion", "PredictionBatch", "TrainingSet", "code_version"]
+__all__ = ["ModelVersion", "PredictionBatch", "TrainingSet", "code_version", "collect_garbage"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,13 +141,40 @@ def code_version(cwd: str | None = None) -> dict[str, Any]:
     return {"git_commit": commit, "git_dirty": bool(status.strip())}
 
 
-def write_parquet_atomically(frame: pl.DataFrame, offline: OfflineStore, final: Path) -> None:
-    """Write ``frame`` in staging, fsync, and rename it to ``final``."""
-    run = new_id()
-    with offline.staging(run) as stage:
+@contextmanager
+def write_parquet_atomically(
+    frame: pl.DataFrame, offline: OfflineStore, *, lock: tuple[str, str]
+) -> Iterator[Callable[[Path], None]]:
+    """Write ``frame`` in staging, then run the block holding ``offline.lock(name,
+    kind=kind)`` for ``lock = (kind, name)``; the block calls the given ``publish(final)``
+    (fsync and rename into place) and commits. gc takes the same lock, so it never
+    deletes a file between its publication and its commit; a writer killed in between
+    leaves a file that gc removes."""
+    kind, name = lock
+    with offline.staging(new_id()) as stage:
         staged = stage / "data.parquet"
         frame.write_parquet(staged, compression="zstd")
-        offline.publish(staged, final)
+        with offline.lock(name, kind=kind):
+            yield lambda final: offline.publish(staged, final)
+
+
+def collect_garbage(catalog: Catalog, offline: OfflineStore) -> list[str]:
+    """Delete training-set and prediction files that the catalog does not list (left by
+    a writer killed before its commit), each name under its writers' lock. Returns the
+    store-relative paths removed."""
+    removed: list[str] = []
+    for kind, table, column in (
+        ("training_set", "training_sets", "name"),
+        ("predictions", "prediction_batches", "model"),
+    ):
+        for name in offline.names(kind):
+            with offline.lock(name, kind=kind):
+                live = {
+                    r["path"]
+                    for r in catalog.all(f"SELECT path FROM {table} WHERE {column} = ?", (name,))
+                }
+                removed += offline.collect_orphans(name, live, kind=kind)
+    return removed
 
 
 # -- training sets ---------------------------------------------------------------------
@@ -156,14 +188,36 @@ def save_training_set(
     name: str,
 ) -> TrainingSet:
     validate_name(name, "training set")
-    content_id = str(manifest["content_id"])
-    existing = get_training_set(
-        catalog, offline, f"training_set:{name}@{content_id}", missing_ok=True
-    )
+    content_id = str(manifest.get("content_id"))
+    if not (0 < len(content_id) <= 64 and all(c in "0123456789abcdef" for c in content_id)):
+        raise DefinitionError(
+            f"training set {name!r}: content id {content_id!r} is not a hex digest; save "
+            f"the RetrievalResult that get_historical_features returned, unmodified"
+        )
+    ref = f"training_set:{name}@{content_id}"
+    existing = get_training_set(catalog, offline, ref, missing_ok=True)
     if existing is not None:
         return _refresh_provenance(catalog, existing, manifest)
     final = offline.root / "training_sets" / name / f"{content_id}.parquet"
-    write_parquet_atomically(frame, offline, final)
+    with write_parquet_atomically(frame, offline, lock=("training_set", name)) as publish:
+        # again, under the lock: another process may have saved it since the check above
+        existing = get_training_set(catalog, offline, ref, missing_ok=True)
+        if existing is not None:
+            return _refresh_provenance(catalog, existing, manifest)
+        publish(final)
+        return _commit_training_set(catalog, offline, frame, manifest, name, final)
+
+
+def _commit_training_set(
+    catalog: Catalog,
+    offline: OfflineStore,
+    frame: pl.DataFrame,
+    manifest: dict[str, Any],
+    name: str,
+    final: Path,
+) -> TrainingSet:
+    """Record a published training-set file (holding its name's lock)."""
+    content_id = str(manifest["content_id"])
     now = iso(utc_now())
     ts = TrainingSet(name, content_id, final, frame.height, now, manifest)
     raced = False
@@ -347,6 +401,26 @@ def register_model(
     return mv
 
 
+_MAX_VERSION = 2**63 - 1  # SQLite's INTEGER
+
+
+def check_version(name: str, version: object) -> int:
+    """A model version argument as an int: a whole number (not a bool, not a float such
+    as 1.9, which must never quietly mean version 1)."""
+    if isinstance(version, bool) or not isinstance(version, numbers.Integral):
+        raise DefinitionError(
+            f"model {name!r}: version must be a whole number such as 1; found {version!r} "
+            f"({type(version).__name__})"
+        )
+    return int(version)
+
+
+def _check_text(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise DefinitionError(f"{what} must be a string; found {value!r} ({type(value).__name__})")
+    return value
+
+
 def _model_names(catalog: Catalog) -> list[str]:
     return [r["name"] for r in catalog.all("SELECT DISTINCT name FROM model_versions")]
 
@@ -354,7 +428,11 @@ def _model_names(catalog: Catalog) -> list[str]:
 def get_model_version(
     catalog: Catalog, name: str, version: int | None = None, alias: str | None = None
 ) -> ModelVersion:
+    _check_text(name, "model name")
+    if version is not None:
+        version = check_version(name, version)
     if alias is not None:
+        _check_text(alias, f"alias of model {name!r}")
         version = current_alias(catalog, name, alias)
         if version is None:
             raise NotFoundError(f"model {name!r} has no alias {alias!r}; set it with set_alias")
@@ -362,15 +440,18 @@ def get_model_version(
         row = catalog.one(
             "SELECT body FROM model_versions WHERE name = ? ORDER BY version DESC LIMIT 1", (name,)
         )
+    elif not 1 <= version <= _MAX_VERSION:
+        row = None  # versions count up from 1
     else:
         row = catalog.one(
-            "SELECT body FROM model_versions WHERE name = ? AND version = ?", (name, int(version))
+            "SELECT body FROM model_versions WHERE name = ? AND version = ?", (name, version)
         )
     if row is None:
         if version is not None and name in _model_names(catalog):
             known = [mv.version for mv in list_model_versions(catalog, name)]
             raise NotFoundError(
                 f"model {name!r} has no version {version}; its versions are {known}"
+                + ("" if version >= 1 else " (versions count up from 1)")
             )
         raise NotFoundError(f"unknown model {name!r}" + did_you_mean(name, _model_names(catalog)))
     return ModelVersion.from_record(json.loads(row["body"]))
@@ -411,6 +492,7 @@ def current_alias(catalog: Catalog, name: str, alias: str) -> int | None:
 
 def set_alias(catalog: Catalog, name: str, alias: str, version: int) -> None:
     validate_name(alias, "alias")
+    version = check_version(name, version)
     get_model_version(catalog, name, version)
     with catalog.transaction() as tx:
         tx.execute(
@@ -420,6 +502,8 @@ def set_alias(catalog: Catalog, name: str, alias: str, version: int) -> None:
 
 
 def rollback(catalog: Catalog, name: str, alias: str) -> ModelVersion:
+    _check_text(name, "model name")
+    _check_text(alias, f"alias of model {name!r}")
     with catalog.transaction() as tx:
         stack = alias_stack(_alias_events(tx, name, alias))
         if len(stack) < 2:
@@ -478,7 +562,24 @@ def log_predictions(
     as_of: datetime | None,
 ) -> PredictionBatch:
     final = offline.root / "predictions" / model.name / str(model.version) / f"{batch_id}.parquet"
-    write_parquet_atomically(frame, offline, final)
+    with write_parquet_atomically(frame, offline, lock=("predictions", model.name)) as publish:
+        publish(final)
+        return _commit_predictions(
+            catalog, offline, model, frame, batch_id, retrieval, as_of, final
+        )
+
+
+def _commit_predictions(
+    catalog: Catalog,
+    offline: OfflineStore,
+    model: ModelVersion,
+    frame: pl.DataFrame,
+    batch_id: str,
+    retrieval: dict[str, Any] | None,
+    as_of: datetime | None,
+    final: Path,
+) -> PredictionBatch:
+    """Record a published prediction file (holding its model's lock)."""
     now = iso(utc_now())
     batch = PredictionBatch(batch_id, model.name, model.version, final, frame.height, now)
     body = {

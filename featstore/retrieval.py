@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,43 +15,91 @@ import polars as pl
 import pyarrow as pa
 
 from featstore.compute import TS
-from featstore.errors import PointInTimeError, SchemaError, StorageError
-from featstore.pit import ENTITY, ROW, PitQuery, build_sql
-from featstore.timeutil import is_temporal, utc_expr
-from featstore.versioning import content_hash
+from featstore.coverage import ViewCoverage, report
+from featstore.definitions import FeatureService
+from featstore.dtypes import decode_schema, restore_dtypes
+from featstore.errors import FeatstoreError, PointInTimeError, SchemaError, StorageError
+from featstore.pit import ENTITY, INTERNAL, ROW, PitQuery, ViewJoin, build_sql, matched_column
+from featstore.refs import Requested, flatten, resolve_refs
+from featstore.timeutil import is_temporal, iso, utc_expr
+from featstore.versioning import content_hash, frame_digest
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from featstore.store import FeatureStore
 
 __all__ = ["RetrievalResult", "entity_frame", "prepare_entity", "run_query"]
 
 
 def entity_frame(entity_df: Any) -> pl.DataFrame:
-    """Accept a Polars, pandas or Arrow frame, a LazyFrame, or a Parquet path."""
+    """Accept a Polars, pandas or Arrow frame, a LazyFrame, a dict of columns, or a
+    Parquet path; anything else, or a frame that cannot be one (ragged columns, duplicate
+    column names, a LazyFrame that fails), is a PointInTimeError."""
+    try:
+        frame = _entity_frame(entity_df)
+    except FeatstoreError:
+        raise
+    except Exception as exc:  # Polars, Arrow and pandas errors on malformed input
+        raise PointInTimeError(
+            f"entity frame ({type(entity_df).__name__}) cannot be read as a table: "
+            f"{type(exc).__name__}: {exc}; pass a frame with one column per name and equal "
+            f"column lengths"
+        ) from exc
+    return frame
+
+
+def _entity_frame(entity_df: Any) -> pl.DataFrame:
     if isinstance(entity_df, pl.DataFrame):
         return entity_df
     if isinstance(entity_df, pl.LazyFrame):
         return entity_df.collect()
     if isinstance(entity_df, str | Path):
         path = Path(entity_df)
-        if not path.exists():
+        if not path.is_file():
             raise PointInTimeError(
-                f"entity frame path {str(path)!r} does not exist; check the path (relative "
-                f"paths are read from the current directory)"
+                f"entity frame path {str(path)!r} is not a file; check the path (relative "
+                f"paths are read from the current directory {os.getcwd()!r})"
+            )
+        with open(path, "rb") as handle:
+            magic = handle.read(4)
+        if magic != b"PAR1":
+            raise PointInTimeError(
+                f"entity frame path {str(path)!r} is not a Parquet file; read it yourself "
+                f"(e.g. pl.read_csv({str(path)!r}, try_parse_dates=True)) and pass the frame"
             )
         return pl.read_parquet(path)
     if isinstance(entity_df, dict):
+        lengths = {k: len(v) for k, v in entity_df.items() if hasattr(v, "__len__")}
+        if len(set(lengths.values())) > 1:
+            raise PointInTimeError(
+                f"entity frame: its columns have different lengths {lengths!r}; give every "
+                f"column one value per row"
+            )
         return pl.DataFrame(entity_df)
     if type(entity_df).__module__.split(".")[0] == "pandas":
+        names = [str(c) for c in entity_df.columns]
+        _check_unique(names)
         return pl.from_pandas(entity_df)
     if isinstance(entity_df, pa.Table | pa.RecordBatch):
+        _check_unique(list(entity_df.schema.names))
         out = pl.from_arrow(entity_df)
         assert isinstance(out, pl.DataFrame)
         return out
     raise PointInTimeError(
-        "entity_df must be a Polars, pandas or Arrow frame or a Parquet path; "
-        f"found {type(entity_df).__name__}"
+        "entity_df must be a Polars, pandas or Arrow frame, a dict of columns or a Parquet "
+        f"path; found {type(entity_df).__name__}"
     )
+
+
+def _check_unique(names: list[str]) -> None:
+    seen: set[str] = set()
+    dupes = sorted({n for n in names if n in seen or seen.add(n)})  # type: ignore[func-returns-value]
+    if dupes:
+        raise PointInTimeError(
+            f"entity frame has duplicate column names {dupes!r}; rename them so each column "
+            f"has its own name"
+        )
 
 
 def find_timestamp_column(frame: pl.DataFrame, given: str | None) -> str:
@@ -133,24 +182,25 @@ def run_query(con: duckdb.DuckDBPyConnection, query: PitQuery, entity: pa.Table)
     con.register(ENTITY, entity)
     try:
         return con.sql(build_sql(query)).to_arrow_table()
-    except (duckdb.IOException, duckdb.InvalidInputException) as exc:
+    except (duckdb.IOException, duckdb.InvalidInputException, duckdb.BinderException) as exc:
         raise StorageError(
-            f"reading the offline store failed: {exc}. A file may be corrupt or truncated: "
-            f"re-materialize the affected view over its range, then run store.gc()"
+            f"reading the offline store failed: {exc}. A file may be corrupt, truncated or "
+            f"rewritten without a column: re-materialize the affected view over its range "
+            f"(it replaces damaged files), then run store.gc()"
+        ) from exc
+    except duckdb.OutOfMemoryException as exc:
+        raise StorageError(
+            f"the point-in-time query ran out of memory ({exc}); raise "
+            f"FeatureStore(memory_limit=...) or retrieve fewer entity rows at a time"
         ) from exc
     finally:
         con.unregister(ENTITY)
 
 
 def frame_hash(frame: pl.DataFrame) -> str:
-    """SHA-256 over a frame's schema and per-row hashes: its content, null-aware.
-
-    Fast (one pass); stable for a given Polars version.
-    """
-    digest = hashlib.sha256(repr(list(frame.schema.items())).encode())
-    if frame.height and frame.width:
-        digest.update(frame.hash_rows(seed=0).to_numpy().tobytes())
-    return digest.hexdigest()
+    """SHA-256 of a frame's content (schema and values), from a canonical byte encoding
+    (:func:`featstore.versioning.frame_digest`)."""
+    return frame_digest(frame)
 
 
 def frame_bytes(frame: pl.DataFrame) -> bytes:
@@ -172,6 +222,9 @@ class RetrievalResult:
 
     frame: pl.DataFrame
     manifest: dict[str, Any] = field(repr=False)
+    coverage: tuple[ViewCoverage, ...] = field(default=(), repr=False)
+    """Per requested view: how many entity rows matched, and the materialized time range
+    against the one the entity rows reach (:class:`featstore.ViewCoverage`)."""
 
     @property
     def content_id(self) -> str:
@@ -210,3 +263,370 @@ def make_manifest(**parts: Any) -> dict[str, Any]:
     identity = {k: v for k, v in parts.items() if k != "files"}
     manifest["content_id"] = content_hash(identity, length=16)
     return manifest
+
+
+def feature_dtypes(record: dict[str, Any]) -> dict[str, pl.DataType]:
+    """A view record's feature dtypes, in output order (exact, from its Arrow schema)."""
+    if "arrow_schema" in record:
+        context = f"feature view {record['name']!r} at version {record['version']!r}"
+        return decode_schema(record["arrow_schema"], context=context)
+    simple = {"Float64": pl.Float64(), "Int64": pl.Int64(), "String": pl.String()}
+    return {f: simple[d] for f, d in record["features"].items() if d in simple}
+
+
+def unused_name(base: str, taken: list[str]) -> str:
+    """``base``, or ``base`` with a numeric suffix, so that it is not in ``taken``."""
+    name, n, used = base, 0, set(taken)
+    while name in used:
+        n += 1
+        name = f"{base}_{n}"
+    return name
+
+
+def output_names(
+    requested: list[Requested], entity_columns: list[str], full: bool, include_ts: bool
+) -> list[list[str]]:
+    """Output column names per view; a clash with the entity frame or another view is an
+    error naming both sides."""
+    seen: dict[str, str] = {c: "the entity frame" for c in entity_columns}
+    out = []
+    for req in requested:
+        names = [
+            (f"{req.view}__{f}" if full else f, f"feature {req.view}:{f}") for f in req.features
+        ]
+        if include_ts:
+            names.append((f"{req.view}__event_timestamp", f"the event time of {req.view!r}"))
+        for name, owner in names:
+            if name in seen:
+                hint = "" if full else "pass full_feature_names=True or "
+                raise PointInTimeError(
+                    f"output column {name!r} would come from both {seen[name]} and {owner}; "
+                    f"{hint}rename one"
+                )
+            seen[name] = owner
+        out.append([n for n, _ in names])
+    return out
+
+
+def _service_refs(
+    store: FeatureStore, service: FeatureService | str
+) -> tuple[dict[str, Any], list[str]]:
+    """A service's registered record and its pinned references.
+
+    A FeatureService object and ``"service:NAME"`` resolve the same way: through the
+    registered record, with the view versions pinned when the service was applied. An
+    object that differs from what was registered under its name is an error (apply it).
+    """
+    name = service.name if isinstance(service, FeatureService) else service
+    record = store.get_feature_service(name)
+    if isinstance(service, FeatureService) and "spec" in record:
+        spec = service_spec(service)
+        if spec != record["spec"]:
+            raise PointInTimeError(
+                f"feature service {name!r}: the object passed lists {spec!r}, but the "
+                f"registered service lists {record['spec']!r}; apply it (store.apply([...])) "
+                f"or pass 'service:{name}' for the registered one"
+            )
+    refs = [f"{i['view']}@{i['version']}:{f}" for i in record["features"] for f in i["features"]]
+    return record, refs
+
+
+def service_spec(service: FeatureService) -> list[str]:
+    """A service's references as written: what identifies the object a user passes."""
+    from featstore.definitions import FeatureSelection, FeatureView
+
+    out = []
+    for ref in service.features:
+        if isinstance(ref, FeatureView):
+            out.append(f"{ref.name}@{ref.version}:*")
+        elif isinstance(ref, FeatureSelection):
+            out += [f"{ref.view.name}@{ref.view.version}:{f}" for f in ref.features]
+        else:
+            out.append(str(ref))
+    return out
+
+
+def _requested(store: FeatureStore, features: Any) -> tuple[list[Requested], dict[str, Any] | None]:
+    if isinstance(features, str | FeatureService):
+        features = [features]
+    service: dict[str, Any] | None = None
+    refs: list[Any] = []
+    for ref in flatten(features) if not isinstance(features, FeatureService) else [features]:
+        if isinstance(ref, FeatureService) or (isinstance(ref, str) and ref.startswith("service:")):
+            if service is not None:
+                raise PointInTimeError(
+                    "request one feature service at a time (or list the features themselves)"
+                )
+            service, pinned = _service_refs(
+                store, ref if isinstance(ref, FeatureService) else ref.removeprefix("service:")
+            )
+            refs += pinned
+        else:
+            refs.append(ref)
+    return resolve_refs(refs, store._view_record_of, store._view_names), service
+
+
+def _key_dtypes(requested: list[Requested]) -> tuple[list[str], dict[str, str]]:
+    keys: list[str] = []
+    dtypes: dict[str, str] = {}
+    owner: dict[str, str] = {}
+    for req in requested:
+        for k in req.record["join_keys"]:
+            if k.startswith(INTERNAL):
+                raise PointInTimeError(
+                    f"feature view {req.view!r}: join key {k!r} starts with {INTERNAL!r}, which "
+                    f"featstore reserves; rename the key in its entity and re-apply"
+                )
+            if k not in keys:
+                keys.append(k)
+            stored = req.record["key_dtypes"].get(k)
+            if stored is None:
+                continue
+            if k in dtypes and not _same_key_type(dtypes[k], stored):
+                raise SchemaError(
+                    f"join key {k!r} is {dtypes[k]} in feature view {owner[k]!r} but {stored} "
+                    f"in {req.view!r}; keys match by value and type: cast one view's key in "
+                    f"its transform (e.g. pl.col({k!r}).cast(pl.{dtypes[k]})) and re-apply it"
+                )
+            dtypes.setdefault(k, stored)
+            owner.setdefault(k, req.view)
+    return keys, dtypes
+
+
+def _same_key_type(a: str, b: str) -> bool:
+    ints = ("Int", "UInt")
+    text = ("String", "Categorical", "Enum")
+    return (
+        a == b
+        or (a.startswith(ints) and b.startswith(ints))
+        or (a.startswith(text) and b.startswith(text))
+    )
+
+
+def retrieve(
+    store: FeatureStore,
+    frame: pl.DataFrame,
+    ts_col: str,
+    features: Any,
+    *,
+    full_feature_names: bool,
+    bitemporal: bool,
+    include_ts: bool,
+    mode: str,
+    strict: bool = False,
+    pinned: dict[tuple[str, str], list[dict[str, Any]]] | None = None,
+    drop: tuple[str, ...] = (),
+) -> RetrievalResult:
+    """Resolve ``features``, list each view's files in reach, check them, and run one
+    point-in-time query; see FeatureStore.get_historical_features.
+
+    Every catalog read (definitions, services, files, runs) happens in one read
+    transaction, so the result reflects one catalog state even while another process
+    commits a materialization. ``pinned`` (a rebuild) gives each view version's files.
+    ``drop`` names entity columns added by the caller, left out of the result.
+    """
+    with store.catalog.snapshot():
+        requested, service = _requested(store, features)
+        if bitemporal:
+            blind = [r.view for r in requested if r.record.get("has_created") is False]
+            if blind:
+                raise PointInTimeError(
+                    f"feature view {blind[0]!r} cannot be read bitemporally: its output has no "
+                    f"created-timestamp column, so when each value became known is not recorded. "
+                    f"Keep the created column in its transform (e.g. pl.col('created').max() in "
+                    f"an aggregation) and re-apply, or retrieve without bitemporal=True"
+                )
+        outputs = output_names(requested, frame.columns, full_feature_names, include_ts)
+        keys, key_dtypes = _key_dtypes(requested)
+        try:
+            entity, lo, hi = prepare_entity(frame, keys, key_dtypes, ts_col)
+        except (PointInTimeError, SchemaError) as exc:
+            raise type(exc)(f"{exc} (requested views: {[r.view for r in requested]})") from None
+        joins = []
+        files_read: list[dict[str, Any]] = []
+        reach: list[tuple[datetime | None, datetime | None, int]] = []
+        for req, names in zip(requested, outputs, strict=True):
+            if pinned is not None:
+                files = pinned.get((req.view, req.version), [])
+            else:
+                files = _files_in_reach(store, req, lo, hi) if entity.num_rows else []
+            files_read += [{**f, "view": req.view, "version": req.version} for f in files]
+            cols = [(f, n) for f, n in zip(req.features, names, strict=False)]
+            if include_ts:
+                cols.append((TS, names[-1]))
+            joins.append(
+                ViewJoin(
+                    files=tuple(str(store.offline.absolute(f["path"])) for f in files),
+                    keys=tuple(req.record["join_keys"]),
+                    features=tuple(cols),
+                    ttl_us=req.record["ttl_us"],
+                )
+            )
+            reach.append(_materialized(store, req))
+        check_files(store, [f for f in files_read])
+    query = PitQuery(tuple(joins), bitemporal=bitemporal, min_entity_ts=lo, max_entity_ts=hi)
+    table = run_query(store.con, query, entity)
+    result = pl.from_arrow(table)
+    assert isinstance(result, pl.DataFrame)
+    coverage = []
+    for n, (req, join) in enumerate(zip(requested, joins, strict=True)):
+        ttl = req.record["ttl_us"]
+        start, end, _ = reach[n]
+        coverage.append(
+            ViewCoverage(
+                view=req.view,
+                version=req.version,
+                entity_rows=frame.height,
+                matched_rows=int(result[matched_column(n)].sum() or 0),
+                files=len(join.files),
+                requested_start=(_minus(lo, ttl) if lo is not None and ttl is not None else None),
+                requested_end=hi,
+                materialized_start=start,
+                materialized_end=end,
+                other_versions_materialized=_other_versions(store, req) if start is None else (),
+            )
+        )
+    result = result.select(c for c in result.columns if not c.startswith(INTERNAL))
+    targets: dict[str, pl.DataType] = {}
+    for req, names in zip(requested, outputs, strict=True):
+        dtypes = feature_dtypes(req.record)
+        targets.update(
+            {n: dtypes[f] for f, n in zip(req.features, names, strict=False) if f in dtypes}
+        )
+        if include_ts:
+            targets[names[-1]] = pl.Datetime("us")
+    result = restore_dtypes(result, targets)
+    base = frame.drop(drop) if drop else frame
+    out = pl.concat([base, result], how="horizontal")
+    manifest = make_manifest(
+        mode=mode,
+        bitemporal=bitemporal,
+        full_feature_names=full_feature_names,
+        entity_hash=frame_hash(base),
+        result_hash=frame_hash(out),
+        entity_rows=frame.height,
+        timestamp_column=ts_col,
+        features=[
+            {
+                "view": r.view,
+                "version": r.version,
+                "features": list(r.features),
+                "columns": names,
+            }
+            for r, names in zip(requested, outputs, strict=True)
+        ],
+        include_event_timestamps=include_ts,
+        feature_service=(
+            {"name": service["name"], "version": service["version"]} if service else None
+        ),
+        files=files_read,
+    )
+    report(coverage, strict=strict)
+    return RetrievalResult(out, manifest, tuple(coverage))
+
+
+def _minus(ts: datetime, us: int) -> datetime | None:
+    try:
+        return ts - timedelta(microseconds=us)
+    except OverflowError:
+        return None  # reaches before year 1: all history
+
+
+def _files_in_reach(
+    store: FeatureStore, req: Requested, lo: datetime | None, hi: datetime | None
+) -> list[dict[str, Any]]:
+    """Active files of a view version whose time range the entity rows can reach."""
+    sql = (
+        "SELECT path, rows, min_ts, max_ts, run_id FROM files WHERE view = ? AND "
+        "view_version = ? AND active = 1"
+    )
+    params: list[Any] = [req.view, req.version]
+    if hi is not None:
+        sql += " AND min_ts <= ?"
+        params.append(iso(hi))
+    ttl = req.record["ttl_us"]
+    start = _minus(lo, ttl) if lo is not None and ttl is not None else None
+    if start is not None:
+        sql += " AND max_ts >= ?"
+        params.append(iso(start))
+    return [dict(r) for r in store.catalog.all(sql + " ORDER BY path", tuple(params))]
+
+
+def _materialized(
+    store: FeatureStore, req: Requested
+) -> tuple[datetime | None, datetime | None, int]:
+    row = store.catalog.one(
+        "SELECT min(start_ts) AS lo, max(end_ts) AS hi, count(*) AS n FROM runs "
+        "WHERE view = ? AND view_version = ?",
+        (req.view, req.version),
+    )
+    if row is None or row["lo"] is None:
+        return None, None, 0
+    return datetime.fromisoformat(row["lo"]), datetime.fromisoformat(row["hi"]), int(row["n"])
+
+
+def _other_versions(store: FeatureStore, req: Requested) -> tuple[str, ...]:
+    rows = store.catalog.all(
+        "SELECT DISTINCT view_version FROM runs WHERE view = ? AND view_version != ? "
+        "ORDER BY view_version",
+        (req.view, req.version),
+    )
+    return tuple(r["view_version"] for r in rows)
+
+
+def check_files(store: FeatureStore, files: list[dict[str, Any]]) -> None:
+    """What was written is what is read: each offline file must exist with the size (and
+    modification time) the catalog recorded when it was published; else StorageError."""
+    if not files:
+        return
+    paths = sorted({f["path"] for f in files})
+    recorded: dict[str, Any] = {}
+    for i in range(0, len(paths), 500):
+        chunk = paths[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        for row in store.catalog.all(
+            f"SELECT path, view, view_version, bucket, bytes, mtime_ns, sha256 FROM files "
+            f"WHERE path IN ({marks})",
+            tuple(chunk),
+        ):
+            recorded[row["path"]] = row
+    for rel in paths:
+        path = store.offline.absolute(rel)
+        row = recorded.get(rel)
+        what = (
+            f"offline file {rel!r} of feature view {row['view']!r} (version "
+            f"{row['view_version']}, month {row['bucket']})"
+            if row is not None
+            else f"offline file {rel!r}"
+        )
+        fix = (
+            f"re-materialize that month (store.materialize(start, end, views=[{row['view']!r}]) "
+            f"over a range covering {row['bucket']}), which replaces the damaged file, then "
+            f"run store.gc()"
+            if row is not None
+            else "re-materialize the view and build the training set again"
+        )
+        try:
+            stat = os.stat(path)
+        except OSError:
+            raise StorageError(f"{what} is missing; {fix}") from None
+        if row is None:
+            continue
+        if not _unchanged(path, stat, row):
+            raise StorageError(
+                f"{what} was changed after featstore wrote it (recorded {row['bytes']} bytes, "
+                f"found {stat.st_size}, and its modification time or content differs); "
+                f"featstore does not serve rows it did not write: {fix}"
+            )
+
+
+def _unchanged(path: Path, stat: os.stat_result, row: Any) -> bool:
+    """Same size, and the same modification time, or (a copied store) the same content."""
+    if stat.st_size != row["bytes"]:
+        return False
+    if row["mtime_ns"] is None or stat.st_mtime_ns == row["mtime_ns"]:
+        return True
+    if row["sha256"] is None:
+        return False
+    with open(path, "rb") as handle:
+        return bool(hashlib.file_digest(handle, "sha256").hexdigest() == row["sha256"])

@@ -12,7 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +21,15 @@ import polars as pl
 
 from featstore import __version__, registry
 from featstore.catalog import FORMAT_VERSION, Catalog
-from featstore.compute import TS, output_schema, source_schema
+from featstore.compute import (
+    check_output,
+    check_row_context,
+    output_schema,
+    source_schema,
+    transform_output,
+)
 from featstore.definitions import Entity, FeatureService, FeatureView, Source
-from featstore.dtypes import decode_schema, encode_schema, restore_dtypes
+from featstore.dtypes import encode_schema
 from featstore.errors import (
     ConfigError,
     DefinitionError,
@@ -37,18 +43,17 @@ from featstore.lineage import Lineage
 from featstore.materialize import MaterializationRun, ViewJob, iso, materialize_views
 from featstore.names import quote_literal
 from featstore.offline import OfflineStore, new_id
-from featstore.pit import PitQuery, ViewJoin
-from featstore.refs import Requested, flatten, resolve_refs
+from featstore.refs import resolve_refs
 from featstore.registry import ModelVersion, PredictionBatch, TrainingSet
 from featstore.retrieval import (
     RetrievalResult,
     entity_frame,
+    feature_dtypes,
     find_timestamp_column,
     frame_bytes,
-    frame_hash,
-    make_manifest,
-    prepare_entity,
-    run_query,
+    retrieve,
+    service_spec,
+    unused_name,
 )
 from featstore.timeutil import as_utc, timedelta_us, utc_expr, utc_now
 from featstore.versioning import content_hash, function_source
@@ -92,17 +97,35 @@ class FeatureStore:
         create: bool = True,
     ) -> None:
         self.path = Path(path).absolute()
+        # a directory, or nothing yet: never a file, nor a path under one
+        existing = next((p for p in (self.path, *self.path.parents) if p.exists()), None)
+        if existing is not None and not existing.is_dir():
+            where = "" if existing == self.path else f" is under {str(existing)!r}, which"
+            raise ConfigError(
+                f"{str(self.path)!r}{where} is a file, not a store directory; give "
+                f"FeatureStore the path of a directory (a missing one is created)"
+            )
         if not create and not (self.path / CONFIG_FILE).exists():
             raise ConfigError(
                 f"no feature store at {str(self.path)!r}; create one with "
                 f"FeatureStore(path) or `featstore init`"
             )
-        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create the store directory {str(self.path)!r}: {exc.strerror}; "
+                f"choose a writable location"
+            ) from exc
         found = self._check_config()
+        # a store whose featstore.json exists has a catalog: a missing, empty or foreign
+        # one is damaged, never initialised afresh (CatalogError, nothing written)
+        self.catalog = Catalog(self.path / "catalog.db", create=found is None)
         self.offline = OfflineStore(self.path)
-        self.catalog = Catalog(self.path / "catalog.db")  # upgrades an older catalog
-        if found < FORMAT_VERSION:
-            self._write_config()
+        # True when the store directory cannot be written: reads work, writes raise
+        self.read_only = self.catalog.read_only
+        if found is None or found < FORMAT_VERSION:
+            self._write_config()  # last: a store with a config has a complete catalog
         self._memory_limit = memory_limit
         self._threads = threads
         self._con: duckdb.DuckDBPyConnection | None = None
@@ -112,33 +135,48 @@ class FeatureStore:
 
     # -- setup -----------------------------------------------------------------------
 
-    def _check_config(self) -> int:
-        """The store's format version; a new store gets a config file."""
+    def _check_config(self) -> int | None:
+        """The store's format version; None for a new store (no config file yet)."""
         config = self.path / CONFIG_FILE
-        if config.exists():
-            try:
-                data = json.loads(config.read_text())
-                found = int(data["format_version"])
-            except (ValueError, KeyError, TypeError) as exc:
-                raise ConfigError(
-                    f"store {str(self.path)!r}: {CONFIG_FILE} is not a featstore config "
-                    f"({exc}); is this the right directory?"
-                ) from exc
-            if found > FORMAT_VERSION:
-                raise ConfigError(
-                    f"store {str(self.path)!r} was written by featstore "
-                    f"{data.get('created_by', '?')} (format {found}); this featstore "
-                    f"{__version__} reads format {FORMAT_VERSION}: upgrade featstore"
-                )
-            return found
-        self._write_config()
-        return FORMAT_VERSION
+        if not config.exists() and not config.is_symlink():
+            return None
+
+        def refuse(value: object) -> None:
+            raise ValueError(f"{value} is not a JSON number featstore writes")
+
+        try:
+            data = json.loads(config.read_text(), parse_constant=refuse)
+            found = data["format_version"]
+            if type(found) is not int or not 1 <= found < 2**31:
+                raise ValueError(f"format_version {found!r} is not a format number")
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
+            detail = exc.strerror if isinstance(exc, OSError) else exc
+            raise ConfigError(
+                f"store {str(self.path)!r}: {CONFIG_FILE} is not a featstore config "
+                f"({detail}); is this the right directory?"
+            ) from exc
+        if found > FORMAT_VERSION:
+            raise ConfigError(
+                f"store {str(self.path)!r} was written by featstore "
+                f"{data.get('created_by', '?')} (format {found}); this featstore "
+                f"{__version__} reads format {FORMAT_VERSION}: upgrade featstore"
+            )
+        return found
 
     def _write_config(self) -> None:
         config = self.path / CONFIG_FILE
-        tmp = config.with_name(f".{CONFIG_FILE}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"format_version": FORMAT_VERSION, "created_by": __version__}))
-        os.replace(tmp, config)
+        text = json.dumps({"format_version": FORMAT_VERSION, "created_by": __version__})
+        tmp = config.with_name(f".{CONFIG_FILE}.{new_id()}.tmp")
+        try:  # a new name, never through a link planted at it
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(text)
+            os.replace(tmp, config)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise ConfigError(
+                f"cannot write {CONFIG_FILE} in store {str(self.path)!r}: {exc.strerror}"
+            ) from exc
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
@@ -238,9 +276,12 @@ class FeatureStore:
         with self.catalog.transaction() as tx:
             for rec in records:
                 body = json.dumps(rec, sort_keys=True)
+                # same version, same definition: the body is rewritten (it repairs a
+                # damaged record and keeps descriptions current); created_at is kept
                 tx.execute(
-                    "INSERT OR IGNORE INTO definitions (kind, name, version, body, created_at) "
-                    "VALUES (?,?,?,?,?)",
+                    "INSERT INTO definitions (kind, name, version, body, created_at) "
+                    "VALUES (?,?,?,?,?) ON CONFLICT (kind, name, version) DO UPDATE SET "
+                    "body = excluded.body",
                     (rec["kind"], rec["name"], rec["version"], body, now),
                 )
                 tx.execute(
@@ -252,14 +293,20 @@ class FeatureStore:
         self._views.update(views)
 
     def _view_record(self, view: FeatureView, schema: pl.Schema) -> dict[str, Any]:
-        features = output_schema(view, schema, self.con)
+        out_schema = transform_output(view, schema).collect_schema()
+        features = check_output(view, out_schema)
+        check_row_context(view, schema)
+        created = view.source.created_timestamp_column
         return {
             "kind": "feature_view",
             "name": view.name,
             "version": view.version,
             "entity": view.entity.name,
             "join_keys": list(view.join_keys),
-            "key_dtypes": {k: _dtype_name(schema[k]) for k in view.join_keys if k in schema},
+            # keyed by the type the transformation outputs (it may cast the key)
+            "key_dtypes": {k: _dtype_name(out_schema[k]) for k in view.join_keys},
+            # without it, when a value became known is not recorded: no bitemporal reads
+            "has_created": created is not None and created in out_schema,
             "source": view.source.name,
             "source_version": view.source.version,
             "timestamp_column": view.source.timestamp_column,
@@ -297,6 +344,9 @@ class FeatureStore:
             "name": service.name,
             "version": content_hash({"name": service.name, "features": items}),
             "features": items,
+            # the references as written: a FeatureService object passed to retrieval must
+            # match them, and then resolves through this record like "service:NAME"
+            "spec": service_spec(service),
             "description": service.description,
             "owner": service.owner,
             "tags": dict(service.tags or ()),
@@ -376,6 +426,13 @@ class FeatureStore:
     # -- materialization -------------------------------------------------------------
 
     def _executable_views(self, views: Sequence[str | FeatureView] | None) -> list[FeatureView]:
+        if isinstance(views, str | FeatureView):
+            views = [views]  # one view, not its name's characters
+        if views is not None and not all(isinstance(v, str | FeatureView) for v in views):
+            bad = next(v for v in views if not isinstance(v, str | FeatureView))
+            raise MaterializationError(
+                f"materialize: views must be view names or FeatureView objects; found {bad!r}"
+            )
         if views is None:
             names = self._view_names()
         else:
@@ -437,8 +494,7 @@ class FeatureStore:
         return self._run_jobs(jobs)
 
     def _first_event(self, view: FeatureView) -> datetime | None:
-        from featstore.compute import scan_source
-        from featstore.timeutil import utc_expr
+        from featstore.compute import read_start, scan_source
 
         frame = scan_source(view.source, self.con)
         col = view.source.timestamp_column
@@ -450,7 +506,7 @@ class FeatureStore:
         )
         if not isinstance(first, datetime):
             return None
-        return first - view.lookback if view.lookback else first
+        return read_start(view, first)
 
     def _job(self, view: FeatureView, lo: datetime, hi: datetime) -> ViewJob:
         record = self._view_record_of(view.name)
@@ -459,7 +515,7 @@ class FeatureStore:
                 f"feature view {view.name!r}: this process holds version {view.version}, the "
                 f"catalog's current one is {record['version']}; apply it again"
             )
-        features = _feature_dtypes(record)
+        features = feature_dtypes(record)
         if len(features) != len(record["features"]):
             features = output_schema(view, source_schema(view.source, self.con), self.con)
         return ViewJob(view, features, lo, hi)
@@ -503,6 +559,7 @@ class FeatureStore:
         bitemporal: bool = False,
         timestamp_column: str | None = None,
         include_event_timestamps: bool = False,
+        strict: bool = False,
     ) -> RetrievalResult:
         """A point-in-time-correct training set.
 
@@ -515,10 +572,16 @@ class FeatureStore:
         ``"service:NAME"`` (a registered service), FeatureView objects,
         ``view[["a", "b"]]``, or a FeatureService.
         ``include_event_timestamps`` adds ``<view>__event_timestamp`` columns.
+
+        ``result.coverage`` tells, per view, how many entity rows matched and which time
+        range is materialized. A view that gives every row a null (nothing materialized
+        in reach, or no row matched) warns with CoverageWarning; ``strict=True`` raises
+        CoverageError instead.
         """
         frame = entity_frame(entity_df)
         ts_col = find_timestamp_column(frame, timestamp_column)
-        return self._retrieve(
+        return retrieve(
+            self,
             frame,
             ts_col,
             features,
@@ -526,6 +589,7 @@ class FeatureStore:
             bitemporal=bitemporal,
             include_ts=include_event_timestamps,
             mode="historical",
+            strict=strict,
         )
 
     def get_latest_features(
@@ -537,17 +601,20 @@ class FeatureStore:
         full_feature_names: bool = False,
         bitemporal: bool = False,
         include_event_timestamps: bool = False,
+        strict: bool = False,
     ) -> RetrievalResult:
         """Each key's latest feature values as of ``as_of`` (default: now), for batch scoring.
 
         ``entity_df_or_keys`` is a frame of join keys or a dict ``{key: [values]}``.
-        The same contract as get_historical_features, with one timestamp for all rows.
+        The same contract as get_historical_features, with one timestamp for all rows;
+        every column of the frame is kept. Coverage warnings and ``strict`` as there.
         """
         frame = entity_frame(entity_df_or_keys)
         moment = as_utc(as_of, "as_of") if as_of is not None else utc_now()
-        column = "__fs_as_of"
+        column = unused_name("__fs_as_of", frame.columns)
         with_ts = frame.with_columns(pl.lit(moment, dtype=pl.Datetime("us")).alias(column))
-        result = self._retrieve(
+        result = retrieve(
+            self,
             with_ts,
             column,
             features,
@@ -555,131 +622,11 @@ class FeatureStore:
             bitemporal=bitemporal,
             include_ts=include_event_timestamps,
             mode="latest",
+            strict=strict,
+            drop=(column,),
         )
         manifest = {**result.manifest, "as_of": iso(moment)}
-        return RetrievalResult(result.frame.drop(column), manifest)
-
-    def _retrieve(
-        self,
-        frame: pl.DataFrame,
-        ts_col: str,
-        features: Sequence[Any] | FeatureService,
-        *,
-        full_feature_names: bool,
-        bitemporal: bool,
-        include_ts: bool,
-        mode: str,
-        pinned: dict[tuple[str, str], list[dict[str, Any]]] | None = None,
-    ) -> RetrievalResult:
-        if isinstance(features, str):
-            features = [features]
-        service: dict[str, Any] | None = None
-        if isinstance(features, FeatureService):
-            service = self.get_feature_service(features.name)
-            refs: list[Any] = flatten(features)
-        else:
-            refs = []
-            for ref in features:
-                if isinstance(ref, str) and ref.startswith("service:"):
-                    service = self.get_feature_service(ref.removeprefix("service:"))
-                    refs += [
-                        f"{i['view']}@{i['version']}:{f}"
-                        for i in service["features"]
-                        for f in i["features"]
-                    ]
-                else:
-                    refs.append(ref)
-        requested = resolve_refs(refs, self._view_record_of, self._view_names)
-        outputs = _output_names(requested, frame.columns, full_feature_names, include_ts)
-        keys: list[str] = []
-        key_dtypes: dict[str, str] = {}
-        for req in requested:
-            for k in req.record["join_keys"]:
-                if k not in keys:
-                    keys.append(k)
-                key_dtypes.setdefault(k, req.record["key_dtypes"].get(k))
-        try:
-            entity, lo, hi = prepare_entity(frame, keys, key_dtypes, ts_col)
-        except PointInTimeError as exc:
-            raise PointInTimeError(
-                f"{exc} (requested views: {[r.view for r in requested]})"
-            ) from None
-        joins = []
-        files_read: list[dict[str, Any]] = []
-        for req, names in zip(requested, outputs, strict=True):
-            if pinned is not None:
-                files = pinned.get((req.view, req.version), [])
-            else:
-                files = self._files_in_reach(req, lo, hi) if entity.num_rows else []
-            files_read += [{**f, "view": req.view, "version": req.version} for f in files]
-            cols = [(f, n) for f, n in zip(req.features, names, strict=False)]
-            if include_ts:
-                cols.append((TS, names[-1]))
-            joins.append(
-                ViewJoin(
-                    files=tuple(str(self.offline.absolute(f["path"])) for f in files),
-                    keys=tuple(req.record["join_keys"]),
-                    features=tuple(cols),
-                    ttl_us=req.record["ttl_us"],
-                )
-            )
-        query = PitQuery(tuple(joins), bitemporal=bitemporal, min_entity_ts=lo, max_entity_ts=hi)
-        table = run_query(self.con, query, entity)
-        result = pl.from_arrow(table)
-        assert isinstance(result, pl.DataFrame)
-        result = result.drop("__fs_row")
-        targets: dict[str, pl.DataType] = {}
-        for req, names in zip(requested, outputs, strict=True):
-            dtypes = _feature_dtypes(req.record)
-            targets.update(
-                {n: dtypes[f] for f, n in zip(req.features, names, strict=False) if f in dtypes}
-            )
-            if include_ts:
-                targets[names[-1]] = pl.Datetime("us")
-        result = restore_dtypes(result, targets)
-        out = pl.concat([frame, result], how="horizontal")
-        manifest = make_manifest(
-            mode=mode,
-            bitemporal=bitemporal,
-            full_feature_names=full_feature_names,
-            entity_hash=frame_hash(frame),
-            result_hash=frame_hash(out),
-            entity_rows=frame.height,
-            timestamp_column=ts_col,
-            features=[
-                {
-                    "view": r.view,
-                    "version": r.version,
-                    "features": list(r.features),
-                    "columns": names,
-                }
-                for r, names in zip(requested, outputs, strict=True)
-            ],
-            include_event_timestamps=include_ts,
-            feature_service=(
-                {"name": service["name"], "version": service["version"]} if service else None
-            ),
-            files=files_read,
-        )
-        return RetrievalResult(out, manifest)
-
-    def _files_in_reach(
-        self, req: Requested, lo: datetime | None, hi: datetime | None
-    ) -> list[dict[str, Any]]:
-        """Active files of a view version whose time range the entity rows can reach."""
-        sql = (
-            "SELECT path, rows, min_ts, max_ts, run_id FROM files WHERE view = ? AND "
-            "view_version = ? AND active = 1"
-        )
-        params: list[Any] = [req.view, req.version]
-        if hi is not None:
-            sql += " AND min_ts <= ?"
-            params.append(iso(hi))
-        ttl = req.record["ttl_us"]
-        if ttl is not None and lo is not None and lo - datetime.min > timedelta(microseconds=ttl):
-            sql += " AND max_ts >= ?"
-            params.append(iso(lo - timedelta(microseconds=ttl)))
-        return [dict(r) for r in self.catalog.all(sql + " ORDER BY path", tuple(params))]
+        return RetrievalResult(result.frame, manifest, result.coverage)
 
     # -- lineage, training sets, models, predictions -----------------------------------
 
@@ -719,15 +666,17 @@ class FeatureStore:
     def verify_training_set(self, training_set: TrainingSet | str) -> dict[str, list[str]]:
         """What changed since a training set was built.
 
-        Returns ``missing_files`` (offline-store files it read that are gone) and
+        Returns ``missing_files`` (offline-store files it read that are gone),
         ``changed_sources`` (raw input files of its runs whose size or modification time
-        differ, or that are gone). Both empty means a rebuild is byte-identical.
+        differ) and ``missing_sources`` (raw input files that are gone). All empty means
+        a rebuild is byte-identical.
         """
         ts = self.get_training_set(training_set) if isinstance(training_set, str) else training_set
         missing = sorted(
             f["path"] for f in ts.manifest["files"] if not self.offline.absolute(f["path"]).exists()
         )
         changed: set[str] = set()
+        gone: set[str] = set()
         for run_id in sorted({f["run_id"] for f in ts.manifest["files"]}):
             for row in self.catalog.all(
                 "SELECT path, size, mtime_ns FROM run_inputs WHERE run_id = ?", (run_id,)
@@ -737,11 +686,15 @@ class FeatureStore:
                 try:
                     stat = os.stat(row["path"])
                 except OSError:
-                    changed.add(row["path"])
+                    gone.add(row["path"])
                     continue
                 if (stat.st_size, stat.st_mtime_ns) != (row["size"], row["mtime_ns"]):
                     changed.add(row["path"])
-        return {"missing_files": missing, "changed_sources": sorted(changed)}
+        return {
+            "missing_files": missing,
+            "changed_sources": sorted(changed),
+            "missing_sources": sorted(gone),
+        }
 
     def rebuild_training_set(self, training_set: TrainingSet | str) -> RetrievalResult:
         """Rebuild a saved training set from its manifest: the same entity rows, view
@@ -773,7 +726,9 @@ class FeatureStore:
                     m["timestamp_column"]
                 )
             )
-        result = self._retrieve(
+        latest = m["mode"] == "latest"
+        result = retrieve(
+            self,
             entity,
             m["timestamp_column"],
             refs,
@@ -782,8 +737,9 @@ class FeatureStore:
             include_ts=m.get("include_event_timestamps", False),
             mode=m["mode"],
             pinned=pinned,
+            drop=(m["timestamp_column"],) if latest else (),
         )
-        frame = result.frame.drop(m["timestamp_column"]) if m["mode"] == "latest" else result.frame
+        frame = result.frame
         if frame_bytes(frame) != frame_bytes(saved):
             raise MaterializationError(
                 f"training set {ts.id!r}: the rebuilt frame differs from the saved one although "
@@ -970,52 +926,24 @@ class FeatureStore:
     # -- maintenance -------------------------------------------------------------------
 
     def gc(self) -> list[str]:
-        """Delete files no reader can see: dead runs' leftovers, expired superseded files."""
+        """Delete files no reader can see: expired superseded files, and what killed
+        writers left (unlisted offline, training-set and prediction files, dead staging
+        directories), each under the lock its writers hold. Deletes only what featstore
+        wrote, never through a symbolic link (a link found raises StorageError).
+        Returns the store-relative paths removed."""
         from featstore.materialize import _collect_view_garbage
 
         removed: list[str] = []
-        for folder in sorted(p.name for p in self.offline.offline.iterdir() if p.is_dir()):
-            with self.offline.lock(folder):
-                removed += _collect_view_garbage(folder, self.catalog, self.offline)
+        for view in self.offline.names("view"):
+            with self.offline.lock(view):
+                removed += _collect_view_garbage(view, self.catalog, self.offline, staging=False)
+        removed += registry.collect_garbage(self.catalog, self.offline)
         removed += self.offline.collect_staging()
         return removed
 
 
-def _output_names(
-    requested: list[Requested], entity_columns: list[str], full: bool, include_ts: bool
-) -> list[list[str]]:
-    """Output column names per view; a clash with the entity frame or another view is an
-    error naming both sides."""
-    seen: dict[str, str] = {c: "the entity frame" for c in entity_columns}
-    out = []
-    for req in requested:
-        names = [
-            (f"{req.view}__{f}" if full else f, f"feature {req.view}:{f}") for f in req.features
-        ]
-        if include_ts:
-            names.append((f"{req.view}__event_timestamp", f"the event time of {req.view!r}"))
-        for name, owner in names:
-            if name in seen:
-                hint = "" if full else "pass full_feature_names=True or "
-                raise PointInTimeError(
-                    f"output column {name!r} would come from both {seen[name]} and {owner}; "
-                    f"{hint}rename one"
-                )
-            seen[name] = owner
-        out.append([n for n, _ in names])
-    return out
-
-
 def _dtype_name(dtype: pl.DataType) -> str:
     return str(dtype)
-
-
-def _feature_dtypes(record: dict[str, Any]) -> dict[str, pl.DataType]:
-    """A view record's feature dtypes, in output order (exact, from its Arrow schema)."""
-    if "arrow_schema" in record:
-        return decode_schema(record["arrow_schema"])
-    simple = {"Float64": pl.Float64(), "Int64": pl.Int64(), "String": pl.String()}
-    return {f: simple[d] for f, d in record["features"].items() if d in simple}
 
 
 def _month_count(lo: datetime, hi: datetime) -> int:

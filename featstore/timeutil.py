@@ -13,7 +13,12 @@ import polars as pl
 
 from featstore.errors import PointInTimeError, SchemaError
 
-__all__ = ["as_utc", "bucket_of", "is_temporal", "utc_expr", "utc_now"]
+__all__ = ["as_utc", "bucket_of", "is_temporal", "iso", "utc_expr", "utc_now"]
+
+
+def iso(ts: datetime) -> str:
+    """Fixed-width ISO text, sortable as a string (how the catalog stores instants)."""
+    return ts.replace(tzinfo=None).isoformat(timespec="microseconds")
 
 
 def utc_now() -> datetime:
@@ -32,11 +37,18 @@ def as_utc(value: datetime | date | str, what: str) -> datetime:
             value = datetime.fromisoformat(value)
         except ValueError:
             raise PointInTimeError(
-                f"{what} {value!r} is not an ISO 8601 timestamp; use e.g. '2024-01-31T00:00:00Z'"
+                f"{what} {value!r} is not an ISO 8601 timestamp between the years 1 and "
+                f"9999; use e.g. '2024-01-31T00:00:00Z'"
             ) from None
     if isinstance(value, datetime):
         if value.tzinfo is not None:
-            value = value.astimezone(UTC).replace(tzinfo=None)
+            try:
+                value = value.astimezone(UTC).replace(tzinfo=None)
+            except OverflowError:
+                raise PointInTimeError(
+                    f"{what} {value.isoformat()} is outside the years 1 to 9999 once "
+                    f"converted to UTC; give an instant inside that range"
+                ) from None
         return value
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day)
@@ -74,10 +86,15 @@ def bucket_of(ts: datetime) -> datetime:
 
 
 def next_bucket(bucket: datetime) -> datetime:
-    """The start of the month after ``bucket``."""
+    """The start of the month after ``bucket`` (past December 9999: the last instant)."""
     if bucket.month == 12:
-        return datetime(bucket.year + 1, 1, 1)
+        return datetime(bucket.year + 1, 1, 1) if bucket.year < 9999 else datetime.max
     return datetime(bucket.year, bucket.month + 1, 1)
+
+
+def bucket_bounds(bucket: str) -> datetime:
+    """The first instant of a ``YYYY-MM`` partition name."""
+    return datetime(int(bucket[:4]), int(bucket[5:7]), 1)
 
 
 def timedelta_us(delta: timedelta) -> int:

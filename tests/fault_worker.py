@@ -37,30 +37,40 @@ def make_data(data: Path, rows_per_month: int = 4000, seed: int = 7) -> None:
         seconds = (month_start(i + 1) - start).total_seconds()
         offsets = np.sort(rng.integers(0, int(seconds), rows_per_month))
         ts = [start + timedelta(seconds=int(s)) for s in offsets]
-        pl.DataFrame({
-            "customer_id": rng.integers(0, CUSTOMERS, rows_per_month),
-            "ts": ts,
-            "amount": rng.gamma(2.0, 20.0, rows_per_month).round(2),
-        }).write_parquet(data / "txns" / f"{i:02d}.parquet")
+        pl.DataFrame(
+            {
+                "customer_id": rng.integers(0, CUSTOMERS, rows_per_month),
+                "ts": ts,
+                "amount": rng.gamma(2.0, 20.0, rows_per_month).round(2),
+            }
+        ).write_parquet(data / "txns" / f"{i:02d}.parquet")
     n = 2000
     day = rng.integers(0, 365, n)
-    pl.DataFrame({
-        "customer_id": rng.integers(0, CUSTOMERS + 20, n),
-        "event_timestamp": [datetime(YEAR, 1, 1) + timedelta(days=int(d), hours=12) for d in day],
-        "label": rng.integers(0, 2, n),
-    }).write_parquet(data / "labels.parquet")
+    pl.DataFrame(
+        {
+            "customer_id": rng.integers(0, CUSTOMERS + 20, n),
+            "event_timestamp": [
+                datetime(YEAR, 1, 1) + timedelta(days=int(d), hours=12) for d in day
+            ],
+            "label": rng.integers(0, 2, n),
+        }
+    ).write_parquet(data / "labels.parquet")
 
 
 def definitions(data: Path) -> list[object]:
     customer = fs.Entity("customer", join_keys=["customer_id"])
     txns = fs.ParquetSource("txns", path=data / "txns", timestamp_column="ts")
-    last = fs.FeatureView("last_txn", entity=customer, source=txns, features=["amount"],
-                          ttl=timedelta(days=45))
+    last = fs.FeatureView(
+        "last_txn", entity=customer, source=txns, features=["amount"], ttl=timedelta(days=45)
+    )
 
     @fs.feature_view(entity=customer, source=txns, lookback=timedelta(days=30))
     def spend(df: pl.LazyFrame) -> pl.LazyFrame:
-        return df.sort("customer_id", "ts").rolling("ts", period="30d", group_by="customer_id").agg(
-            pl.col("amount").sum().alias("spend_30d"), pl.len().alias("n_30d"))
+        return (
+            df.sort("customer_id", "ts")
+            .rolling("ts", period="30d", group_by="customer_id")
+            .agg(pl.col("amount").sum().alias("spend_30d"), pl.len().alias("n_30d"))
+        )
 
     return [customer, txns, last, spend]
 
@@ -85,15 +95,20 @@ def main() -> None:
     elif op == "materialize_view":
         store.materialize(month_start(0), month_start(12), views=[arg])
     elif op == "save_training_set":
-        store.save_training_set(store.get_historical_features(labels, features=FEATURES), f"ts_{arg}")
+        store.save_training_set(
+            store.get_historical_features(labels, features=FEATURES), f"ts_{arg}"
+        )
     elif op == "register_model":
         training = store.get_training_set("base")
         for _ in range(int(arg)):
             store.register_model("model", training, metrics={"auc": 0.5})
     elif op == "log_predictions":
         model = store.get_model("model")
-        latest = store.get_latest_features(labels.select("customer_id").unique().sort("customer_id"),
-                                           features=FEATURES, as_of=datetime(YEAR, 12, 31))
+        latest = store.get_latest_features(
+            labels.select("customer_id").unique().sort("customer_id"),
+            features=FEATURES,
+            as_of=datetime(YEAR, 12, 31),
+        )
         scored = latest.to_polars().with_columns(pl.lit(0.5).alias("p"))
         store.log_predictions(model, scored, features=latest)
     elif op == "historical":

@@ -9,8 +9,8 @@ For each entity row and each view:
 1. candidates: feature rows whose join key(s) equal the entity row's (a null key, on
    either side, matches nothing), with ``feature_ts <= entity_ts``;
 2. with a TTL, also ``feature_ts >= entity_ts - ttl`` (both bounds inclusive);
-3. in bitemporal mode, also ``created_ts <= entity_ts``, where a null ``created_ts``
-   counts as equal to ``feature_ts`` (the row is known from its event time on);
+3. in bitemporal mode, also ``created_ts <= entity_ts``; a row with a null
+   ``created_ts`` is never a candidate (when it became known is unknown);
 4. the winner is the candidate with the latest ``feature_ts``, then the latest
    ``created_ts`` (a null ``created_ts`` sorts lowest), then, among remaining ties, the
    row whose feature values are largest, comparing the view's feature columns one after
@@ -148,7 +148,7 @@ class View:
                 continue
             if ttl_us is not None and ts < at_us - ttl_us:
                 continue
-            if bitemporal and (created if created is not None else ts) > at_us:
+            if bitemporal and (created is None or created > at_us):
                 continue
             rank = (
                 ts,

@@ -211,7 +211,7 @@ CASES: dict[str, tuple[Action, type[Exception], str]] = {
     "transform-outputs-reserved-name": (
         lambda c: c.store.apply([c.view(transform=_reserved_output)]),
         fs.DefinitionError,
-        r"names starting with '__fs_' are reserved: \['__fs_amount'\]",
+        r"names starting with '__fs_' are reserved for featstore's own columns: \['__fs_amount'\]",
     ),
     "transform-outputs-no-feature": (
         lambda c: c.store.apply([c.view(transform=_only_keys)]),
@@ -474,8 +474,9 @@ def test_apply_is_all_or_nothing(ctx: Ctx) -> None:
 
 
 def test_transform_returning_a_dataframe_is_accepted(ctx: Ctx) -> None:
-    """Not an error: a transform returning an eager DataFrame is made lazy."""
-    view = ctx.view("eager", transform=lambda lf: lf.collect())
+    """Not an error: a transform returning an eager DataFrame is made lazy (its plan
+    cannot be inspected, so it declares its lookback)."""
+    view = ctx.view("eager", transform=lambda lf: lf.collect(), lookback=timedelta(0))
     ctx.store.apply([view])
     (run,) = ctx.store.materialize(START, END, views=["eager"])
     assert run.rows == ctx.events.filter(pl.col("ts") < END).height

@@ -517,7 +517,6 @@ def test_historical_with_features_and_full_names(project: dict[str, Any], tmp_pa
             "--feature",
             "amounts:amount",
             "--full-feature-names",
-            "--bitemporal",
             "--out",
             str(out),
         ]
@@ -539,6 +538,21 @@ def test_historical_with_features_and_full_names(project: dict[str, Any], tmp_pa
     )
     assert bad.stderr.startswith("error: ")
     assert "did you mean 'amount'?" in bad.stderr
+    # the transactions source records no created timestamps: no bitemporal reads
+    blind = run(
+        [
+            *st(project),
+            "historical",
+            str(project["root"] / "labels.parquet"),
+            "-f",
+            "amounts:amount",
+            "--bitemporal",
+            "--out",
+            str(out),
+        ],
+        code=1,
+    )
+    assert "'amounts' cannot be read bitemporally" in blind.stderr
 
 
 def test_latest(project: dict[str, Any], tmp_path: Path) -> None:

@@ -464,12 +464,14 @@ def test_null_byte_column_name_is_refused(tmp_path: Path) -> None:
     ],
 )
 def test_catalog_paths_cannot_escape(tmp_path: Path, relative: str) -> None:
+    (tmp_path / "store").mkdir()  # FeatureStore creates the root; OfflineStore its folders
     offline = OfflineStore(tmp_path / "store")
     with pytest.raises(fs.StorageError, match="points outside the store"):
         offline.absolute(relative)
 
 
 def test_catalog_path_escaping_through_symlink(tmp_path: Path) -> None:
+    (tmp_path / "store").mkdir()
     offline = OfflineStore(tmp_path / "store")
     (tmp_path / "secret.parquet").write_bytes(b"x")
     (tmp_path / "store" / "offline" / "link.parquet").symlink_to(tmp_path / "secret.parquet")

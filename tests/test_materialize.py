@@ -449,6 +449,7 @@ def test_transform_failing_on_the_second_month_leaves_no_trace(env: Env) -> None
             pl.col("amount").map_batches(_refuse_negative, return_dtype=pl.Int64).alias("checked")
         ),
         features=["checked"],
+        lookback=timedelta(0),  # map_batches sees whole batches; this one is row-wise
     )
     env.store.apply([careful])
     env.store.materialize(START, END)
@@ -484,12 +485,13 @@ def test_failure_on_the_second_month_leaves_no_trace(
     real = fs_materialize.evaluate_view
     calls: list[datetime] = []
 
-    def flaky(view, con, lo, hi, features):  # type: ignore[no-untyped-def]
+    def flaky(view, con, lo, hi, *rest):  # type: ignore[no-untyped-def]
         calls.append(lo)
         if len(calls) == 2:
             raise injected
-        return real(view, con, lo, hi, features)
+        return real(view, con, lo, hi, *rest)
 
+    monkeypatch.setattr(fs_materialize, "CHUNK_ROWS", 1)  # one evaluation per month
     monkeypatch.setattr(fs_materialize, "evaluate_view", flaky)
     with pytest.raises(expected, match=str(injected)):
         env.store.materialize(START, END, views=["plain"])
@@ -539,12 +541,13 @@ def test_views_of_one_call_commit_together(env: Env, monkeypatch: pytest.MonkeyP
     real = fs_materialize.evaluate_view
     seen: list[str] = []
 
-    def second_view_fails(view, con, lo, hi, features):  # type: ignore[no-untyped-def]
+    def second_view_fails(view, con, lo, hi, *rest):  # type: ignore[no-untyped-def]
         seen.append(view.name)
         if view.name == "rolling" and lo.month == 3:
             raise OSError("disk full")
-        return real(view, con, lo, hi, features)
+        return real(view, con, lo, hi, *rest)
 
+    monkeypatch.setattr(fs_materialize, "CHUNK_ROWS", 1)  # one evaluation per month
     monkeypatch.setattr(fs_materialize, "evaluate_view", second_view_fails)
     with pytest.raises(fs.MaterializationError, match=r"feature view 'rolling'.*disk full"):
         env.store.materialize(START, END, views=["plain", "rolling"])
@@ -870,9 +873,10 @@ def test_empty_source_materializes_nothing(tmp_path: Path) -> None:
         assert run.rows == 0
         assert run.files == ()
         assert files_under(store.path / "offline") == set()
-        out = store.get_historical_features(
-            pl.DataFrame({"customer_id": [1], "event_timestamp": [START]}), ["v:amount"]
-        ).frame
+        with pytest.warns(fs.CoverageWarning, match="no materialized rows in reach"):
+            out = store.get_historical_features(
+                pl.DataFrame({"customer_id": [1], "event_timestamp": [START]}), ["v:amount"]
+            ).frame
         assert out["amount"].to_list() == [None]
 
 

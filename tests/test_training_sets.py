@@ -119,8 +119,8 @@ def test_content_id_depends_on_the_request(world: World) -> None:
     assert fewer.content_id != world.result.content_id
     other = world.store.get_historical_features(world.entity, ["spend:amount"])
     assert other.content_id != world.result.content_id
-    bitemporal = world.store.get_historical_features(world.entity, world.service, bitemporal=True)
-    assert bitemporal.content_id != world.result.content_id
+    full = world.store.get_historical_features(world.entity, world.service, full_feature_names=True)
+    assert full.content_id != world.result.content_id
 
 
 def test_saving_again_returns_the_same_record(world: World) -> None:
@@ -160,6 +160,7 @@ def test_rebuild_is_byte_identical(world: World) -> None:
     assert world.store.verify_training_set(world.training_set) == {
         "missing_files": [],
         "changed_sources": [],
+        "missing_sources": [],
     }
 
 
@@ -180,7 +181,7 @@ def test_rebuild_from_a_new_process(world: World) -> None:
     """)
     assert out["id"] == world.training_set.id
     assert out["digest"] == hashlib.sha256(frame_bytes(world.training_set.to_polars())).hexdigest()
-    assert out["verify"] == {"missing_files": [], "changed_sources": []}
+    assert out["verify"] == {"missing_files": [], "changed_sources": [], "missing_sources": []}
     assert world.training_set.id in out["listed"]
 
 
@@ -209,7 +210,11 @@ def test_rebuild_after_rematerializing_uses_the_superseded_files(own_world: Worl
     # the old files are superseded (inactive) but kept for the grace period
     assert not old_files & (_active_files(store, "spend") | _active_files(store, "profile"))
     assert all((store.path / p).is_file() for p in old_files)
-    assert store.verify_training_set(ts) == {"missing_files": [], "changed_sources": []}
+    assert store.verify_training_set(ts) == {
+        "missing_files": [],
+        "changed_sources": [],
+        "missing_sources": [],
+    }
     rebuilt = store.rebuild_training_set(ts.id)
     assert frame_bytes(rebuilt.frame) == frame_bytes(ts.to_polars())
     # a new retrieval reads the new files and gives the same rows
@@ -236,7 +241,11 @@ def test_deleted_offline_file_is_reported(own_world: World) -> None:
     ts = w.training_set
     victim = sorted(f["path"] for f in ts.manifest["files"] if f["view"] == "profile")[0]
     (w.store.path / victim).unlink()
-    assert w.store.verify_training_set(ts) == {"missing_files": [victim], "changed_sources": []}
+    assert w.store.verify_training_set(ts) == {
+        "missing_files": [victim],
+        "changed_sources": [],
+        "missing_sources": [],
+    }
     with pytest.raises(fs.MaterializationError, match=re.escape(repr(victim))) as info:
         w.store.rebuild_training_set(ts.id)
     assert ts.id in str(info.value)
@@ -249,16 +258,22 @@ def test_changed_raw_sources_are_reported(own_world: World) -> None:
     touched = os.path.abspath(w.txn_files[0])
     st = os.stat(touched)
     os.utime(touched, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
-    assert w.store.verify_training_set(ts) == {"missing_files": [], "changed_sources": [touched]}
+    assert w.store.verify_training_set(ts) == {
+        "missing_files": [],
+        "changed_sources": [touched],
+        "missing_sources": [],
+    }
     # a new content with the same size and mtime would go unnoticed; a rewrite changes size
     csv = os.path.abspath(w.profile_file)
     with open(csv, "a") as handle:
         handle.write("2,2024-03-30T00:00:00,41\n")
     assert w.store.verify_training_set(ts)["changed_sources"] == sorted([touched, csv])
-    # deleting a raw file is a change too
+    # a deleted raw file is reported as missing, not as changed
     gone = os.path.abspath(w.txn_files[1])
     os.unlink(gone)
-    assert w.store.verify_training_set(ts)["changed_sources"] == sorted([touched, csv, gone])
+    report = w.store.verify_training_set(ts)
+    assert report["changed_sources"] == sorted([touched, csv])
+    assert report["missing_sources"] == [gone]
     # the offline files are intact: the rebuild still reproduces the saved frame
     rebuilt = w.store.rebuild_training_set(ts)
     assert frame_bytes(rebuilt.frame) == frame_bytes(ts.to_polars())

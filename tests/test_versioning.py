@@ -3,8 +3,9 @@ cosmetics; old versions stay readable.
 
 What counts as "the same code" (documented behaviour, asserted below): a transform's
 identity is its source parsed with :mod:`ast` and printed back (``ast.unparse``) without
-its docstring or decorators, plus the values of the simple constants (str, int, float,
-bool, None, dates, timedeltas) it reads from module globals or its closure. Hence
+its docstring or decorators, plus the values it reads: module globals, closure variables
+and default arguments (constants, and containers of them item by item; the rest is in
+``featstore.versioning`` and tests/test_hardening_versions.py). Hence
 comments, docstrings, blank lines, line breaks, indentation, trailing commas, redundant
 parentheses and quote style never change a version; any change to the syntax tree (an
 edited expression, a renamed variable, a changed literal) or to a constant it reads

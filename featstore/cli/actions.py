@@ -11,7 +11,8 @@ import importlib.util
 import os
 import sys
 import traceback
-from collections.abc import Iterable, Sequence
+import warnings
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -308,18 +309,11 @@ def materialize_incremental_views(
 
 def _feature_request(
     store: fs.FeatureStore, features: Sequence[str], service: str | None
-) -> list[str] | fs.FeatureService:
+) -> list[str]:
     if service is None:
         return list(features)
-    record = store.get_feature_service(service)
-    # A service's definition is code; its catalog record pins every view version, which
-    # is all retrieval needs. The store records the service's current version.
-    refs = [
-        f"{item['view']}@{item['version']}:{f}"
-        for item in record["features"]
-        for f in item["features"]
-    ]
-    return fs.FeatureService(record["name"], features=refs)
+    store.get_feature_service(service)  # NotFoundError with a suggestion
+    return [f"service:{service}"]  # the registered record, with its pinned view versions
 
 
 def _retrieval_summary(result: fs.RetrievalResult, out: Path) -> dict[str, Any]:
@@ -339,8 +333,17 @@ def _retrieval_summary(result: fs.RetrievalResult, out: Path) -> dict[str, Any]:
         ],
         "views": [{"view": i["view"], "version": i["version"]} for i in manifest["features"]],
         "files_read": len(manifest["files"]),
+        "coverage": [c.to_dict() | {"line": c.line()} for c in result.coverage],
+        "warnings": [p for p in (c.problem() for c in result.coverage) if p],
         "training_set": None,
     }
+
+
+def _retrieving(call: Callable[[], fs.RetrievalResult]) -> fs.RetrievalResult:
+    """Run a retrieval; coverage warnings are reported in its summary, not on stderr."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", fs.CoverageWarning)
+        return call()
 
 
 def historical_features(
@@ -354,17 +357,21 @@ def historical_features(
     bitemporal: bool = False,
     timestamp_column: str | None = None,
     save_as: str | None = None,
+    strict: bool = False,
 ) -> dict[str, Any]:
     """Point-in-time join of the entity Parquet file with ``features`` (``view:feature``
     references) or a registered ``service``; writes ``out`` and optionally saves a named
     training set. Returns a summary of what was written."""
     request = _feature_request(store, features, service)
-    result = store.get_historical_features(
-        Path(entity),
-        request,
-        full_feature_names=full_feature_names,
-        bitemporal=bitemporal,
-        timestamp_column=timestamp_column,
+    result = _retrieving(
+        lambda: store.get_historical_features(
+            Path(entity),
+            request,
+            full_feature_names=full_feature_names,
+            bitemporal=bitemporal,
+            timestamp_column=timestamp_column,
+            strict=strict,
+        )
     )
     target = result.to_parquet(Path(out))
     summary = _retrieval_summary(result, target)
@@ -382,11 +389,14 @@ def latest_features(
     service: str | None = None,
     as_of: str | None = None,
     full_feature_names: bool = False,
+    strict: bool = False,
 ) -> dict[str, Any]:
     """Each key's latest feature values as of ``as_of`` (default: now), written to ``out``."""
     request = _feature_request(store, features, service)
-    result = store.get_latest_features(
-        Path(keys), request, as_of=as_of, full_feature_names=full_feature_names
+    result = _retrieving(
+        lambda: store.get_latest_features(
+            Path(keys), request, as_of=as_of, full_feature_names=full_feature_names, strict=strict
+        )
     )
     return _retrieval_summary(result, result.to_parquet(Path(out)))
 

@@ -393,7 +393,12 @@ def show_view(ctx: click.Context, name: str, as_json: bool) -> None:
             ("entity", f"{info['entity']} (join keys: {', '.join(info['join_keys'])})"),
             ("source", f"{info['source']}@{info['source_version']}"),
             ("timestamp", info["timestamp_column"]),
-            ("created timestamp", info["created_timestamp_column"]),
+            (
+                "created timestamp",
+                f"{info['created_timestamp_column']} (not in the output: bitemporal reads refused)"
+                if info["created_timestamp_column"] and info.get("has_created") is False
+                else info["created_timestamp_column"],
+            ),
             ("ttl", _duration(info["ttl_us"])),
             ("lookback", _duration(info["lookback_us"])),
             ("description", info["description"] or None),
@@ -537,6 +542,10 @@ def _render_retrieval(summary: dict[str, Any]) -> None:
         ["feature column", "dtype", "nulls"],
         [[f["column"], f["dtype"], f["nulls"]] for f in summary["features"]],
     )
+    for cov in summary["coverage"]:
+        click.echo(f"coverage {cov['line']}")
+    for warning in summary["warnings"]:
+        click.echo(f"warning: {warning}", err=True)
     if summary["training_set"]:
         click.echo(f"saved training set {summary['training_set']}")
 
@@ -555,6 +564,11 @@ out_option = click.option(
     required=True,
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
     help="The Parquet file to write.",
+)
+strict_option = click.option(
+    "--strict",
+    is_flag=True,
+    help="Fail instead of warning when a view gives every row a null (nothing materialized in reach).",
 )
 full_names_option = click.option(
     "--full-feature-names", is_flag=True, help="Name columns view__feature."
@@ -576,6 +590,7 @@ full_names_option = click.option(
     help="The entity timestamp column (default: event_timestamp, or the only Datetime column).",
 )
 @click.option("--save-as", metavar="NAME", help="Also save the result as a named training set.")
+@strict_option
 @json_option
 @click.pass_context
 def historical(
@@ -588,6 +603,7 @@ def historical(
     bitemporal: bool,
     timestamp_column: str | None,
     save_as: str | None,
+    strict: bool,
     as_json: bool,
 ) -> None:
     """Point-in-time join of the ENTITY Parquet file (keys + timestamps) with features."""
@@ -602,6 +618,7 @@ def historical(
         bitemporal=bitemporal,
         timestamp_column=timestamp_column,
         save_as=save_as,
+        strict=strict,
     )
     _emit(as_json, summary, _render_retrieval)
 
@@ -613,6 +630,7 @@ def historical(
 @click.option("--as-of", metavar="TS", help="ISO 8601 instant (default: now).")
 @out_option
 @full_names_option
+@strict_option
 @json_option
 @click.pass_context
 def latest(
@@ -623,6 +641,7 @@ def latest(
     as_of: str | None,
     out: Path,
     full_feature_names: bool,
+    strict: bool,
     as_json: bool,
 ) -> None:
     """Each key's latest feature values, for batch scoring; KEYS is a Parquet file of join keys."""
@@ -635,6 +654,7 @@ def latest(
         service=service,
         as_of=as_of,
         full_feature_names=full_feature_names,
+        strict=strict,
     )
     _emit(as_json, summary, _render_retrieval)
 
