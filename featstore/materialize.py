@@ -4,7 +4,8 @@ The commit protocol (see docs/commit-protocol.md):
 
 1. take the locks of the views being materialized, in name order (one writer per view;
    other views proceed in parallel);
-2. for each view, evaluate the transformation month by month into
+2. for each view, evaluate the transformation over chunks of consecutive months (about
+   a million source rows each; sparse history is one chunk) and write each month into
    ``staging/<run_id>/``, merging in the rows of the month that lie outside the range,
    ranked and sorted, via DuckDB;
 3. fsync each file and rename it into ``offline/<view>/<version>/<month>/``;
@@ -247,7 +248,8 @@ def _prepare(
     offline: OfflineStore,
     on_bucket: Callable[[str, str], None] | None,
 ) -> _Prepared:
-    """Evaluate one view month by month into ``stage`` and publish its files (unlisted).
+    """Evaluate one view chunk by chunk, write it month by month into ``stage``, and
+    publish its files (unlisted).
 
     A month whose active file is damaged (gone, truncated, rewritten, missing a column)
     is evaluated whole from the source and replaces it: re-materializing repairs it.

@@ -1,7 +1,7 @@
 """Which transformations look at other rows: a conservative reading of a Polars plan.
 
-Materialization evaluates a view's transformation month by month over the source rows in
-``[month_start - lookback, month_end)``. A transformation whose output row depends only on
+Materialization evaluates a view's transformation over pieces of a range, each over the
+source rows in ``[piece_start - lookback, piece_end)``. A transformation whose output row depends only on
 its own input row (projections of row-wise expressions, row-wise filters, casts, renames,
 explodes, sorts) gives the same rows however a range is split into runs; one that looks at
 other rows (rolling windows, group_by, ``over()``, shift, cumulative functions, joins,
