@@ -267,6 +267,8 @@ def check_row_context(view: FeatureView, source_cols: pl.Schema) -> None:
         reasons = row_context(raw)
     else:
         reasons = ["it returns an eager DataFrame, whose plan cannot be inspected"]
+    if not reasons and _collects_inside(view, source_cols):
+        reasons = ["it collects its input inside the transform, so its plan cannot be inspected"]
     if reasons:
         raise DefinitionError(
             f"feature view {view.name!r}: its transform looks at other rows ({', '.join(reasons)})"
@@ -275,6 +277,29 @@ def check_row_context(view: FeatureView, source_cols: pl.Schema) -> None:
             f"lookback=timedelta(days=30) for a 30-day window (lookback=timedelta(0) if rows "
             f"before the range never matter)"
         )
+
+
+class _Collected(Exception):
+    """Raised by the trap frame when a transformation executes its input while building
+    its plan (``df.collect()``, ``.item()``, a pandas round trip ...)."""
+
+
+def _trap(_: pl.DataFrame) -> pl.DataFrame:
+    raise _Collected
+
+
+def _collects_inside(view: FeatureView, source_cols: pl.Schema) -> bool:
+    """Whether the transform runs its input while it is being defined: then the plan it
+    returns holds finished rows, not the computation, and cannot be inspected."""
+    assert view.transform is not None
+    trap = pl.LazyFrame(schema=source_cols).map_batches(_trap, schema=source_cols)
+    try:
+        view.transform(trap)
+    except _Collected:
+        return True
+    except Exception as exc:  # a Polars error wrapping the trap's signal
+        return isinstance(exc.__cause__, _Collected) or "_Collected" in str(exc)
+    return False
 
 
 def check_output(view: FeatureView, schema: pl.Schema) -> dict[str, pl.DataType]:
@@ -327,12 +352,24 @@ def check_output(view: FeatureView, schema: pl.Schema) -> dict[str, pl.DataType]
             f"{where}: column name {nul[0]!r} contains a null byte, which no SQL engine or "
             f"file format can carry; rename the column"
         )
-    bad = [f for f in (*view.join_keys, *features) if f.startswith(RESERVED_PREFIX)]
+    # SQL identifiers compare case-insensitively: '__FS_TS' is '__fs_ts' to DuckDB
+    bad = [f for f in (*view.join_keys, *features) if f.lower().startswith(RESERVED_PREFIX)]
     if bad:
         raise DefinitionError(
-            f"{where}: column names starting with '__fs_' are reserved for featstore's own "
-            f"columns: {bad!r}; rename them"
+            f"{where}: column names starting with '__fs_' (in any case) are reserved for "
+            f"featstore's own columns: {bad!r}; rename them"
         )
+    stored = [*view.join_keys, *features]
+    lowered = [c.lower() for c in stored]
+    twins = sorted({c for c in stored if lowered.count(c.lower()) > 1})
+    if twins:
+        raise DefinitionError(
+            f"{where}: columns {twins!r} differ only in case, which SQL engines do not "
+            f"distinguish; rename one of them"
+        )
+    created = source.created_timestamp_column
+    if created is not None and created in schema:
+        utc_expr(created, schema[created], owner=where)  # a created column must be a time
     if view.schema is not None:
         for column, dtype in view.schema.items():
             if column not in features:

@@ -77,11 +77,19 @@ class Entity:
         keys = _str_tuple(self.join_keys, f"entity {self.name!r} join_keys")
         if not keys:
             raise DefinitionError(f"entity {self.name!r} needs at least one join key")
-        reserved = [k for k in keys if k.startswith("__fs_")]
+        # SQL identifiers compare case-insensitively: '__FS_TS' is '__fs_ts' to DuckDB
+        reserved = [k for k in keys if k.lower().startswith("__fs_")]
         if reserved:
             raise DefinitionError(
-                f"entity {self.name!r}: join key {reserved[0]!r} starts with '__fs_', which "
-                f"featstore reserves for its own columns; rename the key column"
+                f"entity {self.name!r}: join key {reserved[0]!r} starts with '__fs_' (in any "
+                f"case), which featstore reserves for its own columns; rename the key column"
+            )
+        lowered = [k.lower() for k in keys]
+        twins = sorted({k for k in keys if lowered.count(k.lower()) > 1})
+        if twins:
+            raise DefinitionError(
+                f"entity {self.name!r}: join keys {twins!r} differ only in case, which SQL "
+                f"engines do not distinguish; rename one"
             )
         object.__setattr__(self, "join_keys", keys)
 
@@ -408,6 +416,21 @@ class FeatureView:
         except DefinitionError as exc:  # what the transform reads cannot be fingerprinted
             raise DefinitionError(f"{where}: {exc}") from None
         object.__setattr__(self, "version", content_hash(identity))
+
+    def check_unchanged(self) -> None:
+        """Raise DefinitionError if what the transformation reads changed since the view
+        was defined (a module dict edited afterwards): its rows would be stored under a
+        version that describes other code and values."""
+        try:
+            now = content_hash(self._identity())
+        except DefinitionError as exc:
+            raise DefinitionError(f"feature view {self.name!r}: {exc}") from None
+        if now != self.version:
+            raise DefinitionError(
+                f"feature view {self.name!r}: the values its transform reads changed after the "
+                f"view was defined (version {self.version}, now {now}); define the view again "
+                f"after changing them, so its version describes what it computes"
+            )
 
     def _identity(self) -> dict[str, Any]:
         return {

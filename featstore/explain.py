@@ -14,7 +14,12 @@ import polars as pl
 from featstore.compute import CREATED, TS
 from featstore.errors import LineageError
 from featstore.pit import FILE, ROW, PitQuery, ViewJoin, detail_columns, matched_column
-from featstore.registry import get_model_version, get_prediction_batch, get_training_set
+from featstore.registry import (
+    get_model_version,
+    get_prediction_batch,
+    get_training_set,
+    read_verified,
+)
 from featstore.retrieval import run_query
 
 if TYPE_CHECKING:
@@ -61,7 +66,11 @@ def _winner(
 def explain_prediction(store: FeatureStore, batch_ref: str, row: int) -> dict[str, Any]:
     """See :meth:`featstore.lineage.Lineage.explain`."""
     batch = get_prediction_batch(store.catalog, batch_ref)
-    frame = pl.read_parquet(store.offline.absolute(batch["path"]))
+    frame = read_verified(
+        store.offline.absolute(batch["path"]),
+        batch.get("content_hash"),
+        f"prediction batch {batch_ref!r}",
+    )
     if not 0 <= row < frame.height:
         raise LineageError(
             f"prediction batch {batch_ref!r} has {frame.height} rows; row {row} is out of range"

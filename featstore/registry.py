@@ -24,11 +24,12 @@ import polars as pl
 
 from featstore.catalog import Catalog, Tx
 from featstore.compute import file_sha256
-from featstore.errors import DefinitionError, NotFoundError, did_you_mean
+from featstore.errors import DefinitionError, NotFoundError, StorageError, did_you_mean
 from featstore.materialize import iso
 from featstore.names import validate_name
 from featstore.offline import OfflineStore, new_id
 from featstore.timeutil import utc_now
+from featstore.versioning import frame_digest
 
 __all__ = ["ModelVersion", "PredictionBatch", "TrainingSet", "code_version", "collect_garbage"]
 
@@ -50,8 +51,11 @@ class TrainingSet:
         return f"training_set:{self.name}@{self.content_id}"
 
     def to_polars(self) -> pl.DataFrame:
-        """The saved frame."""
-        return pl.read_parquet(self.path)
+        """The saved frame, checked against the content hash recorded when it was saved
+        (StorageError if the file is gone or was changed)."""
+        return read_verified(
+            self.path, self.manifest.get("result_hash"), f"training set {self.id!r}"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +111,7 @@ class PredictionBatch:
     path: Path
     rows: int
     created_at: str
+    content_hash: str | None = None
 
     @property
     def id(self) -> str:
@@ -114,7 +119,28 @@ class PredictionBatch:
         return f"prediction_batch:{self.batch_id}"
 
     def to_polars(self) -> pl.DataFrame:
-        return pl.read_parquet(self.path)
+        """The logged predictions, checked against their recorded content hash."""
+        return read_verified(self.path, self.content_hash, f"prediction batch {self.id!r}")
+
+
+def read_verified(path: Path, expected: str | None, what: str) -> pl.DataFrame:
+    """Read a Parquet file featstore wrote and check it holds what was recorded."""
+    try:
+        frame = pl.read_parquet(path)
+    except FileNotFoundError:
+        raise StorageError(
+            f"{what}: its file {str(path)!r} is gone; save it again from its source (for a "
+            f"training set: save_training_set of the same retrieval rewrites the file)"
+        ) from None
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise StorageError(f"{what}: its file {str(path)!r} is unreadable ({exc})") from exc
+    if expected is not None and frame_digest(frame) != expected:
+        raise StorageError(
+            f"{what}: its file {str(path)!r} was changed after featstore wrote it (its content "
+            f"hash differs from the recorded one); featstore does not serve rows it did not "
+            f"write. Save it again from its source"
+        )
+    return frame
 
 
 def code_version(cwd: str | None = None) -> dict[str, Any]:
@@ -196,16 +222,26 @@ def save_training_set(
         )
     ref = f"training_set:{name}@{content_id}"
     existing = get_training_set(catalog, offline, ref, missing_ok=True)
-    if existing is not None:
+    if existing is not None and _intact(existing):
         return _refresh_provenance(catalog, existing, manifest)
     final = offline.root / "training_sets" / name / f"{content_id}.parquet"
     with write_parquet_atomically(frame, offline, lock=("training_set", name)) as publish:
         # again, under the lock: another process may have saved it since the check above
         existing = get_training_set(catalog, offline, ref, missing_ok=True)
         if existing is not None:
+            if not _intact(existing):  # a lost or damaged file: the same content again
+                publish(existing.path)
             return _refresh_provenance(catalog, existing, manifest)
         publish(final)
         return _commit_training_set(catalog, offline, frame, manifest, name, final)
+
+
+def _intact(ts: TrainingSet) -> bool:
+    try:
+        ts.to_polars()
+    except StorageError:
+        return False
+    return True
 
 
 def _commit_training_set(
@@ -581,8 +617,10 @@ def _commit_predictions(
 ) -> PredictionBatch:
     """Record a published prediction file (holding its model's lock)."""
     now = iso(utc_now())
-    batch = PredictionBatch(batch_id, model.name, model.version, final, frame.height, now)
+    digest = frame_digest(frame)
+    batch = PredictionBatch(batch_id, model.name, model.version, final, frame.height, now, digest)
     body = {
+        "content_hash": digest,
         "batch_id": batch_id,
         "model": model.name,
         "model_version": model.version,

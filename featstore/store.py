@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from featstore.compute import (
 from featstore.definitions import Entity, FeatureService, FeatureView, Source
 from featstore.dtypes import encode_schema
 from featstore.errors import (
+    CatalogError,
     ConfigError,
     DefinitionError,
     MaterializationError,
@@ -96,6 +97,7 @@ class FeatureStore:
         progress: bool | None = None,
         create: bool = True,
     ) -> None:
+        _check_engine_options(memory_limit, threads)
         self.path = Path(path).absolute()
         # a directory, or nothing yet: never a file, nor a path under one
         existing = next((p for p in (self.path, *self.path.parents) if p.exists()), None)
@@ -293,6 +295,7 @@ class FeatureStore:
         self._views.update(views)
 
     def _view_record(self, view: FeatureView, schema: pl.Schema) -> dict[str, Any]:
+        view.check_unchanged()
         out_schema = transform_output(view, schema).collect_schema()
         features = check_output(view, out_schema)
         check_row_context(view, schema)
@@ -358,7 +361,7 @@ class FeatureStore:
             "WHERE c.kind = ? AND c.name = ?",
             (kind, name),
         )
-        return json.loads(row["body"]) if row else None
+        return _load_record(row["body"], kind, name) if row else None
 
     def _view_names(self) -> list[str]:
         rows = self.catalog.all("SELECT name FROM current_definitions WHERE kind = 'feature_view'")
@@ -372,7 +375,7 @@ class FeatureStore:
                 "SELECT body FROM definitions WHERE kind = 'feature_view' AND name = ? AND version = ?",
                 (name, version),
             )
-            rec = json.loads(row["body"]) if row else None
+            rec = _load_record(row["body"], "feature_view", name) if row else None
         if rec is None:
             what = f"feature view {name!r}" + (f" at version {version!r}" if version else "")
             known = [v["version"] for v in self.versions("feature_view", name)] if version else []
@@ -396,7 +399,7 @@ class FeatureStore:
             "WHERE c.kind = ? ORDER BY c.name",
             (kind,),
         )
-        return [json.loads(r["body"]) for r in rows]
+        return [_load_record(r["body"], kind, "?") for r in rows]
 
     def list_feature_views(self) -> list[dict[str, Any]]:
         """Current feature views as catalog records."""
@@ -421,13 +424,22 @@ class FeatureStore:
             "ORDER BY created_at, version",
             (kind, name),
         )
-        return [{**json.loads(r["body"]), "registered_at": r["created_at"]} for r in rows]
+        return [
+            {**_load_record(r["body"], kind, name), "registered_at": r["created_at"]} for r in rows
+        ]
 
     # -- materialization -------------------------------------------------------------
 
     def _executable_views(self, views: Sequence[str | FeatureView] | None) -> list[FeatureView]:
         if isinstance(views, str | FeatureView):
             views = [views]  # one view, not its name's characters
+        elif views is not None:
+            if isinstance(views, bytes | bytearray) or not isinstance(views, Iterable):
+                raise MaterializationError(
+                    f"materialize: views must be a view name, a FeatureView or a list of "
+                    f"them; found {type(views).__name__}"
+                )
+            views = list(views)  # an iterator is read once
         if views is not None and not all(isinstance(v, str | FeatureView) for v in views):
             bad = next(v for v in views if not isinstance(v, str | FeatureView))
             raise MaterializationError(
@@ -509,6 +521,10 @@ class FeatureStore:
         return read_start(view, first)
 
     def _job(self, view: FeatureView, lo: datetime, hi: datetime) -> ViewJob:
+        try:
+            view.check_unchanged()
+        except DefinitionError as exc:
+            raise MaterializationError(str(exc)) from None
         record = self._view_record_of(view.name)
         if record["version"] != view.version:
             raise MaterializationError(
@@ -646,8 +662,14 @@ class FeatureStore:
 
         Writes its frame to ``training_sets/<name>/<content_id>.parquet`` and records its
         manifest and lineage (feature view versions, materialization runs read) in one
-        transaction. Saving the same result again returns the existing record.
+        transaction. Saving the same result again returns the existing record (and
+        rewrites its file if it was lost or damaged).
         """
+        if not isinstance(result, RetrievalResult):
+            raise DefinitionError(
+                f"save_training_set takes the RetrievalResult that get_historical_features "
+                f"returned; found {type(result).__name__}"
+            )
         return registry.save_training_set(
             self.catalog, self.offline, result.frame, result.manifest, name
         )
@@ -940,6 +962,61 @@ class FeatureStore:
         removed += registry.collect_garbage(self.catalog, self.offline)
         removed += self.offline.collect_staging()
         return removed
+
+
+_REQUIRED = {
+    "entity": ("name", "version", "join_keys"),
+    "source": ("name", "version", "timestamp_column"),
+    "feature_view": (
+        "name",
+        "version",
+        "join_keys",
+        "key_dtypes",
+        "features",
+        "ttl_us",
+        "source",
+        "entity",
+    ),
+    "feature_service": ("name", "version", "features"),
+}
+
+
+def _load_record(body: str, kind: str, name: str) -> dict[str, Any]:
+    """A definition record from the catalog; a damaged one is a CatalogError."""
+    try:
+        rec = json.loads(body)
+    except ValueError as exc:
+        raise CatalogError(
+            f"the catalog record of {kind} {name!r} is damaged (not JSON: {exc}); apply the "
+            f"definition again to rewrite it, or restore catalog.db from a backup"
+        ) from None
+    missing = [k for k in _REQUIRED.get(kind, ()) if not isinstance(rec, dict) or k not in rec]
+    if missing:
+        raise CatalogError(
+            f"the catalog record of {kind} {name!r} is damaged (it lacks {missing!r}); apply "
+            f"the definition again to rewrite it, or restore catalog.db from a backup"
+        )
+    return rec  # type: ignore[no-any-return]
+
+
+def _check_engine_options(memory_limit: object, threads: object) -> None:
+    if threads is not None and (
+        not isinstance(threads, int) or isinstance(threads, bool) or threads < 1
+    ):
+        raise ConfigError(f"threads must be a positive integer; found {threads!r}")
+    if memory_limit is not None:
+        if not isinstance(memory_limit, str):
+            raise ConfigError(f"memory_limit must be a size such as '2GB'; found {memory_limit!r}")
+        probe = duckdb.connect()
+        try:
+            probe.execute(f"SET memory_limit = {quote_literal(memory_limit)}")
+        except (duckdb.Error, DefinitionError) as exc:
+            raise ConfigError(
+                f"memory_limit {memory_limit!r} is not a size DuckDB understands; give one "
+                f"such as '512MB' or '2GB'"
+            ) from exc
+        finally:
+            probe.close()
 
 
 def _dtype_name(dtype: pl.DataType) -> str:

@@ -211,7 +211,7 @@ CASES: dict[str, tuple[Action, type[Exception], str]] = {
     "transform-outputs-reserved-name": (
         lambda c: c.store.apply([c.view(transform=_reserved_output)]),
         fs.DefinitionError,
-        r"names starting with '__fs_' are reserved for featstore's own columns: \['__fs_amount'\]",
+        r"names starting with '__fs_' \(in any case\) are reserved for featstore's own columns: \['__fs_amount'\]",
     ),
     "transform-outputs-no-feature": (
         lambda c: c.store.apply([c.view(transform=_only_keys)]),

@@ -100,7 +100,7 @@ def test_reserved_prefix_is_refused_for_a_transform_output_key(tmp_path: Path):
     )
     with _store(tmp_path) as store:
         before = catalog_snapshot(store)
-        with pytest.raises(fs.DefinitionError, match="'__fs_' are reserved"):
+        with pytest.raises(fs.DefinitionError, match=r"'__fs_' \(in any case\) are reserved"):
             store.apply([ent, view])
         assert catalog_snapshot(store) == before
 
@@ -809,3 +809,172 @@ def test_content_ids_do_not_depend_on_the_polars_version(tmp_path: Path):
         == "e296b457aa099a3b90bb9a3fdc08c4063d82d31fcba6ba8ee676f25f3e702a08"
     )
     assert result.content_id == "49fca8e32888032b"
+
+
+# -- variations found by probing ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["__FS_TS", "__Fs_Rank", "__fS_created"])
+def test_reserved_prefix_is_refused_in_any_case(tmp_path: Path, name: str):
+    with pytest.raises(fs.DefinitionError, match="starts with '__fs_' \\(in any case\\)"):
+        fs.Entity("e", join_keys=[name])
+    ent, _, _, data = _simple()
+    src = fs.DataFrameSource("s", data=data.rename({"x": name}), timestamp_column="ts")
+    view = fs.FeatureView("v", entity=ent, source=src, features=[name])
+    with (
+        _store(tmp_path) as store,
+        pytest.raises(fs.DefinitionError, match=r"'__fs_' \(in any case\) are reserved"),
+    ):
+        store.apply([ent, view])
+
+
+def test_columns_differing_only_in_case_are_refused(tmp_path: Path):
+    ent, _, _, data = _simple()
+    src = fs.DataFrameSource(
+        "s", data=data.with_columns(pl.col("x").alias("X")), timestamp_column="ts"
+    )
+    view = fs.FeatureView("v", entity=ent, source=src, features=["x", "X"])
+    with _store(tmp_path) as store, pytest.raises(fs.DefinitionError, match="differ only in case"):
+        store.apply([ent, view])
+
+
+def _collecting(df: pl.LazyFrame) -> pl.LazyFrame:
+    d = df.collect()
+    return d.sort("cid", "ts").with_columns(n=pl.int_range(1, pl.len() + 1).over("cid")).lazy()
+
+
+def _share(df: pl.LazyFrame) -> pl.LazyFrame:
+    n = df.select(pl.len()).collect().item()
+    return df.with_columns(frac=pl.col("x") / max(n, 1))
+
+
+@pytest.mark.parametrize("transform", [_collecting, _share])
+def test_a_transform_that_collects_inside_must_declare_lookback(tmp_path: Path, transform: Any):
+    ent, src, _, _ = _simple()
+    view = fs.FeatureView("v", entity=ent, source=src, transform=transform)
+    with _store(tmp_path) as store:
+        with pytest.raises(fs.DefinitionError, match="collects its input inside the transform"):
+            store.apply([ent, view])
+        declared = fs.FeatureView(
+            "v", entity=ent, source=src, transform=transform, lookback=timedelta(days=400)
+        )
+        store.apply([ent, declared])
+
+
+RATES = {"mult": 2}
+
+
+def _scaled(df: pl.LazyFrame) -> pl.LazyFrame:
+    return df.with_columns(y=pl.col("x") * RATES["mult"])
+
+
+def test_a_value_changed_after_the_view_was_defined_is_refused(tmp_path: Path):
+    ent, src, _, _ = _simple()
+    view = fs.FeatureView("v", entity=ent, source=src, transform=_scaled)
+    try:
+        with _store(tmp_path) as store:
+            store.apply([ent, view])
+            RATES["mult"] = 100
+            with pytest.raises(fs.MaterializationError, match="changed after the view was defined"):
+                store.materialize(D(2024, 1, 1), D(2024, 2, 1))
+            with pytest.raises(fs.DefinitionError, match="changed after the view was defined"):
+                store.apply([ent, view])
+            assert store.catalog.all("SELECT * FROM files") == []
+    finally:
+        RATES["mult"] = 2
+
+
+def test_materialize_reads_an_iterator_of_views_once(tmp_path: Path):
+    ent, _, view, _ = _simple()
+    with _store(tmp_path) as store:
+        store.apply([ent, view])
+        (run,) = store.materialize(D(2024, 1, 1), D(2024, 2, 1), views=(v for v in ["v"]))
+        assert run.view == "v"
+        with pytest.raises(fs.MaterializationError, match="found bytes"):
+            store.materialize(D(2024, 1, 1), D(2024, 2, 1), views=b"v")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("body", "match"), [("{", "not JSON"), ('{"kind": "feature_view"}', "it lacks")]
+)
+def test_a_damaged_definition_record_is_a_catalog_error(tmp_path: Path, body: str, match: str):
+    ent, _, view, _ = _simple()
+    entity = pl.DataFrame({"cid": [1], "event_timestamp": [D(2024, 1, 9)]})
+    with _store(tmp_path) as store:
+        store.apply([ent, view])
+        store.materialize(D(2024, 1, 1), D(2024, 2, 1))
+        with store.catalog.transaction() as tx:
+            tx.execute("UPDATE definitions SET body = ? WHERE kind = 'feature_view'", (body,))
+        with pytest.raises(fs.CatalogError, match=rf"feature_view 'v' is damaged \({match}"):
+            store.get_historical_features(entity, ["v:x"])
+        with pytest.raises(fs.CatalogError, match="is damaged"):
+            store.list_feature_views()
+        store.apply([ent, view])
+        assert store.get_historical_features(entity, ["v:x"]).frame["x"].to_list() == [5.0]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"memory_limit": "lots"}, "memory_limit 'lots' is not a size"),
+        ({"threads": "x"}, "threads must be a positive integer"),
+        ({"threads": 0}, "threads must be a positive integer"),
+    ],
+)
+def test_bad_engine_options_are_config_errors_before_anything_is_written(
+    tmp_path: Path, kwargs: dict[str, Any], match: str
+):
+    with pytest.raises(fs.ConfigError, match=match):
+        fs.FeatureStore(tmp_path / "store", **kwargs)
+    assert not (tmp_path / "store").exists()
+
+
+def test_saved_training_sets_and_predictions_are_what_was_written(tmp_path: Path):
+    ent, _, view, _ = _simple()
+    entity = pl.DataFrame({"cid": [1, 2], "event_timestamp": [D(2024, 1, 9)] * 2, "label": [0, 1]})
+    with _store(tmp_path) as store:
+        store.apply([ent, view])
+        store.materialize(D(2024, 1, 1), D(2024, 2, 1))
+        result = store.get_historical_features(entity, ["v:x"])
+        ts = store.save_training_set(result, "train")
+        pl.read_parquet(ts.path).with_columns(label=1 - pl.col("label")).write_parquet(ts.path)
+        with pytest.raises(fs.StorageError, match="was changed after featstore wrote it"):
+            store.get_training_set("train").to_polars()
+        with pytest.raises(fs.StorageError, match="was changed after featstore wrote it"):
+            store.rebuild_training_set(ts)
+        store.save_training_set(result, "train")  # saving the same result restores it
+        assert store.get_training_set("train").to_polars()["label"].to_list() == [0, 1]
+        ts.path.unlink()
+        with pytest.raises(fs.StorageError, match="is gone"):
+            ts.to_polars()
+        store.save_training_set(result, "train")
+        assert store.rebuild_training_set(ts).frame.equals(result.frame)
+        model = store.register_model("m", ts)
+        batch = store.log_predictions(
+            model,
+            entity.with_columns(score=pl.lit(0.5)),
+            features=result,
+            timestamp_column="event_timestamp",
+        )
+        pl.read_parquet(batch.path).with_columns(score=pl.lit(0.9)).write_parquet(batch.path)
+        with pytest.raises(fs.StorageError, match="was changed after featstore wrote it"):
+            batch.to_polars()
+        with pytest.raises(fs.StorageError, match="was changed after featstore wrote it"):
+            store.lineage.explain(batch.id, 0)
+    with pytest.raises(fs.DefinitionError, match="takes the RetrievalResult"):
+        store.save_training_set(result.frame, "x")  # type: ignore[arg-type]
+
+
+def test_a_created_column_must_be_a_time_at_apply(tmp_path: Path):
+    ent, src, _, _ = _simple(created=True)
+    view = fs.FeatureView(
+        "v",
+        entity=ent,
+        source=src,
+        transform=lambda df: df.with_columns(pl.col("created").cast(pl.String)),
+    )
+    with (
+        _store(tmp_path) as store,
+        pytest.raises(fs.SchemaError, match="'created' must be a Datetime"),
+    ):
+        store.apply([ent, view])
