@@ -152,7 +152,13 @@ def prepare_entity(
             f"entity frame: timestamp column {ts_column!r} has {slim[TS].null_count()} null "
             f"value(s), first at row {first}; drop or fill them (a row needs a moment in time)"
         )
-    lo, hi = (slim[TS].min(), slim[TS].max()) if slim.height else (None, None)
+    try:
+        lo, hi = (slim[TS].min(), slim[TS].max()) if slim.height else (None, None)
+    except (ValueError, OverflowError):  # an instant outside years 1..9999 once in UTC
+        raise PointInTimeError(
+            f"entity frame: timestamp column {ts_column!r} holds an instant outside the years "
+            f"1 to 9999 once converted to UTC; keep entity timestamps inside that range"
+        ) from None
     return slim.to_arrow(), lo, hi  # type: ignore[return-value]
 
 
@@ -168,7 +174,11 @@ def _key_expr(key: str, dtype: pl.DataType, stored: str | None) -> pl.Expr:
     stored_int = stored.startswith(("Int", "UInt"))
     if entity_int and stored_int:
         return col.cast(pl.Int64) if dtype != pl.UInt64 else col
-    if (dtype == pl.String) != (stored == "String") or (entity_int != stored_int):
+    same_kind = (dtype == pl.String) == (stored == "String") and entity_int == stored_int
+    if same_kind and dtype != pl.String and not entity_int:
+        # other types match only their own kind: a Date never joins a Datetime
+        same_kind = str(dtype).split("(")[0] == stored.split("(")[0]
+    if not same_kind:
         hint = f"pl.col({key!r}).cast(pl.{stored})" if stored.isalnum() else "a cast"
         raise SchemaError(
             f"entity frame: join key {key!r} is {dtype} but the feature rows store it as "
@@ -443,6 +453,7 @@ def retrieve(
         except (PointInTimeError, SchemaError) as exc:
             raise type(exc)(f"{exc} (requested views: {[r.view for r in requested]})") from None
         joins = []
+        renames: dict[str, str] = {}
         files_read: list[dict[str, Any]] = []
         reach: list[tuple[datetime | None, datetime | None, int]] = []
         for req, names in zip(requested, outputs, strict=True):
@@ -451,9 +462,13 @@ def retrieve(
             else:
                 files = _files_in_reach(store, req, lo, hi) if entity.num_rows else []
             files_read += [{**f, "view": req.view, "version": req.version} for f in files]
-            cols = [(f, n) for f, n in zip(req.features, names, strict=False)]
-            if include_ts:
-                cols.append((TS, names[-1]))
+            # the SQL names every output column itself; user names are put back after
+            stored = [*req.features, TS] if include_ts else list(req.features)
+            cols = []
+            for col, name in zip(stored, names, strict=True):
+                alias = f"{INTERNAL}o{len(renames)}"
+                renames[alias] = name
+                cols.append((col, alias))
             joins.append(
                 ViewJoin(
                     files=tuple(str(store.offline.absolute(f["path"])) for f in files),
@@ -486,7 +501,7 @@ def retrieve(
                 other_versions_materialized=_other_versions(store, req) if start is None else (),
             )
         )
-    result = result.select(c for c in result.columns if not c.startswith(INTERNAL))
+    result = result.select(pl.col(alias).alias(name) for alias, name in renames.items())
     targets: dict[str, pl.DataType] = {}
     for req, names in zip(requested, outputs, strict=True):
         dtypes = feature_dtypes(req.record)
@@ -574,12 +589,9 @@ def _other_versions(store: FeatureStore, req: Requested) -> tuple[str, ...]:
     return tuple(r["view_version"] for r in rows)
 
 
-def check_files(store: FeatureStore, files: list[dict[str, Any]]) -> None:
-    """What was written is what is read: each offline file must exist with the size (and
-    modification time) the catalog recorded when it was published; else StorageError."""
-    if not files:
-        return
-    paths = sorted({f["path"] for f in files})
+def file_problems(store: FeatureStore, paths: list[str]) -> dict[str, tuple[str, Any]]:
+    """Offline files (store-relative paths) that are not what the catalog recorded when
+    they were published: ``{path: ("missing" | "changed", catalog row or None)}``."""
     recorded: dict[str, Any] = {}
     for i in range(0, len(paths), 500):
         chunk = paths[i : i + 500]
@@ -590,9 +602,28 @@ def check_files(store: FeatureStore, files: list[dict[str, Any]]) -> None:
             tuple(chunk),
         ):
             recorded[row["path"]] = row
+    problems: dict[str, tuple[str, Any]] = {}
     for rel in paths:
         path = store.offline.absolute(rel)
         row = recorded.get(rel)
+        try:
+            stat = os.stat(path)
+        except OSError:
+            problems[rel] = ("missing", row)
+            continue
+        if row is not None and not _unchanged(path, stat, row):
+            problems[rel] = ("changed", row)
+    return problems
+
+
+def check_files(store: FeatureStore, files: list[dict[str, Any]]) -> None:
+    """What was written is what is read: each offline file must exist with the size (and
+    modification time, or content) the catalog recorded when it was published; else
+    StorageError naming the file, its view and month, and the remedy."""
+    if not files:
+        return
+    problems = file_problems(store, sorted({f["path"] for f in files}))
+    for rel, (problem, row) in problems.items():
         what = (
             f"offline file {rel!r} of feature view {row['view']!r} (version "
             f"{row['view_version']}, month {row['bucket']})"
@@ -606,18 +637,13 @@ def check_files(store: FeatureStore, files: list[dict[str, Any]]) -> None:
             if row is not None
             else "re-materialize the view and build the training set again"
         )
-        try:
-            stat = os.stat(path)
-        except OSError:
-            raise StorageError(f"{what} is missing; {fix}") from None
-        if row is None:
-            continue
-        if not _unchanged(path, stat, row):
-            raise StorageError(
-                f"{what} was changed after featstore wrote it (recorded {row['bytes']} bytes, "
-                f"found {stat.st_size}, and its modification time or content differs); "
-                f"featstore does not serve rows it did not write: {fix}"
-            )
+        if problem == "missing":
+            raise StorageError(f"{what} is missing; {fix}")
+        raise StorageError(
+            f"{what} was changed after featstore wrote it (recorded {row['bytes']} bytes; its "
+            f"size, modification time or content differs); featstore does not serve rows it "
+            f"did not write: {fix}"
+        )
 
 
 def _unchanged(path: Path, stat: os.stat_result, row: Any) -> bool:

@@ -37,6 +37,7 @@ from featstore.errors import (
     MaterializationError,
     NotFoundError,
     PointInTimeError,
+    StorageError,
     did_you_mean,
 )
 from featstore.explain import explain_prediction
@@ -50,6 +51,7 @@ from featstore.retrieval import (
     RetrievalResult,
     entity_frame,
     feature_dtypes,
+    file_problems,
     find_timestamp_column,
     frame_bytes,
     retrieve,
@@ -688,15 +690,21 @@ class FeatureStore:
     def verify_training_set(self, training_set: TrainingSet | str) -> dict[str, list[str]]:
         """What changed since a training set was built.
 
-        Returns ``missing_files`` (offline-store files it read that are gone),
-        ``changed_sources`` (raw input files of its runs whose size or modification time
-        differ) and ``missing_sources`` (raw input files that are gone). All empty means
-        a rebuild is byte-identical.
+        Returns ``missing_files`` and ``changed_files`` (the saved frame and the offline
+        files it read that are gone, or differ from what was recorded), ``changed_sources``
+        (raw input files of its runs whose size or modification time differ) and
+        ``missing_sources`` (raw input files that are gone). All empty means a rebuild is
+        byte-identical.
         """
         ts = self.get_training_set(training_set) if isinstance(training_set, str) else training_set
-        missing = sorted(
-            f["path"] for f in ts.manifest["files"] if not self.offline.absolute(f["path"]).exists()
-        )
+        problems = file_problems(self, sorted({f["path"] for f in ts.manifest["files"]}))
+        missing = sorted(p for p, (what, _) in problems.items() if what == "missing")
+        damaged = sorted(p for p, (what, _) in problems.items() if what == "changed")
+        try:
+            ts.to_polars()
+        except StorageError as exc:
+            saved = self.offline.relative(ts.path)
+            (missing if "is gone" in str(exc) else damaged).insert(0, saved)
         changed: set[str] = set()
         gone: set[str] = set()
         for run_id in sorted({f["run_id"] for f in ts.manifest["files"]}):
@@ -714,6 +722,7 @@ class FeatureStore:
                     changed.add(row["path"])
         return {
             "missing_files": missing,
+            "changed_files": damaged,
             "changed_sources": sorted(changed),
             "missing_sources": sorted(gone),
         }
@@ -723,6 +732,7 @@ class FeatureStore:
         versions and exact files. Byte-identical to the saved frame while its inputs exist;
         raises MaterializationError naming the missing inputs otherwise."""
         ts = self.get_training_set(training_set) if isinstance(training_set, str) else training_set
+        saved = ts.to_polars()  # StorageError if the saved frame is gone or was changed
         report = self.verify_training_set(ts)
         if report["missing_files"]:
             raise MaterializationError(
@@ -731,7 +741,6 @@ class FeatureStore:
                 f"re-materialize and build a new training set"
             )
         m = ts.manifest
-        saved = ts.to_polars()
         feature_columns = [c for item in m["features"] for c in item["columns"]]
         entity = saved.drop(feature_columns)
         pinned: dict[tuple[str, str], list[dict[str, Any]]] = {}

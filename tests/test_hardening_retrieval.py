@@ -683,7 +683,12 @@ def test_verify_training_set_reports_a_deleted_input_as_missing(tmp_path: Path):
         ts = store.save_training_set(store.get_historical_features(entity, ["v:x"]), "t")
         raw.unlink()
         report = store.verify_training_set(ts)
-    assert report == {"missing_files": [], "changed_sources": [], "missing_sources": [str(raw)]}
+    assert report == {
+        "missing_files": [],
+        "changed_files": [],
+        "changed_sources": [],
+        "missing_sources": [str(raw)],
+    }
 
 
 # -- 3. a result never depends on how a range was split into runs ----------------------
@@ -978,3 +983,69 @@ def test_a_created_column_must_be_a_time_at_apply(tmp_path: Path):
         pytest.raises(fs.SchemaError, match="'created' must be a Datetime"),
     ):
         store.apply([ent, view])
+
+
+def test_entity_timestamps_crossing_the_years_1_to_9999_in_utc_are_refused(tmp_path: Path):
+    from datetime import timezone
+
+    ent, _, view, _ = _simple()
+    with _store(tmp_path) as store:
+        store.apply([ent, view])
+        for moment in (
+            datetime(1, 1, 1, 1, tzinfo=timezone(timedelta(hours=5))),
+            datetime(9999, 12, 31, 22, tzinfo=timezone(timedelta(hours=-5))),
+        ):
+            entity = pl.DataFrame({"cid": [1], "event_timestamp": [moment]})
+            with pytest.raises(fs.PointInTimeError, match="outside the years 1 to 9999"):
+                store.get_historical_features(entity, ["v:x"])
+
+
+def test_a_view_named_with_the_reserved_prefix_keeps_its_full_feature_names(tmp_path: Path):
+    ent, src, _, _ = _simple()
+    view = fs.FeatureView("__fs_x", entity=ent, source=src, features=["x"])
+    with _store(tmp_path) as store:
+        store.apply([ent, view])
+        store.materialize(D(2024, 1, 1), D(2024, 2, 1))
+        entity = pl.DataFrame({"cid": [1], "event_timestamp": [D(2024, 1, 9)]})
+        got = store.get_historical_features(
+            entity, ["__fs_x:x"], full_feature_names=True, include_event_timestamps=True
+        ).frame
+        assert got.columns == ["cid", "event_timestamp", "__fs_x__x", "__fs_x__event_timestamp"]
+        assert got.row(0) == (1, D(2024, 1, 9), 5.0, D(2024, 1, 5))
+        latest = store.get_latest_features({"cid": [1]}, ["__fs_x:x"], full_feature_names=True)
+        assert latest.frame["__fs_x__x"].to_list() == [5.0]
+
+
+def test_keys_match_by_type_a_date_key_never_joins_a_datetime_key(tmp_path: Path):
+    ent = fs.Entity("e", join_keys=["day"])
+    data = pl.DataFrame(
+        {"day": [D(2024, 1, 1)], "ts": [D(2024, 1, 1)], "x": [1.0]},
+        schema_overrides={"day": pl.Datetime("us")},
+    )
+    src = fs.DataFrameSource("s", data=data, timestamp_column="ts")
+    view = fs.FeatureView("v", entity=ent, source=src, features=["x"])
+    with _store(tmp_path) as store:
+        store.apply([ent, view])
+        store.materialize(D(2024, 1, 1), D(2024, 2, 1))
+        entity = pl.DataFrame({"day": [D(2024, 1, 1).date()], "event_timestamp": [D(2024, 1, 9)]})
+        with pytest.raises(fs.SchemaError, match="join key 'day' is Date but the feature rows"):
+            store.get_historical_features(entity, ["v:x"])
+
+
+def test_verify_reports_changed_offline_files_and_a_changed_saved_frame(tmp_path: Path):
+    ent, _, view, _ = _simple()
+    entity = pl.DataFrame({"cid": [1, 2], "event_timestamp": [D(2024, 1, 9)] * 2})
+    with _store(tmp_path) as store:
+        store.apply([ent, view])
+        store.materialize(D(2024, 1, 1), D(2024, 2, 1))
+        ts = store.save_training_set(store.get_historical_features(entity, ["v:x"]), "t")
+        offline = _one_file(store)
+        offline.write_bytes(offline.read_bytes()[:-10])
+        report = store.verify_training_set(ts)
+        assert report["changed_files"] == [store.offline.relative(offline)]
+        pl.read_parquet(ts.path).with_columns(pl.col("x") * 2).write_parquet(ts.path)
+        report = store.verify_training_set(ts)
+        assert report["changed_files"] == [
+            store.offline.relative(ts.path),
+            store.offline.relative(offline),
+        ]

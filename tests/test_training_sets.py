@@ -159,6 +159,7 @@ def test_rebuild_is_byte_identical(world: World) -> None:
         assert rebuilt.manifest == world.training_set.manifest
     assert world.store.verify_training_set(world.training_set) == {
         "missing_files": [],
+        "changed_files": [],
         "changed_sources": [],
         "missing_sources": [],
     }
@@ -181,7 +182,12 @@ def test_rebuild_from_a_new_process(world: World) -> None:
     """)
     assert out["id"] == world.training_set.id
     assert out["digest"] == hashlib.sha256(frame_bytes(world.training_set.to_polars())).hexdigest()
-    assert out["verify"] == {"missing_files": [], "changed_sources": [], "missing_sources": []}
+    assert out["verify"] == {
+        "missing_files": [],
+        "changed_files": [],
+        "changed_sources": [],
+        "missing_sources": [],
+    }
     assert world.training_set.id in out["listed"]
 
 
@@ -212,6 +218,7 @@ def test_rebuild_after_rematerializing_uses_the_superseded_files(own_world: Worl
     assert all((store.path / p).is_file() for p in old_files)
     assert store.verify_training_set(ts) == {
         "missing_files": [],
+        "changed_files": [],
         "changed_sources": [],
         "missing_sources": [],
     }
@@ -243,6 +250,7 @@ def test_deleted_offline_file_is_reported(own_world: World) -> None:
     (w.store.path / victim).unlink()
     assert w.store.verify_training_set(ts) == {
         "missing_files": [victim],
+        "changed_files": [],
         "changed_sources": [],
         "missing_sources": [],
     }
@@ -260,6 +268,7 @@ def test_changed_raw_sources_are_reported(own_world: World) -> None:
     os.utime(touched, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
     assert w.store.verify_training_set(ts) == {
         "missing_files": [],
+        "changed_files": [],
         "changed_sources": [touched],
         "missing_sources": [],
     }
