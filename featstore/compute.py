@@ -25,7 +25,7 @@ from featstore.definitions import (
     SqlSource,
 )
 from featstore.errors import DefinitionError, MaterializationError, NotFoundError, SchemaError
-from featstore.names import quote_ident, quote_literal
+from featstore.names import case_twins, quote_ident, quote_literal, reserved
 from featstore.timeutil import utc_expr
 
 __all__ = ["InputFile", "evaluate_view", "output_schema", "resolve_files", "scan_source"]
@@ -33,7 +33,6 @@ __all__ = ["InputFile", "evaluate_view", "output_schema", "resolve_files", "scan
 TS = "__fs_ts"
 CREATED = "__fs_created"
 RANK = "__fs_rank"
-RESERVED_PREFIX = "__fs_"
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,16 +351,13 @@ def check_output(view: FeatureView, schema: pl.Schema) -> dict[str, pl.DataType]
             f"{where}: column name {nul[0]!r} contains a null byte, which no SQL engine or "
             f"file format can carry; rename the column"
         )
-    # SQL identifiers compare case-insensitively: '__FS_TS' is '__fs_ts' to DuckDB
-    bad = [f for f in (*view.join_keys, *features) if f.lower().startswith(RESERVED_PREFIX)]
+    bad = reserved([*view.join_keys, *features])
     if bad:
         raise DefinitionError(
             f"{where}: column names starting with '__fs_' (in any case) are reserved for "
             f"featstore's own columns: {bad!r}; rename them"
         )
-    stored = [*view.join_keys, *features]
-    lowered = [c.lower() for c in stored]
-    twins = sorted({c for c in stored if lowered.count(c.lower()) > 1})
+    twins = case_twins([*view.join_keys, *features])
     if twins:
         raise DefinitionError(
             f"{where}: columns {twins!r} differ only in case, which SQL engines do not "

@@ -19,7 +19,7 @@ from typing import Any, TypeAlias
 import polars as pl
 
 from featstore.errors import DefinitionError
-from featstore.names import validate_name
+from featstore.names import case_twins, reserved, validate_name
 from featstore.versioning import content_hash, function_fingerprint
 
 __all__ = [
@@ -77,15 +77,13 @@ class Entity:
         keys = _str_tuple(self.join_keys, f"entity {self.name!r} join_keys")
         if not keys:
             raise DefinitionError(f"entity {self.name!r} needs at least one join key")
-        # SQL identifiers compare case-insensitively: '__FS_TS' is '__fs_ts' to DuckDB
-        reserved = [k for k in keys if k.lower().startswith("__fs_")]
-        if reserved:
+        bad = reserved(keys)
+        if bad:
             raise DefinitionError(
-                f"entity {self.name!r}: join key {reserved[0]!r} starts with '__fs_' (in any "
+                f"entity {self.name!r}: join key {bad[0]!r} starts with '__fs_' (in any "
                 f"case), which featstore reserves for its own columns; rename the key column"
             )
-        lowered = [k.lower() for k in keys]
-        twins = sorted({k for k in keys if lowered.count(k.lower()) > 1})
+        twins = case_twins(keys)
         if twins:
             raise DefinitionError(
                 f"entity {self.name!r}: join keys {twins!r} differ only in case, which SQL "

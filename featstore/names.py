@@ -9,10 +9,23 @@ from __future__ import annotations
 
 import glob
 import re
+from collections.abc import Iterable
 
 from featstore.errors import DefinitionError
 
-__all__ = ["quote_file", "quote_ident", "quote_literal", "validate_name"]
+__all__ = [
+    "RESERVED_PREFIX",
+    "case_twins",
+    "quote_file",
+    "quote_ident",
+    "quote_literal",
+    "reserved",
+    "validate_name",
+]
+
+# featstore's own columns and SQL aliases start with this; users' columns may not, in any
+# case (SQL identifiers compare case-insensitively: '__FS_TS' is '__fs_ts' to DuckDB)
+RESERVED_PREFIX = "__fs_"
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:[.-][A-Za-z0-9_]+)*")
 MAX_NAME_LENGTH = 128
@@ -70,3 +83,19 @@ def quote_file(path: str) -> str:
     "'/s/data[[]1]/x.parquet'"
     """
     return quote_literal(glob.escape(path))
+
+
+def reserved(names: Iterable[str]) -> list[str]:
+    """The names that start with featstore's reserved prefix, in any case."""
+    return [n for n in names if n.lower().startswith(RESERVED_PREFIX)]
+
+
+def case_twins(names: Iterable[str]) -> list[str]:
+    """The names that equal another one but for case (SQL engines do not tell them apart).
+
+    >>> case_twins(["a", "A", "b"])
+    ['A', 'a']
+    """
+    items = list(names)
+    lowered = [n.lower() for n in items]
+    return sorted({n for n in items if lowered.count(n.lower()) > 1})

@@ -18,14 +18,21 @@ the last kept row with ``avail <= t``: again one ``ASOF`` join, on ``avail``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from featstore.compute import CREATED, RANK, TS
 from featstore.errors import DefinitionError
-from featstore.names import quote_file, quote_ident, quote_literal
+from featstore.names import quote_file, quote_ident, quote_literal, reserved
 
-__all__ = ["PitQuery", "ViewJoin", "build_sql", "detail_columns", "matched_column"]
+__all__ = [
+    "PitQuery",
+    "ViewJoin",
+    "build_sql",
+    "detail_columns",
+    "matched_column",
+    "split_query",
+]
 
 ENTITY = "__fs_entity"
 ROW = "__fs_row"
@@ -86,7 +93,7 @@ def _ttl_interval(ttl_us: int) -> str:
 
 def _check_names(v: ViewJoin) -> None:
     for name in (*v.keys, *(col for col, _ in v.features if col not in _STORED)):
-        if name.startswith(INTERNAL):
+        if reserved([name]):
             raise DefinitionError(
                 f"column {name!r} starts with {INTERNAL!r}, which featstore reserves for its "
                 f"own columns; rename it in the feature view"
@@ -199,3 +206,47 @@ def build_sql(q: PitQuery) -> str:
         + " ".join(joins)
         + f" ORDER BY e.{quote_ident(ROW)}"
     )
+
+
+# DuckDB's ASOF join and ORDER BY cost more per column the wider their rows are (about
+# 5.5x the time for 4x the columns from 300 to 1,200 float features, measured in
+# benchmarks/retrieval_width.py). A query with more feature columns than this runs as
+# several queries over slices of the features, each of this many columns at most: the
+# time then grows linearly with the number of features.
+MAX_QUERY_COLUMNS = 100
+
+
+def split_query(
+    q: PitQuery, max_columns: int | None = None
+) -> list[tuple[PitQuery, tuple[int, ...]]]:
+    """``q`` as queries of at most ``max_columns`` feature columns each (default
+    :data:`MAX_QUERY_COLUMNS`), in order: each query's views are slices of consecutive
+    features of ``q``'s views, paired with the index in ``q.views`` of each one.
+
+    Every slice of a view picks the same feature row for an entity row: its rank-1 rows
+    have distinct ``(keys, feature_ts)`` (bitemporal: distinct ``(keys, avail)``), so the
+    ASOF match does not depend on which columns come along. So the queries' results,
+    side by side, are ``q``'s result; a view's matched (and detail) columns are the same
+    in every query that has a slice of it. A query of ``max_columns`` or fewer feature
+    columns is returned as it is.
+    """
+    limit = MAX_QUERY_COLUMNS if max_columns is None else max_columns
+    if limit < 1:
+        raise ValueError(f"max_columns must be at least 1, not {max_columns!r}")
+    if sum(len(v.features) for v in q.views) <= limit:
+        return [(q, tuple(range(len(q.views))))]
+    parts: list[tuple[list[ViewJoin], list[int]]] = [([], [])]
+    room = limit
+    for n, v in enumerate(q.views):
+        rest = v.features
+        while True:
+            if room == 0:
+                parts.append(([], []))
+                room = limit
+            piece, rest = rest[:room], rest[room:]
+            parts[-1][0].append(replace(v, features=piece))
+            parts[-1][1].append(n)
+            room -= len(piece)
+            if not rest:
+                break
+    return [(replace(q, views=tuple(views)), tuple(index)) for views, index in parts]

@@ -19,7 +19,18 @@ from featstore.coverage import ViewCoverage, report
 from featstore.definitions import FeatureService
 from featstore.dtypes import decode_schema, restore_dtypes
 from featstore.errors import FeatstoreError, PointInTimeError, SchemaError, StorageError
-from featstore.pit import ENTITY, INTERNAL, ROW, PitQuery, ViewJoin, build_sql, matched_column
+from featstore.names import reserved
+from featstore.pit import (
+    ENTITY,
+    INTERNAL,
+    ROW,
+    PitQuery,
+    ViewJoin,
+    build_sql,
+    detail_columns,
+    matched_column,
+    split_query,
+)
 from featstore.refs import Requested, flatten, resolve_refs
 from featstore.timeutil import is_temporal, iso, utc_expr
 from featstore.versioning import content_hash, frame_digest
@@ -191,7 +202,12 @@ def run_query(con: duckdb.DuckDBPyConnection, query: PitQuery, entity: pa.Table)
     """Execute a point-in-time query against ``entity``; rows come back in entity order."""
     con.register(ENTITY, entity)
     try:
-        return con.sql(build_sql(query)).to_arrow_table()
+        parts = split_query(query)
+        if len(parts) == 1:
+            return con.sql(build_sql(query)).to_arrow_table()
+        return _side_by_side(
+            query, [(p, n, con.sql(build_sql(p)).to_arrow_table()) for p, n in parts]
+        )
     except (duckdb.IOException, duckdb.InvalidInputException, duckdb.BinderException) as exc:
         raise StorageError(
             f"reading the offline store failed: {exc}. A file may be corrupt, truncated or "
@@ -205,6 +221,44 @@ def run_query(con: duckdb.DuckDBPyConnection, query: PitQuery, entity: pa.Table)
         ) from exc
     finally:
         con.unregister(ENTITY)
+
+
+def _side_by_side(
+    query: PitQuery, parts: list[tuple[PitQuery, tuple[int, ...], pa.Table]]
+) -> pa.Table:
+    """The result of ``query`` from the results of its :func:`~featstore.pit.split_query`
+    parts: the same columns, names and order as one query would give.
+
+    Columns are taken by position (a part's result is ``__fs_row``, then per view slice its
+    features, its matched column and, with ``detail``, its detail columns); a view's
+    matched and detail columns come from the first part that has a slice of it.
+    """
+    extra = 1 + (len(detail_columns(0)) if query.detail else 0)
+    features: list[list[pa.ChunkedArray]] = [[] for _ in query.views]
+    flags: list[list[pa.ChunkedArray] | None] = [None] * len(query.views)
+    rows = parts[0][2].num_rows
+    for part, index, table in parts:
+        if table.num_rows != rows:  # every part has one row per entity row
+            raise PointInTimeError(
+                f"internal error: point-in-time query parts returned {rows} and "
+                f"{table.num_rows} rows; please report it"
+            )
+        i = 1
+        for view, n in zip(part.views, index, strict=True):
+            width = len(view.features)
+            features[n] += table.columns[i : i + width]
+            if flags[n] is None:
+                flags[n] = table.columns[i + width : i + width + extra]
+            i += width + extra
+    columns = [parts[0][2].column(0)]
+    names = [ROW]
+    for n, view in enumerate(query.views):
+        columns += [*features[n], *(flags[n] or [])]
+        names += [out for _, out in view.features]
+        names.append(matched_column(n))
+        if query.detail:
+            names += detail_columns(n)
+    return pa.Table.from_arrays(columns, names=names)
 
 
 def frame_hash(frame: pl.DataFrame) -> str:
@@ -382,7 +436,7 @@ def _key_dtypes(requested: list[Requested]) -> tuple[list[str], dict[str, str]]:
     owner: dict[str, str] = {}
     for req in requested:
         for k in req.record["join_keys"]:
-            if k.startswith(INTERNAL):
+            if reserved([k]):
                 raise PointInTimeError(
                     f"feature view {req.view!r}: join key {k!r} starts with {INTERNAL!r}, which "
                     f"featstore reserves; rename the key in its entity and re-apply"
