@@ -272,20 +272,26 @@ def _prepare(
     first, last = months[0][1], months[-1][2]
     if scanned is not None and (first < job.start or last > job.end):
         scanned = scan_range(view.source, con, read_start(view, first), last)
-    counts = month_counts(view, con, first, last, scanned)
+    # a long range is evaluated in chunks sized by its source rows per month (sparse history
+    # costs a few evaluations, not one per month); a short one month by month
+    if len(months) > MONTHS_ONE_BY_ONE:
+        chunks = _chunks(months, month_counts(view, con, first, last, scanned))
+    else:
+        chunks = [[month] for month in months]
     written: list[_Written] = []
     computed = 0  # rows evaluated in [start, end); files also carry the month's other rows
-    for chunk in _chunks(months, counts):
+    for chunk in chunks:
         # a chunk of consecutive months is evaluated at once (the result does not depend
         # on how a range is split: see check_row_context), then written month by month
         rows_all = evaluate_view(view, con, chunk[0][1], chunk[-1][2], job.features, scanned)
-        by_month = (
-            {}
-            if rows_all.height == 0
-            else rows_all.with_columns(pl.col(TS).dt.strftime("%Y-%m").alias(MONTH)).partition_by(
-                MONTH, as_dict=True, include_key=False
-            )
-        )
+        if rows_all.height == 0:
+            by_month: dict[Any, pl.DataFrame] = {}
+        elif len(chunk) == 1:
+            by_month = {(chunk[0][0],): rows_all}
+        else:
+            by_month = rows_all.with_columns(
+                pl.col(TS).dt.strftime("%Y-%m").alias(MONTH)
+            ).partition_by(MONTH, as_dict=True, include_key=False)
         for bucket, lo, hi, old, repair in chunk:
             rows = by_month.get((bucket,))
             if rows is None:
@@ -346,6 +352,7 @@ def _prepare(
 
 
 CHUNK_ROWS = 1_000_000
+MONTHS_ONE_BY_ONE = 24
 MONTH = "__fs_month"
 
 
