@@ -725,14 +725,21 @@ def test_a_windowed_transform_without_lookback_is_refused_at_apply(tmp_path: Pat
             store.apply([ent, eager])
 
 
-@pytest.mark.parametrize("split", ["one call", "month by month", "odd pieces"])
-def test_a_result_never_depends_on_how_a_range_was_split_into_runs(tmp_path: Path, split: str):
+@pytest.mark.parametrize("split", ["one call", "one chunk", "month by month", "odd pieces"])
+def test_a_result_never_depends_on_how_a_range_was_split_into_runs(
+    tmp_path: Path, split: str, monkeypatch: pytest.MonkeyPatch
+):
+    import featstore.materialize as materialize
+
+    if split == "one chunk":  # the three months evaluated at once, then split by month
+        monkeypatch.setattr(materialize, "MONTHS_ONE_BY_ONE", 0)
     ent, src, data = _daily_counts_source()
     view = fs.FeatureView(
         "count_10d", entity=ent, source=src, transform=_count_10d, lookback=timedelta(days=10)
     )
     pieces = {
         "one call": [(D(2024, 1, 1), D(2024, 4, 1))],
+        "one chunk": [(D(2024, 1, 1), D(2024, 4, 1))],
         "month by month": [(D(2024, m, 1), D(2024, m + 1, 1)) for m in (1, 2, 3)],
         "odd pieces": [
             (D(2024, 1, 1), D(2024, 1, 17)),
