@@ -183,9 +183,10 @@ def _restore(name: str, found: pl.DataType, target: pl.DataType) -> pl.Expr:
 
 def restore_dtypes(frame: pl.DataFrame, targets: dict[str, pl.DataType]) -> pl.DataFrame:
     """Cast the columns of ``frame`` named in ``targets`` to those dtypes where they differ."""
+    schema = frame.schema  # built once: each ``frame.schema`` builds all N columns' dtypes
     exprs = [
-        _restore(name, frame.schema[name], dtype)
+        _restore(name, schema[name], dtype)
         for name, dtype in targets.items()
-        if frame.schema[name] != dtype
+        if schema[name] != dtype
     ]
     return frame.with_columns(exprs) if exprs else frame

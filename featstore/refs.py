@@ -68,31 +68,43 @@ def resolve_refs(
         raise PointInTimeError("no features requested; pass feature references or a service")
     order: list[tuple[str, str]] = []
     wanted: dict[tuple[str, str], list[str]] = {}
+    chosen_set: dict[tuple[str, str], set[str]] = {}
     records: dict[tuple[str, str], dict[str, Any]] = {}
+    # One lookup per (view, version) asked, and one list of a record's feature names: a
+    # request for N features of one view costs O(N), not N lookups of an N-feature record.
+    looked_up: dict[tuple[str, str | None], dict[str, Any]] = {}
+    known_of: dict[tuple[str, str], list[str]] = {}
     for ref in refs:
         for name, version, feature in _parse(ref):
-            try:
-                record = lookup(name, version)
-            except NotFoundError:
-                if version is None:
-                    raise NotFoundError(
-                        f"unknown feature view {name!r} in reference {ref!r}"
-                        + did_you_mean(name, view_names())
-                    ) from None
-                raise
+            record = looked_up.get((name, version))
+            if record is None:
+                try:
+                    record = lookup(name, version)
+                except NotFoundError:
+                    if version is None:
+                        raise NotFoundError(
+                            f"unknown feature view {name!r} in reference {ref!r}"
+                            + did_you_mean(name, view_names())
+                        ) from None
+                    raise
+                looked_up[(name, version)] = record
             key = (name, record["version"])
             if key not in wanted:
                 order.append(key)
                 wanted[key] = []
+                chosen_set[key] = set()
                 records[key] = record
-            known = list(record.get("feature_names") or record["features"])
+                known_of[key] = list(record.get("feature_names") or record["features"])
+            known = known_of[key]
+            stored = records[key]["features"]
             chosen = known if feature is None else [feature]
             for f in chosen:
-                if f not in record["features"]:
+                if f not in stored:
                     raise NotFoundError(
                         f"feature view {name!r} has no feature {f!r}" + did_you_mean(f, known)
                     )
-                if f not in wanted[key]:
+                if f not in chosen_set[key]:
+                    chosen_set[key].add(f)
                     wanted[key].append(f)
     versions: dict[str, str] = {}
     for name, version in order:
