@@ -208,11 +208,12 @@ def build_sql(q: PitQuery) -> str:
     )
 
 
-# DuckDB's ASOF join and ORDER BY cost more per column the wider their rows are (about
-# 5.5x the time for 4x the columns from 300 to 1,200 float features, measured in
-# benchmarks/retrieval_width.py). A query with more feature columns than this runs as
-# several queries over slices of the features, each of this many columns at most: the
-# time then grows linearly with the number of features.
+# DuckDB's ASOF join and ORDER BY cost more per column the wider their rows are: from 300
+# to 1,200 float features, 100k entity rows, EXPLAIN ANALYZE showed the ASOF join 5.5x and
+# the ORDER BY 5.7x slower for 4x the columns (benchmarks/retrieval_width.py; 2 cores). A
+# query with more feature columns than this runs as several queries over slices of the
+# features, each of this many columns at most, so its time grows linearly with the number
+# of features (slices of 50 to 200 columns were equally fast there; 25 was slower).
 MAX_QUERY_COLUMNS = 100
 
 
