@@ -10,8 +10,7 @@ come from point-in-time joins with no future data leaking in.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from featstore._version import __version__
 from featstore.coverage import ViewCoverage
 from featstore.definitions import (
     CsvSource,

@@ -27,7 +27,7 @@ from typing import Any
 
 import networkx as nx
 
-from featstore import __version__
+from featstore._version import __version__
 from featstore.catalog import Catalog
 from featstore.errors import LineageError, did_you_mean
 from featstore.lineage import NODE_KINDS
@@ -442,8 +442,8 @@ def openlineage_events(catalog: Catalog, namespace: str) -> list[dict[str, Any]]
     """One OpenLineage COMPLETE RunEvent per materialization run, saved training set and
     prediction batch, oldest first."""
     events: list[tuple[str, dict[str, Any]]] = []
-    for row in catalog.all("SELECT body FROM runs"):
-        run = json.loads(row["body"])
+    for body in reversed(catalog.run_bodies()):
+        run = json.loads(body)
         inputs = [
             _dataset("file", i["path"])
             if not i["path"].startswith(("memory:", "sql:"))
@@ -464,7 +464,7 @@ def openlineage_events(catalog: Catalog, namespace: str) -> list[dict[str, Any]]
                 ),
             )
         )
-    for row in catalog.all("SELECT id, name, created_at, manifest, path FROM training_sets"):
+    for row in catalog.training_sets():
         manifest = json.loads(row["manifest"])
         inputs = [
             _dataset(namespace, f"offline/{f['view']}/{f['version']}") for f in manifest["features"]
@@ -482,9 +482,7 @@ def openlineage_events(catalog: Catalog, namespace: str) -> list[dict[str, Any]]
                 ),
             )
         )
-    for row in catalog.all(
-        "SELECT batch_id, model, model_version, path, created_at, body FROM prediction_batches"
-    ):
+    for row in catalog.prediction_batches():
         body = json.loads(row["body"])
         retrieval = body.get("retrieval") or {}
         inputs = [

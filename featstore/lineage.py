@@ -24,11 +24,9 @@ networkx graph, for users' own algorithms.
 
 from __future__ import annotations
 
-import gc
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import networkx as nx
@@ -92,19 +90,6 @@ class Node:
         return f"Node(id={self.id!r}, kind={self.kind!r}, name={self.name!r})"
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building many objects at once: they are
-    all alive, and rescanning them on every allocation burst only costs time."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def _in_kind_order(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     """Rows ``(id, kind, ...)`` ordered by kind (NODE_KINDS order), then id: one C-level
     sort by id, then a stable split by kind, much cheaper than a Python sort key."""
@@ -118,8 +103,7 @@ def _in_kind_order(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 
 def _sorted_nodes(rows: list[tuple[Any, ...]]) -> list[Node]:
     """Nodes from ``(id, kind, name, created_at, attrs)`` rows, in kind order."""
-    with _gc_paused():
-        return [Node(*row) for row in _in_kind_order(rows)]
+    return [Node(*row) for row in _in_kind_order(rows)]
 
 
 def _check_kinds(kinds: Iterable[str] | None) -> set[str] | None:
@@ -134,35 +118,14 @@ def _check_kinds(kinds: Iterable[str] | None) -> set[str] | None:
     return wanted
 
 
-def _walk_sql(*, up: bool, n_kinds: int, counts: bool = False) -> str:
-    """Ancestors (``up``) or descendants of node ``?1``, except itself, optionally only
-    the kinds ``?2..``; with ``counts``, how many of each kind. The walk compares integer
-    nids over the covering edge indexes; CROSS JOIN keeps SQLite from driving the final
-    join from ``nodes``."""
-    step = (
-        "SELECT e.src FROM edges e JOIN walk w ON e.dst = w.nid"
-        if up
-        else "SELECT e.dst FROM edges e JOIN walk w ON e.src = w.nid"
-    )
-    where = "n.id <> ?1"
-    if n_kinds:
-        where += " AND n.kind IN (" + ",".join(f"?{i + 2}" for i in range(n_kinds)) + ")"
-    columns = "n.kind, count(*)" if counts else "n.id, n.kind, n.name, n.created_at, n.attrs"
-    return (
-        f"WITH RECURSIVE walk(nid) AS (SELECT nid FROM nodes WHERE id = ?1 UNION {step}) "
-        f"SELECT {columns} FROM walk CROSS JOIN nodes n ON n.nid = walk.nid WHERE {where}"
-        + (" GROUP BY n.kind" if counts else "")
-    )
-
-
 class _Index:
     """The whole lineage in memory, compactly: nodes numbered in the order queries return
     them (kind, then id), adjacency as tuples of those numbers, one Node object each."""
 
     def __init__(self, catalog: Catalog) -> None:
-        with _gc_paused(), catalog.snapshot() as tx:
+        with catalog.snapshot() as tx:
             rows = _in_kind_order(
-                list(tx.tuples("SELECT id, kind, name, created_at, attrs, nid FROM nodes"))
+                [(i, k, n, c, a, nid) for nid, i, k, n, c, a in tx.lineage_all_nodes()]
             )
             self.nodes = [Node(i, k, n, c, a) for i, k, n, c, a, _ in rows]
             self.pos = {node.id: p for p, node in enumerate(self.nodes)}
@@ -170,7 +133,7 @@ class _Index:
             del rows
             succ: list[list[int]] = [[] for _ in self.nodes]
             pred: list[list[int]] = [[] for _ in self.nodes]
-            for src, dst in tx.tuples("SELECT src, dst FROM edges"):
+            for src, dst, _ in tx.lineage_all_edges():
                 a, b = at[src], at[dst]
                 succ[a].append(b)
                 pred[b].append(a)
@@ -257,19 +220,17 @@ class Lineage:
 
     def _whole_graph(self) -> nx.MultiDiGraph:
         graph = nx.MultiDiGraph()
-        with _gc_paused(), self._catalog.snapshot() as tx:
+        with self._catalog.snapshot() as tx:
             ids: dict[int, str] = {}
             nodes = []
-            for nid, i, k, n, c, a in tx.tuples(
-                "SELECT nid, id, kind, name, created_at, attrs FROM nodes"
-            ):
+            for nid, i, k, n, c, a in tx.lineage_all_nodes():
                 ids[nid] = i
                 nodes.append((i, {"kind": k, "name": n, "created_at": c, "attrs": json.loads(a)}))
             graph.add_nodes_from(nodes)
             del nodes
             graph.add_edges_from(
                 (ids[src], ids[dst], kind, {"kind": kind})
-                for src, dst, kind in tx.tuples("SELECT src, dst, kind FROM edges")
+                for src, dst, kind in tx.lineage_all_edges()
             )
         return graph
 
@@ -279,26 +240,10 @@ class Lineage:
         """One node, or LineageError with a suggestion."""
         if self._index is not None and node_id in self._index.pos:
             return self._index.nodes[self._index.pos[node_id]]
-        row = self._catalog.one(
-            "SELECT id, kind, name, created_at, attrs FROM nodes WHERE id = ?", (node_id,)
-        )
+        row = self._catalog.lineage_node(node_id)
         if row is None:
-            prefix = node_id.split(":", 1)[0]
-            similar = [
-                r["id"]
-                for r in self._catalog.all(
-                    "SELECT id FROM nodes WHERE id >= ? AND id < ? LIMIT 200",
-                    (prefix + ":", prefix + ";"),
-                )
-            ]
-            if not similar:  # a typo in the kind prefix: look for nodes of the same name
-                name = node_id.split(":", 1)[-1].rsplit("@", 1)[0]
-                similar = [
-                    r["id"]
-                    for r in self._catalog.all(
-                        "SELECT id FROM nodes WHERE name = ? LIMIT 200", (name,)
-                    )
-                ]
+            # same kind prefix, or (a typo in the prefix) the same name
+            similar = self._catalog.lineage_ids_like(node_id)
             hint = (
                 did_you_mean(node_id, similar)
                 if similar
@@ -335,9 +280,7 @@ class Lineage:
             found = Counter(nodes[p].kind for p in self._index.reach(node_id, up=up))
         else:
             self.node(node_id)  # an unknown id raises LineageError with a suggestion
-            found = Counter(
-                dict(self._catalog.tuples(_walk_sql(up=up, n_kinds=0, counts=True), (node_id,)))
-            )
+            found = Counter(self._catalog.lineage_walk_counts(node_id, up=up))
         ordered = [*NODE_KINDS, *sorted(set(found) - set(NODE_KINDS))]
         return {kind: found[kind] for kind in ordered if found[kind]}
 
@@ -349,7 +292,7 @@ class Lineage:
         if self._index is not None and node_id in self._index.pos:
             return self._index.walk(node_id, wanted, up=up)
         ks = sorted(wanted) if wanted is not None else []
-        rows = self._catalog.tuples(_walk_sql(up=up, n_kinds=len(ks)), (node_id, *ks))
+        rows = self._catalog.lineage_walk(node_id, up=up, kinds=ks)
         if not rows:
             self.node(node_id)  # an unknown id raises LineageError with a suggestion
         return _sorted_nodes(rows)
@@ -385,29 +328,19 @@ class Lineage:
 
     def window(self, start: str, end: str) -> nx.MultiDiGraph:
         """The nodes created in ``[start, end)`` (ISO text) and the edges among them."""
-        rows = self._catalog.all(
-            "SELECT id FROM nodes WHERE created_at >= ? AND created_at < ?", (start, end)
-        )
-        return self._induced({r["id"] for r in rows})
+        return self._induced(set(self._catalog.lineage_ids_created(start, end)))
 
     def model_graph(self, name: str) -> nx.MultiDiGraph:
         """Every version of model ``name`` with its upstream and downstream."""
-        rows = self._catalog.all(
-            "SELECT id FROM nodes WHERE kind = 'model_version' AND name = ?", (name,)
-        )
+        rows = self._catalog.lineage_ids_of("model_version", name)
         if not rows:
-            names = [
-                r["name"]
-                for r in self._catalog.all(
-                    "SELECT DISTINCT name FROM nodes WHERE kind = 'model_version'"
-                )
-            ]
+            names = self._catalog.lineage_names_of("model_version")
             raise LineageError(
                 f"no model named {name!r} in the lineage" + did_you_mean(name, names)
             )
         ids: set[str] = set()
-        for row in rows:
-            ids |= set(self.subgraph(row["id"]).nodes)
+        for node_id in rows:
+            ids |= set(self.subgraph(node_id).nodes)
         return self._induced(ids)
 
     def explain(self, prediction_batch: str | Any, row: int) -> dict[str, Any]:
@@ -452,24 +385,10 @@ class Lineage:
             return nx.MultiDiGraph(self._graph.subgraph(ids))
         graph = nx.MultiDiGraph()
         nids: dict[int, str] = {}
-        for chunk in _chunks(sorted(ids), 500):
-            marks = ",".join("?" * len(chunk))
-            for nid, i, k, n, c, a in self._catalog.tuples(
-                f"SELECT nid, id, kind, name, created_at, attrs FROM nodes WHERE id IN ({marks})",
-                tuple(chunk),
-            ):
-                nids[nid] = i
-                graph.add_node(i, kind=k, name=n, created_at=c, attrs=json.loads(a))
-        for chunk in _chunks(sorted(nids), 500):
-            marks = ",".join("?" * len(chunk))
-            for src, dst, kind in self._catalog.tuples(
-                f"SELECT src, dst, kind FROM edges WHERE src IN ({marks})", tuple(chunk)
-            ):
-                if dst in nids:
-                    graph.add_edge(nids[src], nids[dst], key=kind, kind=kind)
+        for nid, i, k, n, c, a in self._catalog.lineage_nodes(ids):
+            nids[nid] = i
+            graph.add_node(i, kind=k, name=n, created_at=c, attrs=json.loads(a))
+        for src, dst, kind in self._catalog.lineage_edges_from(nids):
+            if dst in nids:
+                graph.add_edge(nids[src], nids[dst], key=kind, kind=kind)
         return graph
-
-
-def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]

@@ -22,7 +22,7 @@ from typing import Any
 
 import polars as pl
 
-from featstore.catalog import Catalog, Tx
+from featstore.catalog import Catalog, ReadOps
 from featstore.compute import file_sha256
 from featstore.errors import DefinitionError, NotFoundError, StorageError, did_you_mean
 from featstore.materialize import iso
@@ -30,6 +30,7 @@ from featstore.names import validate_name
 from featstore.offline import OfflineStore, new_id
 from featstore.timeutil import utc_now
 from featstore.versioning import frame_digest
+from featstore.writers import exclusive
 
 __all__ = ["ModelVersion", "PredictionBatch", "TrainingSet", "code_version", "collect_garbage"]
 
@@ -169,7 +170,7 @@ def code_version(cwd: str | None = None) -> dict[str, Any]:
 
 @contextmanager
 def write_parquet_atomically(
-    frame: pl.DataFrame, offline: OfflineStore, *, lock: tuple[str, str]
+    frame: pl.DataFrame, offline: OfflineStore, catalog: Catalog, *, lock: tuple[str, str]
 ) -> Iterator[Callable[[Path], None]]:
     """Write ``frame`` in staging, then run the block holding ``offline.lock(name,
     kind=kind)`` for ``lock = (kind, name)``; the block calls the given ``publish(final)``
@@ -180,7 +181,7 @@ def write_parquet_atomically(
     with offline.staging(new_id()) as stage:
         staged = stage / "data.parquet"
         frame.write_parquet(staged, compression="zstd")
-        with offline.lock(name, kind=kind):
+        with exclusive(offline, catalog, name, kind=kind):
             yield lambda final: offline.publish(staged, final)
 
 
@@ -189,16 +190,14 @@ def collect_garbage(catalog: Catalog, offline: OfflineStore) -> list[str]:
     a writer killed before its commit), each name under its writers' lock. Returns the
     store-relative paths removed."""
     removed: list[str] = []
-    for kind, table, column in (
-        ("training_set", "training_sets", "name"),
-        ("predictions", "prediction_batches", "model"),
-    ):
+    for kind in ("training_set", "predictions"):
         for name in offline.names(kind):
-            with offline.lock(name, kind=kind):
-                live = {
-                    r["path"]
-                    for r in catalog.all(f"SELECT path FROM {table} WHERE {column} = ?", (name,))
-                }
+            with exclusive(offline, catalog, name, kind=kind):
+                live = (
+                    catalog.training_set_paths(name)
+                    if kind == "training_set"
+                    else catalog.prediction_paths(name)
+                )
                 removed += offline.collect_orphans(name, live, kind=kind)
     return removed
 
@@ -225,7 +224,7 @@ def save_training_set(
     if existing is not None and _intact(existing):
         return _refresh_provenance(catalog, existing, manifest)
     final = offline.root / "training_sets" / name / f"{content_id}.parquet"
-    with write_parquet_atomically(frame, offline, lock=("training_set", name)) as publish:
+    with write_parquet_atomically(frame, offline, catalog, lock=("training_set", name)) as publish:
         # again, under the lock: another process may have saved it since the check above
         existing = get_training_set(catalog, offline, ref, missing_ok=True)
         if existing is not None:
@@ -260,21 +259,16 @@ def _commit_training_set(
     try:
         with catalog.transaction() as tx:
             # another process may have saved the same training set since the check above
-            raced = tx.one("SELECT 1 FROM training_sets WHERE id = ?", (ts.id,)) is not None
+            raced = not tx.add_training_set(
+                id=ts.id,
+                name=name,
+                content_id=content_id,
+                path=offline.relative(final),
+                rows=frame.height,
+                created_at=now,
+                manifest=manifest,
+            )
             if not raced:
-                tx.execute(
-                    "INSERT INTO training_sets (id, name, content_id, path, rows, created_at, manifest) "
-                    "VALUES (?,?,?,?,?,?,?)",
-                    (
-                        ts.id,
-                        name,
-                        content_id,
-                        offline.relative(final),
-                        frame.height,
-                        now,
-                        json.dumps(manifest, sort_keys=True),
-                    ),
-                )
                 tx.add_node(
                     ts.id,
                     "training_set",
@@ -293,9 +287,7 @@ def _commit_training_set(
     except BaseException:
         # never delete the file of a training set another process committed
         try:
-            committed = (
-                catalog.one("SELECT 1 FROM training_sets WHERE id = ?", (ts.id,)) is not None
-            )
+            committed = catalog.training_set(ts.id) is not None
         except Exception:  # cannot tell: keep the old behaviour; the original error matters more
             committed = False
         if not committed:
@@ -317,10 +309,7 @@ def _refresh_provenance(
     if existing.manifest.get("files") == manifest.get("files"):
         return existing
     with catalog.transaction() as tx:
-        tx.execute(
-            "UPDATE training_sets SET manifest = ? WHERE id = ?",
-            (json.dumps(manifest, sort_keys=True), existing.id),
-        )
+        tx.set_training_set_manifest(existing.id, manifest)
         tx.add_edges(_retrieval_edges(manifest, existing.id))
     return replace(existing, manifest=manifest)
 
@@ -340,16 +329,11 @@ def get_training_set(
     catalog: Catalog, offline: OfflineStore, ref: str, *, missing_ok: bool = False
 ) -> TrainingSet | None:
     """A saved training set by id (``training_set:name@cid``), or by name (the newest)."""
-    if ref.startswith("training_set:"):
-        row = catalog.one("SELECT * FROM training_sets WHERE id = ?", (ref,))
-    else:
-        row = catalog.one(
-            "SELECT * FROM training_sets WHERE name = ? ORDER BY created_at DESC LIMIT 1", (ref,)
-        )
+    row = catalog.training_set(ref)
     if row is None:
         if missing_ok:
             return None
-        names = [r["name"] for r in catalog.all("SELECT DISTINCT name FROM training_sets")]
+        names = catalog.training_set_names()
         raise NotFoundError(
             f"unknown training set {ref!r}" + did_you_mean(ref.split(":")[-1].split("@")[0], names)
         )
@@ -398,10 +382,7 @@ def register_model(
     code = code_version()  # runs git: not while holding the catalog's write lock
     now = iso(utc_now())
     with catalog.transaction() as tx:
-        row = tx.one(
-            "SELECT coalesce(max(version), 0) + 1 AS v FROM model_versions WHERE name = ?", (name,)
-        )
-        version = int(row["v"]) if row else 1
+        version = tx.next_model_version(name)
         mv = ModelVersion(
             name=name,
             version=version,
@@ -416,9 +397,8 @@ def register_model(
             created_at=now,
             artifact_sha256=artifact_sha,
         )
-        tx.execute(
-            "INSERT INTO model_versions (name, version, training_set, created_at, body) VALUES (?,?,?,?,?)",
-            (name, version, mv.training_set, now, json.dumps(mv.to_record(), sort_keys=True)),
+        tx.add_model_version(
+            name, version, mv.training_set, now, json.dumps(mv.to_record(), sort_keys=True)
         )
         tx.add_node(
             mv.id,
@@ -458,7 +438,7 @@ def _check_text(value: object, what: str) -> str:
 
 
 def _model_names(catalog: Catalog) -> list[str]:
-    return [r["name"] for r in catalog.all("SELECT DISTINCT name FROM model_versions")]
+    return catalog.model_names()
 
 
 def get_model_version(
@@ -472,17 +452,11 @@ def get_model_version(
         version = current_alias(catalog, name, alias)
         if version is None:
             raise NotFoundError(f"model {name!r} has no alias {alias!r}; set it with set_alias")
-    if version is None:
-        row = catalog.one(
-            "SELECT body FROM model_versions WHERE name = ? ORDER BY version DESC LIMIT 1", (name,)
-        )
-    elif not 1 <= version <= _MAX_VERSION:
-        row = None  # versions count up from 1
+    if version is not None and not 1 <= version <= _MAX_VERSION:
+        body = None  # versions count up from 1
     else:
-        row = catalog.one(
-            "SELECT body FROM model_versions WHERE name = ? AND version = ?", (name, version)
-        )
-    if row is None:
+        body = catalog.model_version_body(name, version)
+    if body is None:
         if version is not None and name in _model_names(catalog):
             known = [mv.version for mv in list_model_versions(catalog, name)]
             raise NotFoundError(
@@ -490,17 +464,11 @@ def get_model_version(
                 + ("" if version >= 1 else " (versions count up from 1)")
             )
         raise NotFoundError(f"unknown model {name!r}" + did_you_mean(name, _model_names(catalog)))
-    return ModelVersion.from_record(json.loads(row["body"]))
+    return ModelVersion.from_record(json.loads(body))
 
 
 def list_model_versions(catalog: Catalog, name: str | None = None) -> list[ModelVersion]:
-    if name is None:
-        rows = catalog.all("SELECT body FROM model_versions ORDER BY name, version")
-    else:
-        rows = catalog.all(
-            "SELECT body FROM model_versions WHERE name = ? ORDER BY version", (name,)
-        )
-    return [ModelVersion.from_record(json.loads(r["body"])) for r in rows]
+    return [ModelVersion.from_record(json.loads(b)) for b in catalog.model_version_bodies(name)]
 
 
 def alias_stack(events: list[Any]) -> list[int]:
@@ -514,11 +482,8 @@ def alias_stack(events: list[Any]) -> list[int]:
     return stack
 
 
-def _alias_events(tx: Tx | Catalog, name: str, alias: str) -> list[Any]:
-    return tx.all(
-        "SELECT seq, action, version, at FROM alias_events WHERE name = ? AND alias = ? ORDER BY seq",
-        (name, alias),
-    )
+def _alias_events(tx: ReadOps, name: str, alias: str) -> list[dict[str, Any]]:
+    return tx.alias_events(name, alias)
 
 
 def current_alias(catalog: Catalog, name: str, alias: str) -> int | None:
@@ -531,10 +496,7 @@ def set_alias(catalog: Catalog, name: str, alias: str, version: int) -> None:
     version = check_version(name, version)
     get_model_version(catalog, name, version)
     with catalog.transaction() as tx:
-        tx.execute(
-            "INSERT INTO alias_events (name, alias, action, version, at) VALUES (?,?,?,?,?)",
-            (name, alias, "set", int(version), iso(utc_now())),
-        )
+        tx.add_alias_event(name, alias, "set", int(version), iso(utc_now()))
 
 
 def rollback(catalog: Catalog, name: str, alias: str) -> ModelVersion:
@@ -548,10 +510,7 @@ def rollback(catalog: Catalog, name: str, alias: str) -> ModelVersion:
                 f"cannot roll back alias {alias!r} of model {name!r}: it {where}; point it at "
                 f"a version with set_alias instead"
             )
-        tx.execute(
-            "INSERT INTO alias_events (name, alias, action, version, at) VALUES (?,?,?,?,?)",
-            (name, alias, "rollback", stack[-2], iso(utc_now())),
-        )
+        tx.add_alias_event(name, alias, "rollback", stack[-2], iso(utc_now()))
     return get_model_version(catalog, name, stack[-2])
 
 
@@ -572,10 +531,7 @@ def alias_history(catalog: Catalog, name: str, alias: str) -> list[dict[str, Any
 
 def aliases(catalog: Catalog, name: str) -> dict[str, int]:
     """Current aliases of a model: alias -> version."""
-    names = [
-        r["alias"]
-        for r in catalog.all("SELECT DISTINCT alias FROM alias_events WHERE name = ?", (name,))
-    ]
+    names = catalog.alias_names(name)
     out = {}
     for alias in names:
         version = current_alias(catalog, name, alias)
@@ -598,7 +554,9 @@ def log_predictions(
     as_of: datetime | None,
 ) -> PredictionBatch:
     final = offline.root / "predictions" / model.name / str(model.version) / f"{batch_id}.parquet"
-    with write_parquet_atomically(frame, offline, lock=("predictions", model.name)) as publish:
+    with write_parquet_atomically(
+        frame, offline, catalog, lock=("predictions", model.name)
+    ) as publish:
         publish(final)
         return _commit_predictions(
             catalog, offline, model, frame, batch_id, retrieval, as_of, final
@@ -633,18 +591,14 @@ def _commit_predictions(
     }
     try:
         with catalog.transaction() as tx:
-            tx.execute(
-                "INSERT INTO prediction_batches (batch_id, model, model_version, path, rows, "
-                "created_at, body) VALUES (?,?,?,?,?,?,?)",
-                (
-                    batch_id,
-                    model.name,
-                    model.version,
-                    offline.relative(final),
-                    frame.height,
-                    now,
-                    json.dumps(body, sort_keys=True),
-                ),
+            tx.add_prediction_batch(
+                batch_id=batch_id,
+                model=model.name,
+                model_version=model.version,
+                path=offline.relative(final),
+                rows=frame.height,
+                created_at=now,
+                body=json.dumps(body, sort_keys=True),
             )
             tx.add_node(
                 batch.id,
@@ -669,7 +623,7 @@ def _commit_predictions(
 
 def get_prediction_batch(catalog: Catalog, ref: str) -> dict[str, Any]:
     batch_id = ref.removeprefix("prediction_batch:")
-    row = catalog.one("SELECT body FROM prediction_batches WHERE batch_id = ?", (batch_id,))
-    if row is None:
+    body = catalog.prediction_batch_body(batch_id)
+    if body is None:
         raise NotFoundError(f"unknown prediction batch {ref!r}")
-    return dict(json.loads(row["body"]))
+    return dict(json.loads(body))

@@ -12,7 +12,8 @@ import pytest
 from lineage_helpers import World, edge_set, world_fixture
 
 import featstore as fs
-from featstore.catalog import FORMAT_VERSION, Catalog
+from featstore.catalog import FORMAT_VERSION
+from featstore.catalog import SQLiteCatalog as Catalog
 from featstore.lineage import Node
 
 world = world_fixture("format")

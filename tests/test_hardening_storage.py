@@ -32,7 +32,7 @@ import pytest
 from helpers import END, START, make_events
 
 import featstore as fs
-from featstore.catalog import Catalog
+from featstore.catalog import SQLiteCatalog as Catalog
 from featstore.offline import OfflineStore
 
 PACKAGE_ROOT = Path(fs.__file__).resolve().parent.parent
@@ -329,7 +329,7 @@ import os, sys
 from datetime import datetime
 import polars as pl
 import featstore as fs
-from featstore.catalog import Catalog
+from featstore.catalog import SQLiteCatalog as Catalog
 
 store = fs.FeatureStore(sys.argv[1], progress=False, threads=1)
 entities = pl.DataFrame({{"customer_id": [0, 1], "event_timestamp": [datetime(2024, 3, 1)] * 2}})
@@ -738,7 +738,7 @@ def test_a_read_only_store_with_unfolded_changes_says_so(
             raise sqlite3.OperationalError("unable to open database file")
         return real_connect(database, *args, **kwargs)
 
-    monkeypatch.setattr("featstore.catalog.sqlite3.connect", connect)
+    monkeypatch.setattr("featstore.catalog.sqlite.sqlite3.connect", connect)
     with pytest.raises(fs.CatalogError, match=r"read-only and its write-ahead log.*writable"):
         Catalog(frozen / "catalog.db", create=False)
 

@@ -553,7 +553,7 @@ def test_explain_flags_changed_source_files(tmp_path: Path) -> None:
 
 
 def test_explain_needs_a_store() -> None:
-    from featstore.catalog import Catalog
+    from featstore.catalog import SQLiteCatalog as Catalog
     from featstore.lineage import Lineage
 
     lineage = Lineage.__new__(Lineage)

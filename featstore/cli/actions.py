@@ -20,7 +20,7 @@ import featstore as fs
 from featstore.errors import ConfigError, DefinitionError, LineageError
 from featstore.lineage import Node
 from featstore.materialize import MaterializationRun, iso
-from featstore.store import CONFIG_FILE
+from featstore.config import CONFIG_FILE
 
 Definition = fs.Entity | fs.Source | fs.FeatureView | fs.FeatureService
 DEFINITION_TYPES = (fs.Entity, fs.Source, fs.FeatureView, fs.FeatureService)
@@ -90,12 +90,15 @@ def load_definitions(path: str | os.PathLike[str]) -> list[Definition]:
     if spec is None or spec.loader is None:
         raise DefinitionError(f"cannot import {str(path)!r} as Python; is it a .py file?")
     module = importlib.util.module_from_spec(spec)
+    before = set(sys.modules)
+    finders_before = set(sys.path_importer_cache)
+    # registered while it runs (dataclasses and typing look a class's module up there),
+    # forgotten afterwards, on every path: loading leaves no module behind
     sys.modules[module_name] = module
     sys.path.insert(0, str(file.parent))
     try:
         spec.loader.exec_module(module)
     except Exception as exc:
-        sys.modules.pop(module_name, None)
         where = _user_frame(exc, file)
         raise DefinitionError(
             f"cannot load definitions from {str(path)!r}: {type(exc).__name__}: {exc}{where}"
@@ -103,6 +106,9 @@ def load_definitions(path: str | os.PathLike[str]) -> list[Definition]:
     finally:
         with contextlib.suppress(ValueError):
             sys.path.remove(str(file.parent))
+        _forget_modules(module_name, before, file.parent)
+        if str(file.parent) not in finders_before:
+            sys.path_importer_cache.pop(str(file.parent), None)
 
     listed = getattr(module, "definitions", None)
     if listed is not None:
@@ -129,6 +135,26 @@ def load_definitions(path: str | os.PathLike[str]) -> list[Definition]:
             f"FeatureService objects at module level, or a list named 'definitions'"
         )
     return list(unique.values())
+
+
+def _forget_modules(module_name: str, before: set[str], folder: Path) -> None:
+    """Remove from ``sys.modules`` what loading a definitions file added: its own module
+    and the modules it imported from its directory (``folder``, on ``sys.path`` while it
+    ran), with their submodules. Libraries it imported for the first time stay: they are
+    not the user's, and extension modules cannot be imported twice."""
+    sys.modules.pop(module_name, None)
+    added = [name for name in list(sys.modules) if name not in before]
+    local: set[str] = set()
+    for top in {name.partition(".")[0] for name in added} - before:
+        spec = getattr(sys.modules.get(top), "__spec__", None)
+        places = [getattr(spec, "origin", None)]
+        places += getattr(spec, "submodule_search_locations", None) or ()
+        # folder/<top>.py, folder/<top>/__init__.py, or the package folder/<top> itself
+        if any(isinstance(p, str) and Path(p).parent in (folder, folder / top) for p in places):
+            local.add(top)
+    for name in added:
+        if name.partition(".")[0] in local:
+            sys.modules.pop(name, None)
 
 
 def _user_frame(exc: BaseException, file: Path) -> str:

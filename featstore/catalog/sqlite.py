@@ -1,4 +1,4 @@
-"""The catalog: definitions, runs, files and lineage in SQLite (WAL mode).
+"""The embedded catalog: definitions, runs, files and lineage in SQLite (WAL mode).
 
 SQLite allows many readers and one writer at a time across processes. Every write goes
 through :meth:`Catalog.transaction`, which takes the write lock up front
@@ -9,21 +9,20 @@ WAL mode. The schema is documented in ``docs/catalog.md``.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from featstore.catalog.base import FORMAT_VERSION, Catalog
+from featstore.catalog.ops import Row, WriteOps
 from featstore.errors import CatalogError, ConfigError
 
-__all__ = ["FORMAT_VERSION", "Catalog"]
-
-FORMAT_VERSION = 3
+__all__ = ["SQLiteCatalog", "Tx"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -161,22 +160,40 @@ _RETRYABLE = ("database is locked", "database is busy", "database table is locke
 _DAMAGED = ("not a database", "malformed", "file is encrypted", "database corrupt")
 
 
-class Catalog:
+class SQLiteCatalog(Catalog):
     """A connection to one store's ``catalog.db``. Not shared between threads.
 
     ``create=False`` opens an existing catalog only: a missing, empty or foreign file is
     a CatalogError, never initialised (the store directory says a store exists). A
     catalog in a directory that cannot be written is opened read-only (``read_only``):
-    reads work, writes raise CatalogError saying the store is read-only.
+    reads work, writes raise CatalogError saying the store is read-only. ``read_only=True``
+    asks for that mode: nothing is written, not even the journal mode or an upgrade.
     """
 
-    def __init__(self, path: Path, *, max_wait_s: float = 60.0, create: bool = True) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_wait_s: float = 60.0,
+        create: bool = True,
+        read_only: bool = False,
+    ) -> None:
         self.path = path
+        self.location = str(path)
         self.max_wait_s = max_wait_s
         self.read_only = False
-        if not create and not path.is_file():
+        self._asked_read_only = read_only
+        if (read_only or not create) and not path.is_file():
             what = "is not a file" if path.exists() else "is missing"
             raise CatalogError(self._damaged(what))
+        if read_only:
+            self._open_read_only()
+            try:
+                self._check_format(self._read_format(), create=False)
+            except BaseException:
+                self._conn.close()
+                raise
+            return
         uri = path.absolute().as_uri() + ("" if create else "?mode=rw")  # rw: never create
         conn: sqlite3.Connection | None = None
         try:
@@ -390,10 +407,14 @@ class Catalog:
     def transaction(self) -> Iterator[Tx]:
         """A write transaction: all or nothing, retried while the database is locked."""
         if self.read_only:
+            why = (
+                "it was opened with read_only=True"
+                if self._asked_read_only
+                else "the store directory cannot be written"
+            )
             raise CatalogError(
-                f"catalog {str(self.path)!r} is open read-only (the store directory cannot "
-                f"be written): reads work, but to change the store open it from a writable "
-                f"location or fix its permissions"
+                f"catalog {str(self.path)!r} is open read-only ({why}): reads work, but to "
+                f"change the store open it from a writable location without read_only"
             )
         self._retrying(lambda: self._conn.execute("BEGIN IMMEDIATE"))
         try:
@@ -411,7 +432,23 @@ class Catalog:
                 self._rollback()
                 raise
 
-    # -- reads (autocommit, snapshot per statement) ---------------------------------
+    # -- primitives (autocommit reads: each statement sees the latest commit) ------------
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        def run() -> list[Row]:
+            cursor = self._conn.cursor()
+            cursor.row_factory = None
+            return cursor.execute(sql, tuple(params)).fetchall()
+
+        rows: list[Row] = self._retrying(run)
+        return rows
+
+    def _run(self, sql: str, params: Sequence[Any] = ()) -> None:
+        raise CatalogError("catalog writes happen only inside a transaction")
+
+    _runmany = _run  # type: ignore[assignment]
+
+    # -- raw SQL, for tests of this backend and for debugging ---------------------------
 
     def all(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         return list(self._retrying(lambda: self._conn.execute(sql, params).fetchall()))
@@ -420,16 +457,14 @@ class Catalog:
         rows = self.all(sql, params)
         return rows[0] if rows else None
 
-    def tuples(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        """Like :meth:`all`, with plain tuples (cheaper for large answers)."""
+    def tuples(self, sql: str, params: tuple[Any, ...] = ()) -> list[Row]:
+        return self._rows(sql, params)
 
-        def run() -> list[tuple[Any, ...]]:
-            cursor = self._conn.cursor()
-            cursor.row_factory = None
-            return cursor.execute(sql, params).fetchall()
-
-        rows: list[tuple[Any, ...]] = self._retrying(run)
-        return rows
+    @contextmanager
+    def writer_lock(self, resource: str) -> Iterator[None]:
+        """Writers of one store share its directory, whose file locks already exclude
+        each other: nothing more to take here."""
+        yield
 
     @contextmanager
     def snapshot(self) -> Iterator[Tx]:
@@ -454,23 +489,31 @@ class Catalog:
             self._rollback()
 
 
-class Tx:
+class Tx(WriteOps):
     """Statements inside one transaction."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        cursor = self._conn.cursor()
+        cursor.row_factory = None
+        return cursor.execute(sql, tuple(params)).fetchall()
+
+    def _run(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self._conn.execute(sql, tuple(params))
+
+    def _runmany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._conn.executemany(sql, [tuple(r) for r in rows])
+
+    # raw SQL for this backend's own schema work (format checks, upgrades)
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> None:
         self._conn.execute(sql, params)
 
-    def tuples(self, sql: str, params: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-        """The rows of a query as plain tuples, streamed."""
+    def tuples(self, sql: str, params: tuple[Any, ...] = ()) -> Iterator[Row]:
         cursor = self._conn.cursor()
         cursor.row_factory = None
         return iter(cursor.execute(sql, params))
-
-    def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
-        self._conn.executemany(sql, rows)
 
     def executescript_in_tx(self, script: str) -> None:
         code = "\n".join(line for line in script.splitlines() if not line.lstrip().startswith("--"))
@@ -484,38 +527,6 @@ class Tx:
     def one(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Row | None:
         row: sqlite3.Row | None = self._conn.execute(sql, params).fetchone()
         return row
-
-    def add_node(self, node_id: str, kind: str, name: str, at: str, attrs: dict[str, Any]) -> None:
-        """Record a lineage node (idempotent: an existing id keeps its first record)."""
-        self._conn.execute(
-            "INSERT OR IGNORE INTO nodes (id, kind, name, created_at, attrs) VALUES (?,?,?,?,?)",
-            (node_id, kind, name, at, json.dumps(attrs, sort_keys=True, default=str)),
-        )
-
-    def add_edges(self, edges: list[tuple[str, str, str]]) -> None:
-        """Record lineage edges ``(upstream, downstream, kind)`` between recorded nodes."""
-        ends = {end for src, dst, _ in edges for end in (src, dst)}
-        nids = self.node_ids(ends)
-        missing = sorted(ends - nids.keys())
-        if missing:
-            raise CatalogError(
-                f"lineage edge to unrecorded node {missing[0]!r}: record nodes before edges"
-            )
-        self._conn.executemany(
-            "INSERT OR IGNORE INTO edges (src, dst, kind) VALUES (?,?,?)",
-            [(nids[src], nids[dst], kind) for src, dst, kind in edges],
-        )
-
-    def node_ids(self, ids: Iterable[str]) -> dict[str, int]:
-        """The integer ``nid`` of each recorded node among ``ids``."""
-        wanted = list(ids)
-        found: dict[str, int] = {}
-        for i in range(0, len(wanted), 500):
-            chunk = wanted[i : i + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self._conn.execute(f"SELECT id, nid FROM nodes WHERE id IN ({marks})", chunk)
-            found.update((row[0], row[1]) for row in rows)
-        return found
 
 
 def _read_only_failure(exc: BaseException | None, path: Path) -> bool:

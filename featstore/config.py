@@ -1,0 +1,140 @@
+"""A store's configuration file, ``featstore.json``: its format version, who created it,
+and which catalog it uses.
+
+The file is written last when a store is created (a store with a config has a complete
+catalog) and never holds a password: a PostgreSQL catalog is recorded by its URL without
+one, and the password comes from ``PGPASSWORD``, ``~/.pgpass`` or the URL passed again to
+:class:`~featstore.FeatureStore`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from featstore._version import __version__
+from featstore.catalog import FORMAT_VERSION, is_url, redact
+from featstore.errors import ConfigError
+from featstore.offline import new_id
+
+__all__ = ["CATALOG_ENV", "CONFIG_FILE", "StoreConfig", "catalog_spec", "prepare_directory"]
+
+CONFIG_FILE = "featstore.json"
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """What ``featstore.json`` says (None: no store there yet)."""
+
+    format_version: int
+    created_by: str
+    catalog: str | None  # None: the embedded SQLite file
+
+    @staticmethod
+    def read(store: Path) -> StoreConfig | None:
+        """The store's config, or None when the directory holds no store yet."""
+        config = store / CONFIG_FILE
+        if not config.exists() and not config.is_symlink():
+            return None
+
+        def refuse(value: object) -> None:
+            raise ValueError(f"{value} is not a JSON number featstore writes")
+
+        try:
+            data = json.loads(config.read_text(), parse_constant=refuse)
+            found = data["format_version"]
+            if type(found) is not int or not 1 <= found < 2**31:
+                raise ValueError(f"format_version {found!r} is not a format number")
+            catalog = data.get("catalog")
+            if catalog is not None and not (isinstance(catalog, str) and is_url(catalog)):
+                raise ValueError(f"catalog {catalog!r} is not a PostgreSQL URL")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+            detail = exc.strerror if isinstance(exc, OSError) else exc
+            raise ConfigError(
+                f"store {str(store)!r}: {CONFIG_FILE} is not a featstore config "
+                f"({detail}); is this the right directory?"
+            ) from exc
+        if found > FORMAT_VERSION:
+            raise ConfigError(
+                f"store {str(store)!r} was written by featstore "
+                f"{data.get('created_by', '?')} (format {found}); this featstore "
+                f"{__version__} reads format {FORMAT_VERSION}: upgrade featstore"
+            )
+        return StoreConfig(found, str(data.get("created_by", "?")), catalog)
+
+    def write(self, store: Path) -> None:
+        """Write the config atomically, never through a link planted at its name."""
+        config = store / CONFIG_FILE
+        data: dict[str, object] = {
+            "format_version": self.format_version,
+            "created_by": self.created_by,
+        }
+        if self.catalog is not None:
+            data["catalog"] = redact(self.catalog)
+        tmp = config.with_name(f".{CONFIG_FILE}.{new_id()}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(json.dumps(data, sort_keys=True))
+            os.replace(tmp, config)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise ConfigError(
+                f"cannot write {CONFIG_FILE} in store {str(store)!r}: {exc.strerror}"
+            ) from exc
+
+
+CATALOG_ENV = "FEATSTORE_CATALOG"
+
+
+def catalog_spec(store: Path, found: StoreConfig | None, asked: str | None) -> str | None:
+    """The catalog to open: the one the config names, which ``asked`` (if given) must be.
+    A new store without ``asked`` uses ``$FEATSTORE_CATALOG`` if set, else SQLite."""
+    if found is None and asked is None:
+        asked = os.environ.get(CATALOG_ENV) or None
+    if asked is not None and asked != "sqlite" and not is_url(asked):
+        raise ConfigError(
+            f"unknown catalog {asked!r}: use 'sqlite' (the default, a file in the store "
+            f"directory) or a PostgreSQL URL such as 'postgresql://user@host:5432/db'"
+        )
+    wanted = None if asked in (None, "sqlite") else asked
+    if found is None:
+        return wanted
+    if asked is not None and (redact(wanted) if wanted else None) != found.catalog:
+        recorded = found.catalog or "the embedded SQLite file"
+        raise ConfigError(
+            f"store {str(store)!r} keeps its catalog in {recorded}, not "
+            f"{redact(asked)!r}: omit catalog= to use the recorded one"
+        )
+    return wanted if wanted is not None else found.catalog
+
+
+def prepare_directory(path: Path, *, create: bool, read_only: bool) -> StoreConfig | None:
+    """Check that ``path`` can hold a store and read its config; create the directory
+    for a new store (never in read-only mode, which needs an existing store)."""
+    # a directory, or nothing yet: never a file, nor a path under one
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        where = "" if existing == path else f" is under {str(existing)!r}, which"
+        raise ConfigError(
+            f"{str(path)!r}{where} is a file, not a store directory; give "
+            f"FeatureStore the path of a directory (a missing one is created)"
+        )
+    if (read_only or not create) and not (path / CONFIG_FILE).exists():
+        hint = (
+            "read_only=True opens an existing store only"
+            if read_only
+            else "create one with FeatureStore(path) or `featstore init`"
+        )
+        raise ConfigError(f"no feature store at {str(path)!r}; {hint}")
+    if not read_only:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create the store directory {str(path)!r}: {exc.strerror}; "
+                f"choose a writable location"
+            ) from exc
+    return StoreConfig.read(path)
