@@ -8,11 +8,13 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
-import duckdb
 import polars as pl
 import pyarrow.parquet as pq
 
@@ -24,11 +26,34 @@ from featstore.definitions import (
     Source,
     SqlSource,
 )
-from featstore.errors import DefinitionError, MaterializationError, NotFoundError, SchemaError
-from featstore.names import case_twins, quote_ident, quote_literal, reserved
+from featstore.errors import (
+    DefinitionError,
+    EngineError,
+    MaterializationError,
+    NotFoundError,
+    SchemaError,
+)
+from featstore.names import case_twins, quote_ident, reserved
 from featstore.timeutil import utc_expr
+from featstore.versioning import frame_digest
 
-__all__ = ["InputFile", "evaluate_view", "output_schema", "resolve_files", "scan_source"]
+if TYPE_CHECKING:
+    from featstore.engine.base import Engine
+
+__all__ = [
+    "InputFile",
+    "SourceKind",
+    "evaluate_view",
+    "output_schema",
+    "reads_once",
+    "register_source_kind",
+    "resolve_files",
+    "scan_range",
+    "scan_source",
+    "source_inputs",
+    "source_kind",
+    "source_schema",
+]
 
 TS = "__fs_ts"
 CREATED = "__fs_created"
@@ -57,7 +82,7 @@ def resolve_files(source: ParquetSource | CsvSource) -> list[str]:
     """
     path = str(source.path)
     resolved = source.resolved_path
-    suffix = "parquet" if isinstance(source, ParquetSource) else "csv"
+    suffix = source.suffix
     problem = f"path {path!r} matches no file"
     if os.path.isdir(resolved):
         pattern = os.path.join(glob.escape(resolved), "**", f"*.{suffix}")
@@ -113,9 +138,64 @@ def _row_count(path: str) -> int | None:
         return None
 
 
-def scan_source(source: Source, con: duckdb.DuckDBPyConnection) -> pl.LazyFrame:
-    """A lazy frame over a source's rows, with its original column names and dtypes."""
-    if isinstance(source, ParquetSource):
+S = TypeVar("S", bound=Source)
+
+
+class SourceKind(Generic[S]):
+    """How featstore reads one kind of source: its rows, its schema, and the fingerprints
+    a run records of what it read.
+
+    Every rule that depends on a source's kind lives in its SourceKind, registered for
+    its Source class with :func:`register_source_kind`: a new kind of source is a Source
+    subclass (in :mod:`featstore.definitions`) and one SourceKind here. File and frame
+    sources are read by Polars, lazily; a kind that needs the engine (a SQL query) asks
+    it through the :class:`~featstore.engine.base.Engine` methods.
+    """
+
+    reads_once: ClassVar[bool] = False
+    """Whether reading runs a query (its rows are produced, not scanned lazily):
+    materialization then reads a job's whole range once, never once per chunk or month."""
+
+    def scan(self, source: S, engine: Engine) -> pl.LazyFrame:
+        """A lazy frame over the source's rows, with its original column names and dtypes."""
+        raise NotImplementedError
+
+    def scan_range(self, source: S, engine: Engine, lo: datetime, hi: datetime) -> pl.LazyFrame:
+        """The rows with event time in ``[lo, hi)`` (naive UTC bounds): by default the
+        scan, filtered lazily (Polars pushes the filter down)."""
+        frame = self.scan(source, engine)
+        schema = frame.collect_schema()
+        ts_col = source.timestamp_column
+        return frame.filter(_range_filter(ts_col, schema[ts_col], lo, hi))
+
+    def schema(self, source: S, engine: Engine) -> pl.Schema:
+        """The source's columns and dtypes, reading no rows."""
+        return self.scan(source, engine).collect_schema()
+
+    def inputs(self, source: S) -> list[InputFile]:
+        """Fingerprints of what a run reads, taken at the run's start."""
+        raise NotImplementedError
+
+
+_KINDS: dict[type[Source], SourceKind[Any]] = {}
+
+
+def register_source_kind(cls: type[S], kind: SourceKind[S]) -> None:
+    """Read sources of class ``cls`` (and its subclasses) with ``kind``."""
+    _KINDS[cls] = kind
+
+
+def source_kind(source: S) -> SourceKind[S]:
+    """The SourceKind that reads ``source``; DefinitionError for an unknown class."""
+    for cls in type(source).__mro__:
+        kind = _KINDS.get(cls)
+        if kind is not None:
+            return kind
+    raise DefinitionError(f"source {source.name!r}: unsupported kind {type(source).__name__}")
+
+
+class _ParquetKind(SourceKind[ParquetSource]):
+    def scan(self, source: ParquetSource, engine: Engine) -> pl.LazyFrame:
         files = resolve_files(source)
         try:
             return pl.scan_parquet(
@@ -123,59 +203,103 @@ def scan_source(source: Source, con: duckdb.DuckDBPyConnection) -> pl.LazyFrame:
             )
         except (pl.exceptions.PolarsError, OSError) as exc:
             raise SchemaError(f"source {source.name!r}: cannot read Parquet: {exc}") from exc
-    if isinstance(source, CsvSource):
+
+    def inputs(self, source: ParquetSource) -> list[InputFile]:
+        # no cache: a same-size rewrite with its mtime restored is still seen
+        return [fingerprint_file(f, {}) for f in resolve_files(source)]
+
+
+class _CsvKind(SourceKind[CsvSource]):
+    def scan(self, source: CsvSource, engine: Engine) -> pl.LazyFrame:
         return pl.scan_csv(resolve_files(source), try_parse_dates=True, glob=False)
-    if isinstance(source, DataFrameSource):
+
+    def inputs(self, source: CsvSource) -> list[InputFile]:
+        return [fingerprint_file(f, {}) for f in resolve_files(source)]
+
+
+class _FrameKind(SourceKind[DataFrameSource]):
+    def scan(self, source: DataFrameSource, engine: Engine) -> pl.LazyFrame:
         frame: pl.DataFrame = source.data
         return frame.lazy()
-    if isinstance(source, SqlSource):
-        return _run_sql(source, con, source.query)
-    raise DefinitionError(f"source {source.name!r}: unsupported kind {type(source).__name__}")
+
+    def inputs(self, source: DataFrameSource) -> list[InputFile]:
+        frame: pl.DataFrame = source.data
+        return [InputFile(f"memory:{source.name}", None, None, frame.height, frame_digest(frame))]
 
 
-def _run_sql(source: SqlSource, con: duckdb.DuckDBPyConnection, sql: str) -> pl.LazyFrame:
+class _SqlKind(SourceKind[SqlSource]):
+    """A query the engine runs: once per materialization job, with the range pushed into
+    the SQL; its schema is the engine's description of the query, not a run of it."""
+
+    reads_once = True
+
+    def scan(self, source: SqlSource, engine: Engine) -> pl.LazyFrame:
+        with _query_errors(source):
+            return engine.scan_query(source.query)
+
+    def scan_range(
+        self, source: SqlSource, engine: Engine, lo: datetime, hi: datetime
+    ) -> pl.LazyFrame:
+        from featstore.engine.base import TimeRange
+
+        with _query_errors(source):
+            return engine.scan_query(source.query, where=TimeRange(source.timestamp_column, lo, hi))
+
+    def schema(self, source: SqlSource, engine: Engine) -> pl.Schema:
+        with _query_errors(source):
+            return engine.query_schema(source.query)
+
+    def inputs(self, source: SqlSource) -> list[InputFile]:
+        digest = hashlib.sha256(source.query.encode()).hexdigest()
+        return [InputFile(f"sql:{source.name}", None, None, None, digest)]
+
+
+@contextmanager
+def _query_errors(source: SqlSource) -> Iterator[None]:
+    """An engine failure running a SQL source's query, as a DefinitionError naming it."""
     try:
-        table = con.sql(sql).to_arrow_table()
-    except duckdb.Error as exc:
+        yield
+    except EngineError as exc:
         raise DefinitionError(
             f"source {source.name!r}: its SQL query failed: {exc}; fix the query"
         ) from exc
-    frame = pl.from_arrow(table)
-    assert isinstance(frame, pl.DataFrame)
-    return frame.lazy()
 
 
-def scan_range(
-    source: Source, con: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime
-) -> pl.LazyFrame:
+register_source_kind(ParquetSource, _ParquetKind())
+register_source_kind(CsvSource, _CsvKind())
+register_source_kind(DataFrameSource, _FrameKind())
+register_source_kind(SqlSource, _SqlKind())
+
+
+def scan_source(source: Source, engine: Engine) -> pl.LazyFrame:
+    """A lazy frame over a source's rows, with its original column names and dtypes."""
+    return source_kind(source).scan(source, engine)
+
+
+def scan_range(source: Source, engine: Engine, lo: datetime, hi: datetime) -> pl.LazyFrame:
     """The source's rows with event time in ``[lo, hi)`` (naive UTC bounds), lazily.
 
     A SqlSource runs its query once, with the range pushed into the SQL, instead of once
     per month; file and frame sources are scanned lazily (Polars pushes the filter down).
     """
-    if isinstance(source, SqlSource):
-        # a zoned column compares against these naive literals in the session zone, UTC;
-        # evaluate_view filters each month exactly again
-        ts = quote_ident(source.timestamp_column)
-        low, high = (quote_literal(t.isoformat(sep=" ")) for t in (lo, hi))
-        sql = f"SELECT * FROM ({source.query}) AS q WHERE {ts} >= {low} AND {ts} < {high}"
-        return _run_sql(source, con, sql)
-    frame = scan_source(source, con)
-    schema = frame.collect_schema()
-    ts_col = source.timestamp_column
-    return frame.filter(_range_filter(ts_col, schema[ts_col], lo, hi))
+    return source_kind(source).scan_range(source, engine, lo, hi)
 
 
-def source_schema(source: Source, con: duckdb.DuckDBPyConnection) -> pl.Schema:
+def reads_once(source: Source) -> bool:
+    """Whether reading ``source`` runs a query (see :attr:`SourceKind.reads_once`)."""
+    return source_kind(source).reads_once
+
+
+def source_inputs(source: Source) -> list[InputFile]:
+    """Fingerprints of what a run of a view over ``source`` reads."""
+    return source_kind(source).inputs(source)
+
+
+def source_schema(source: Source, engine: Engine) -> pl.Schema:
     """The source's columns and dtypes, checked for its timestamp columns (reads no rows:
-    a SqlSource's query is described by DuckDB, not run)."""
+    a SqlSource's query is described by the engine, not run)."""
     try:
-        if isinstance(source, SqlSource):
-            schema = _run_sql(
-                source, con, f"SELECT * FROM ({source.query}) AS q LIMIT 0"
-            ).collect_schema()
-        else:
-            schema = scan_source(source, con).collect_schema()
+        schema = source_kind(source).schema(source, engine)
     except pl.exceptions.PolarsError as exc:
         raise SchemaError(f"source {source.name!r}: cannot read its schema: {exc}") from exc
     for column in (source.timestamp_column, source.created_timestamp_column):
@@ -220,9 +344,7 @@ def _apply_transform(view: FeatureView, frame: pl.LazyFrame) -> pl.LazyFrame:
     return out
 
 
-def output_schema(
-    view: FeatureView, source_cols: pl.Schema, con: duckdb.DuckDBPyConnection | None = None
-) -> dict[str, pl.DataType]:
+def output_schema(view: FeatureView, source_cols: pl.Schema) -> dict[str, pl.DataType]:
     """Infer and check a view's feature columns and dtypes (no data is read).
 
     Returns ``{feature: dtype}``; raises DefinitionError / SchemaError naming the view.
@@ -382,7 +504,7 @@ def check_output(view: FeatureView, schema: pl.Schema) -> dict[str, pl.DataType]
 
 def month_counts(
     view: FeatureView,
-    con: duckdb.DuckDBPyConnection,
+    engine: Engine,
     lo: datetime,
     hi: datetime,
     scanned: pl.LazyFrame | None = None,
@@ -390,7 +512,7 @@ def month_counts(
     """Source rows per ``YYYY-MM`` month with event time in ``[lo, hi)``: one pass over
     the timestamp column, to size the chunks materialization evaluates at once."""
     source = view.source
-    frame = scan_source(source, con) if scanned is None else scanned
+    frame = scan_source(source, engine) if scanned is None else scanned
     ts_col = source.timestamp_column
     dtype = frame.collect_schema()[ts_col]
     ts = utc_expr(ts_col, dtype, owner=f"source {source.name!r}")
@@ -417,7 +539,7 @@ def read_start(view: FeatureView, lo: datetime) -> datetime:
 
 def evaluate_view(
     view: FeatureView,
-    con: duckdb.DuckDBPyConnection,
+    engine: Engine,
     lo: datetime,
     hi: datetime,
     features: dict[str, pl.DataType],
@@ -431,7 +553,7 @@ def evaluate_view(
     nothing). Raises SchemaError if the output no longer matches ``features``.
     """
     source = view.source
-    frame = scan_source(source, con) if scanned is None else scanned
+    frame = scan_source(source, engine) if scanned is None else scanned
     schema = frame.collect_schema()
     ts_col = source.timestamp_column
     read_from = read_start(view, lo)

@@ -16,6 +16,9 @@ __all__ = [
     "CoverageError",
     "CoverageWarning",
     "DefinitionError",
+    "EngineError",
+    "EngineInputError",
+    "EngineMemoryError",
     "FeatstoreError",
     "LineageError",
     "MaterializationError",
@@ -61,6 +64,21 @@ class ConfigError(FeatstoreError, ValueError):
 
 class StorageError(FeatstoreError):
     """Raised when a file in the offline store is unreadable (corrupt, truncated, gone)."""
+
+
+class EngineError(FeatstoreError):
+    """Raised when the query engine (DuckDB by default) fails to run a query; the message
+    is the engine's own, the engine's exception is chained. Callers that know what the
+    query was for (materialization, retrieval) raise their own error from it."""
+
+
+class EngineInputError(EngineError):
+    """Raised when the engine cannot read or bind a query's input: a file that is gone,
+    corrupt or truncated, or that lacks a column the query names."""
+
+
+class EngineMemoryError(EngineError):
+    """Raised when a query does not fit in the engine's memory limit."""
 
 
 class CatalogError(FeatstoreError):

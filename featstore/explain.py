@@ -13,14 +13,14 @@ import polars as pl
 
 from featstore.compute import CREATED, TS
 from featstore.errors import LineageError
-from featstore.pit import FILE, ROW, PitQuery, ViewJoin, detail_columns, matched_column
+from featstore.pit import FILE, ROW, ViewJoin, detail_columns, matched_column, winner_query
 from featstore.registry import (
     get_model_version,
     get_prediction_batch,
     get_training_set,
     read_verified,
 )
-from featstore.retrieval import run_query
+from featstore.retrieval import run_explain
 
 if TYPE_CHECKING:
     from featstore.store import FeatureStore
@@ -37,9 +37,9 @@ def _winner(
     as_of: datetime,
     bitemporal: bool,
 ) -> dict[str, Any] | None:
-    """The feature row retrieval picks for one entity row: the same query builder and
-    contract as get_historical_features (:mod:`featstore.pit`), with the winner's
-    timestamps and file."""
+    """The feature row retrieval picks for one entity row: the same plan, SQL builder and
+    contract as get_historical_features (:func:`featstore.pit.winner_query`), with the
+    winner's timestamps and file."""
     keys = list(view["join_keys"])
     entity = pl.DataFrame(
         {ROW: [0], **{k: [record[k]] for k in keys}, TS: [as_of]},
@@ -51,10 +51,8 @@ def _winner(
         features=tuple((f, f) for f in features),
         ttl_us=view["ttl_us"],
     )
-    query = PitQuery(
-        (join,), bitemporal=bitemporal, min_entity_ts=as_of, max_entity_ts=as_of, detail=True
-    )
-    out = pl.from_arrow(run_query(store.con, query, entity))
+    query = winner_query(join, as_of, bitemporal=bitemporal)
+    out = pl.from_arrow(run_explain(store.engine, query, entity))
     assert isinstance(out, pl.DataFrame)
     row = out.row(0, named=True)
     if not row[matched_column(0)]:
@@ -107,13 +105,7 @@ def explain_prediction(store: FeatureStore, batch_ref: str, row: int) -> dict[st
             if f["view"] == item["view"] and f["version"] == item["version"]
         ]
         if not pinned and batch.get("retrieval") is None:
-            pinned = [
-                r["path"]
-                for r in store.catalog.all(
-                    "SELECT path FROM files WHERE view = ? AND view_version = ? AND active = 1",
-                    (item["view"], item["version"]),
-                )
-            ]
+            pinned = [f["path"] for f in store.catalog.active_files(item["view"], item["version"])]
         existing = [p for p in pinned if store.offline.absolute(p).exists()]
         found = None
         if existing and all(record[k] is not None for k in keys):
@@ -122,11 +114,11 @@ def explain_prediction(store: FeatureStore, batch_ref: str, row: int) -> dict[st
         file_rel = None
         if found is not None:
             file_rel = store.offline.relative(Path(found[FILE]))
-            file_row = store.catalog.one("SELECT run_id FROM files WHERE path = ?", (file_rel,))
+            file_row = store.catalog.files([file_rel]).get(file_rel)
             run_id = file_row["run_id"] if file_row else None
             if run_id and run_id not in runs:
-                run_row = store.catalog.one("SELECT body FROM runs WHERE run_id = ?", (run_id,))
-                runs[run_id] = json.loads(run_row["body"]) if run_row else {}
+                run_body = store.catalog.run_body(run_id)
+                runs[run_id] = json.loads(run_body) if run_body else {}
         for name in item["features"]:
             features.append(
                 {

@@ -19,7 +19,6 @@ unlisted files, which the next run of the view (or ``FeatureStore.gc``) deletes.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -28,12 +27,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from featstore.catalog import Catalog, Tx
+from featstore.catalog import Catalog, WriteOps
 from featstore.compute import (
     CREATED,
     RANK,
@@ -41,19 +39,18 @@ from featstore.compute import (
     InputFile,
     evaluate_view,
     file_sha256,
-    fingerprint_file,
     month_counts,
     read_start,
-    resolve_files,
+    reads_once,
     scan_range,
-    sql_columns,
+    source_inputs,
 )
-from featstore.definitions import CsvSource, DataFrameSource, FeatureView, ParquetSource, SqlSource
-from featstore.errors import FeatstoreError, MaterializationError
-from featstore.names import quote_file, quote_ident, quote_literal
+from featstore.definitions import FeatureView
+from featstore.engine import BucketWrite, Engine
+from featstore.errors import EngineError, EngineMemoryError, FeatstoreError, MaterializationError
 from featstore.offline import OfflineStore, new_id
 from featstore.timeutil import bucket_bounds, bucket_of, iso, next_bucket, utc_now
-from featstore.versioning import frame_digest
+from featstore.writers import exclusive
 
 __all__ = ["MaterializationRun", "ViewJob", "materialize_views"]
 
@@ -95,16 +92,7 @@ def _fingerprints(view: FeatureView) -> list[InputFile]:
     """Fingerprints of what a run reads. File contents are hashed as they are at the
     run's start (no cache: a same-size rewrite with its mtime restored is still seen), and
     :func:`_check_unchanged` makes sure they did not change while the run read them."""
-    source = view.source
-    if isinstance(source, ParquetSource | CsvSource):
-        return [fingerprint_file(f, {}) for f in resolve_files(source)]
-    if isinstance(source, DataFrameSource):
-        frame = source.data
-        return [InputFile(f"memory:{source.name}", None, None, frame.height, frame_digest(frame))]
-    if isinstance(source, SqlSource):
-        digest = hashlib.sha256(source.query.encode()).hexdigest()
-        return [InputFile(f"sql:{source.name}", None, None, None, digest)]
-    return []
+    return source_inputs(view.source)
 
 
 def _check_unchanged(view: FeatureView, inputs: list[InputFile]) -> None:
@@ -134,7 +122,7 @@ def _months(start: datetime, end: datetime) -> list[tuple[str, datetime, datetim
 
 
 def _write_bucket(
-    con: duckdb.DuckDBPyConnection,
+    engine: Engine,
     view: FeatureView,
     features: list[str],
     rows: pl.DataFrame,
@@ -143,41 +131,19 @@ def _write_bucket(
     hi: datetime,
     target: Path,
 ) -> tuple[int, datetime | None, datetime | None]:
-    """Write the month's rows (new rows + old rows outside [lo, hi)) ranked and sorted."""
-    keys = list(view.join_keys)
-    columns = sql_columns([*keys, TS, CREATED, *features])
-    con.register("__fs_new", rows.to_arrow())
-    try:
-        parts = [f"SELECT {columns} FROM __fs_new"]
-        if old_files:
-            listing = ", ".join(quote_file(str(p)) for p in old_files)
-            parts.append(
-                f"SELECT {columns} FROM read_parquet([{listing}]) "
-                f"WHERE NOT ({quote_ident(TS)} >= TIMESTAMP {quote_literal(iso(lo))} "
-                f"AND {quote_ident(TS)} < TIMESTAMP {quote_literal(iso(hi))})"
-            )
-        # the last tie-break compares feature values in feature-*name* order, so it does
-        # not depend on how the caller happened to order ``features`` (catalog records
-        # are sorted JSON, but a view with an unparsed dtype came in output order)
-        order = ", ".join(
-            [f"{quote_ident(CREATED)} DESC NULLS LAST"]
-            + [f"{quote_ident(f)} DESC NULLS LAST" for f in sorted(features)]
-        )
-        partition = sql_columns([*keys, TS])
-        sql = (
-            f"COPY (SELECT *, row_number() OVER (PARTITION BY {partition} ORDER BY {order}) "
-            f"AS {quote_ident(RANK)} FROM ({' UNION ALL '.join(parts)}) "
-            f"ORDER BY {partition}, {quote_ident(RANK)}) "
-            f"TO {quote_literal(str(target))} (FORMAT parquet, COMPRESSION zstd)"
-        )
-        con.execute(sql).fetchall()
-        count, lo_ts, hi_ts = con.execute(
-            f"SELECT count(*), min({quote_ident(TS)}), max({quote_ident(TS)}) "
-            f"FROM read_parquet({quote_file(str(target))})"
-        ).fetchall()[0]
-        return int(count), lo_ts, hi_ts
-    finally:
-        con.unregister("__fs_new")
+    """Write the month's rows (new rows + old rows outside [lo, hi)) ranked and sorted
+    (the plan: :class:`featstore.engine.BucketWrite`; its SQL:
+    :func:`featstore.engine.sql_bucket.bucket_sql`)."""
+    bucket = BucketWrite(
+        keys=tuple(view.join_keys),
+        features=tuple(features),
+        old_files=tuple(str(p) for p in old_files),
+        start=lo,
+        end=hi,
+        target=str(target),
+    )
+    stats = engine.write_bucket(rows, bucket)
+    return stats.rows, stats.min_ts, stats.max_ts
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +167,7 @@ class _Prepared:
 def materialize_views(
     jobs: list[ViewJob],
     *,
-    con: duckdb.DuckDBPyConnection,
+    engine: Engine,
     catalog: Catalog,
     offline: OfflineStore,
     on_bucket: Callable[[str, str], None] | None = None,
@@ -212,14 +178,14 @@ def materialize_views(
     prepared: list[_Prepared] = []
     with ExitStack() as held:
         for name in sorted({job.view.name for job in jobs}):  # one order: no deadlocks
-            held.enter_context(offline.lock(name))
+            held.enter_context(exclusive(offline, catalog, name))
         current = jobs[0] if jobs else None
         try:
             for job in jobs:
                 current = job
                 _collect_view_garbage(job.view.name, catalog, offline)
                 stage = held.enter_context(offline.staging(new_id()))
-                prepared.append(_prepare(job, stage, con, catalog, offline, on_bucket))
+                prepared.append(_prepare(job, stage, engine, catalog, offline, on_bucket))
             with catalog.transaction() as tx:
                 for item in prepared:
                     _record(tx, item.run, item.job.view, item.written, item.finals, offline)
@@ -227,10 +193,14 @@ def materialize_views(
             for item in prepared:
                 for rel in item.run.files:
                     offline.absolute(rel).unlink(missing_ok=True)
-            if isinstance(exc, FeatstoreError | KeyboardInterrupt | SystemExit):
+            # an engine failure is a FeatstoreError that says nothing of the view: name it
+            engine_failed = isinstance(exc, EngineError)
+            if isinstance(exc, KeyboardInterrupt | SystemExit) or (
+                isinstance(exc, FeatstoreError) and not engine_failed
+            ):
                 raise
-            if current is not None and isinstance(
-                exc, duckdb.Error | pl.exceptions.PolarsError | OSError
+            if current is not None and (
+                engine_failed or isinstance(exc, pl.exceptions.PolarsError | OSError)
             ):
                 raise MaterializationError(
                     f"feature view {current.view.name!r}: materialization of "
@@ -243,7 +213,7 @@ def materialize_views(
 def _prepare(
     job: ViewJob,
     stage: Path,
-    con: duckdb.DuckDBPyConnection,
+    engine: Engine,
     catalog: Catalog,
     offline: OfflineStore,
     on_bucket: Callable[[str, str], None] | None,
@@ -257,9 +227,6 @@ def _prepare(
     view, started, run_id = job.view, utc_now(), stage.name
     names = list(job.features)
     inputs = _fingerprints(view)
-    scanned = None
-    if isinstance(view.source, SqlSource):  # run the query once, not once per month
-        scanned = scan_range(view.source, con, read_start(view, job.start), job.end)
     columns = [*view.join_keys, TS, CREATED, RANK, *names]
     months = []  # (bucket, lo, hi, old files, repair)
     active = _active_files(catalog, offline, view)
@@ -270,12 +237,13 @@ def _prepare(
             lo, hi, old = bucket_bounds(bucket), next_bucket(bucket_bounds(bucket)), []
         months.append((bucket, lo, hi, old, repair))
     first, last = months[0][1], months[-1][2]
-    if scanned is not None and (first < job.start or last > job.end):
-        scanned = scan_range(view.source, con, read_start(view, first), last)
+    scanned = None
+    if reads_once(view.source):  # run the query once for the whole job, never per month
+        scanned = scan_range(view.source, engine, read_start(view, first), last)
     # a long range is evaluated in chunks sized by its source rows per month (sparse history
     # costs a few evaluations, not one per month); a short one month by month
     if len(months) > MONTHS_ONE_BY_ONE:
-        chunks = _chunks(months, month_counts(view, con, first, last, scanned))
+        chunks = _chunks(months, month_counts(view, engine, first, last, scanned))
     else:
         chunks = [[month] for month in months]
     written: list[_Written] = []
@@ -283,7 +251,7 @@ def _prepare(
     for chunk in chunks:
         # a chunk of consecutive months is evaluated at once (the result does not depend
         # on how a range is split: see check_row_context), then written month by month
-        rows_all = evaluate_view(view, con, chunk[0][1], chunk[-1][2], job.features, scanned)
+        rows_all = evaluate_view(view, engine, chunk[0][1], chunk[-1][2], job.features, scanned)
         if rows_all.height == 0:
             by_month: dict[Any, pl.DataFrame] = {}
         elif len(chunk) == 1:
@@ -308,9 +276,9 @@ def _prepare(
                 staged = stage / f"{bucket}.parquet"
                 try:
                     count, lo_ts, hi_ts = _write_bucket(
-                        con, view, names, rows, [p for p, _ in old], lo, hi, staged
+                        engine, view, names, rows, [p for p, _ in old], lo, hi, staged
                     )
-                except duckdb.OutOfMemoryException as exc:
+                except EngineMemoryError as exc:
                     need = max(rows.estimated_size("mb") * 4, 64)
                     raise MaterializationError(
                         f"feature view {view.name!r}: month {bucket} ({rows.height:,} rows) "
@@ -398,19 +366,14 @@ def _active_files(
     catalog: Catalog, offline: OfflineStore, view: FeatureView
 ) -> dict[str, list[tuple[Path, Any]]]:
     """The active files of a view version, by month."""
-    rows = catalog.all(
-        "SELECT path, bucket, bytes, mtime_ns, sha256 FROM files WHERE view = ? AND "
-        "view_version = ? AND active = 1 ORDER BY bucket, path",
-        (view.name, view.version),
-    )
     out: dict[str, list[tuple[Path, Any]]] = {}
-    for r in rows:
+    for r in catalog.active_files(view.name, view.version):
         out.setdefault(r["bucket"], []).append((offline.absolute(r["path"]), r))
     return out
 
 
 def _record(
-    tx: Tx,
+    tx: WriteOps,
     run: MaterializationRun,
     view: FeatureView,
     written: list[_Written],
@@ -441,54 +404,39 @@ def _record(
     }
     import json
 
-    tx.execute(
-        "INSERT INTO runs (run_id, view, view_version, start_ts, end_ts, rows, started_at, "
-        "finished_at, body) VALUES (?,?,?,?,?,?,?,?,?)",
-        (
-            run.run_id,
-            run.view,
-            run.view_version,
-            iso(run.start),
-            iso(run.end),
-            run.rows,
-            iso(run.started_at),
-            now,
-            json.dumps(body, sort_keys=True),
-        ),
+    tx.add_run(
+        run_id=run.run_id,
+        view=run.view,
+        view_version=run.view_version,
+        start_ts=iso(run.start),
+        end_ts=iso(run.end),
+        rows=run.rows,
+        started_at=iso(run.started_at),
+        finished_at=now,
+        body=json.dumps(body, sort_keys=True),
     )
     for item in written:
-        tx.execute(
-            "UPDATE files SET active = 0, superseded_at = ? WHERE view = ? AND view_version = ? "
-            "AND bucket = ? AND active = 1",
-            (now, view.name, view.version, item.bucket),
-        )
+        tx.supersede_bucket(view.name, view.version, item.bucket, now)
     for item, final in zip(written, finals, strict=True):
         if item.rows == 0:
             continue
         stat = os.stat(final)
-        tx.execute(
-            "INSERT INTO files (path, view, view_version, bucket, min_ts, max_ts, rows, bytes, "
-            "run_id, active, mtime_ns, sha256) VALUES (?,?,?,?,?,?,?,?,?,1,?,?)",
-            (
-                offline.relative(final),
-                view.name,
-                view.version,
-                item.bucket,
-                iso(item.min_ts),
-                iso(item.max_ts),
-                item.rows,
-                stat.st_size,
-                run.run_id,
-                stat.st_mtime_ns,
-                file_sha256(str(final)),
-            ),
+        tx.add_file(
+            path=offline.relative(final),
+            view=view.name,
+            view_version=view.version,
+            bucket=item.bucket,
+            min_ts=iso(item.min_ts),
+            max_ts=iso(item.max_ts),
+            rows=item.rows,
+            bytes=stat.st_size,
+            run_id=run.run_id,
+            mtime_ns=stat.st_mtime_ns,
+            sha256=file_sha256(str(final)),
         )
-    for i in run.inputs:
-        tx.execute(
-            "INSERT OR REPLACE INTO run_inputs (run_id, path, size, mtime_ns, rows, sha256) "
-            "VALUES (?,?,?,?,?,?)",
-            (run.run_id, i.path, i.size, i.mtime_ns, i.rows, i.sha256),
-        )
+    tx.add_run_inputs(
+        run.run_id, [(i.path, i.size, i.mtime_ns, i.rows, i.sha256) for i in run.inputs]
+    )
     view_node = f"view:{view.name}@{view.version}"
     tx.add_node(
         run.id,
@@ -535,9 +483,7 @@ def _collect_view_garbage(
     Returns the store-relative paths removed (offline files and staging directories)."""
     cutoff = iso(utc_now() - SUPERSEDED_GRACE)
     with catalog.transaction() as tx:
-        tx.execute(
-            "DELETE FROM files WHERE view = ? AND active = 0 AND superseded_at < ?", (view, cutoff)
-        )
-    live = {r["path"] for r in catalog.all("SELECT path FROM files WHERE view = ?", (view,))}
+        tx.delete_superseded_files(view, cutoff)
+    live = catalog.file_paths(view)
     removed = offline.collect_orphans(view, live)
     return removed + offline.collect_staging() if staging else removed

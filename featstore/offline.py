@@ -6,7 +6,7 @@ Layout under the store directory::
     training_sets/<name>/<content id>.parquet                   saved training sets
     predictions/<model>/<version>/<batch id>.parquet            prediction batches
     staging/<run_id>/                                           files being written
-    locks/<view>.lock, locks/<kind>/<name>.lock                 advisory locks (fcntl)
+    locks/<view>.lock, locks/<kind>/<name>.lock                 advisory locks (featstore.locks)
     tmp/                                                        DuckDB spill space
 
 A file becomes visible to readers only when the catalog lists it; files are written in
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import os
 import re
 import shutil
@@ -35,6 +34,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from featstore import locks
 from featstore.errors import DefinitionError, StorageError
 from featstore.names import validate_name
 
@@ -48,8 +48,8 @@ _OWNED = {
 }
 _FOLDERS = {"view": "offline", "training_set": "training_sets", "predictions": "predictions"}
 _LOCK_FOLDERS = {"view": "", "training_set": "training_sets", "predictions": "predictions"}
-# held shared while a staging directory is created and locked, exclusive while staging
-# is collected; a dot name, so that no view's lock (locks/<view>.lock) can be it
+# held while a staging directory is created and locked (microseconds) and while staging
+# is inspected for collection; a dot name, so that no view's lock (locks/<view>.lock) can be it
 _STAGING_GUARD = ".staging.lock"
 _READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
 
@@ -97,15 +97,16 @@ def _is_name(value: str) -> bool:
 class OfflineStore:
     """Paths and file operations of one store directory."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, read_only: bool = False) -> None:
         self.root = root
+        self.read_only = read_only
         self.offline = root / "offline"
         self.staging_root = root / "staging"
         self.locks = root / "locks"
         self.training_sets = root / "training_sets"
         self.predictions = root / "predictions"
         self._tmp = root / "tmp"
-        for folder in (self.offline, self.staging_root, self.locks, self._tmp):
+        for folder in () if read_only else (self.offline, self.staging_root, self.locks, self._tmp):
             try:
                 os.lstat(folder)
             except FileNotFoundError:
@@ -122,8 +123,9 @@ class OfflineStore:
     def tmp(self) -> Path:
         """DuckDB's spill directory: a real directory in the store (created if possible)."""
         self.check_inside(self._tmp)
-        with contextlib.suppress(OSError):  # exists, or a read-only store (DuckDB then
-            os.mkdir(self._tmp)  # reports it only if it must spill)
+        if not self.read_only:
+            with contextlib.suppress(OSError):  # exists, or a read-only store (DuckDB then
+                os.mkdir(self._tmp)  # reports it only if it must spill)
         return self._tmp
 
     # -- paths ----------------------------------------------------------------------
@@ -278,19 +280,18 @@ class OfflineStore:
     def _open_lock(self, path: Path) -> int:
         self.check_inside(path.parent, create=True)
         self.check_inside(path)
-        flags = os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
-            return os.open(path, flags, 0o644)
+            return locks.open_lock_file(path)
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise self._link_error(path) from exc
             raise self._write_error(path, exc) from exc
 
     @contextmanager
-    def _flock(self, path: Path, mode: int) -> Iterator[None]:
+    def _exclusive(self, path: Path) -> Iterator[None]:
         fd = self._open_lock(path)
         try:
-            fcntl.flock(fd, mode)
+            locks.acquire(fd, path=self._rel(path))
             yield
         finally:
             os.close(fd)  # releases the lock
@@ -306,7 +307,7 @@ class OfflineStore:
         """
         validate_name(name, "lock")
         folder = self.locks / _LOCK_FOLDERS[kind] if _LOCK_FOLDERS[kind] else self.locks
-        with self._flock(folder / f"{name}.lock", fcntl.LOCK_EX):
+        with self._exclusive(folder / f"{name}.lock"):
             yield
 
     # -- staging --------------------------------------------------------------------
@@ -315,30 +316,29 @@ class OfflineStore:
     def staging(self, run_id: str) -> Iterator[Path]:
         """A private directory for one run's files, removed when the run ends.
 
-        Its ``.lock`` file, held for the whole run, marks it live. The directory is
-        created and locked while the staging guard is held shared, and
-        :meth:`collect_staging` inspects directories only while holding it exclusively:
-        so a collector never sees a directory between its creation and its locking.
+        Its ``.lock`` file, locked exclusively for the whole run, marks it live: a
+        collector treats a directory as live iff it cannot take that lock without
+        waiting. The directory is created and locked while holding the staging guard
+        (exclusively, for microseconds), and :meth:`collect_staging` inspects
+        directories only while holding it too: so a collector never sees a directory
+        between its creation and its locking.
         """
         _check_hex(run_id, "run id")
         self.check_inside(self.staging_root, create=True)
         folder = self.staging_root / run_id
-        with self._flock(self.locks / _STAGING_GUARD, fcntl.LOCK_SH):
+        with self._exclusive(self.locks / _STAGING_GUARD):
             try:
                 os.mkdir(folder)
             except OSError as exc:
                 raise self._write_error(folder, exc) from exc
             try:
-                fd = os.open(
-                    folder / ".lock",
-                    os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                    0o644,
-                )
+                fd = locks.open_lock_file(folder / ".lock", new=True)
             except OSError as exc:
                 shutil.rmtree(folder, ignore_errors=True)
                 raise self._write_error(folder / ".lock", exc) from exc
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
+                # free: it is new, and collectors only try it while holding the guard
+                locks.acquire(fd, path=self._rel(folder / ".lock"))
             except BaseException:
                 os.close(fd)
                 shutil.rmtree(folder, ignore_errors=True)
@@ -348,6 +348,8 @@ class OfflineStore:
         finally:
             shutil.rmtree(folder, ignore_errors=True)
             os.close(fd)
+            if os.name == "nt":  # Windows cannot delete the open .lock: again, closed
+                shutil.rmtree(folder, ignore_errors=True)
 
     def collect_staging(self) -> list[str]:
         """Delete staging directories whose run died (their lock is free)."""
@@ -357,7 +359,7 @@ class OfflineStore:
             return []
         dead: list[tuple[Path, int | None]] = []
         try:
-            with self._flock(self.locks / _STAGING_GUARD, fcntl.LOCK_EX):
+            with self._exclusive(self.locks / _STAGING_GUARD):
                 # no writer is between creating its directory and locking it now
                 with os.scandir(top) as entries:
                     found = sorted(entries, key=lambda e: e.name)
@@ -377,16 +379,19 @@ class OfflineStore:
                 removed.append(self.relative(folder))
             return removed
         finally:
-            for _, fd in dead:
+            for folder, fd in dead:
                 if fd is not None:
                     os.close(fd)
+                    if os.name == "nt":  # Windows cannot delete the open .lock
+                        shutil.rmtree(folder, ignore_errors=True)
 
     def _own_if_dead(self, folder: Path) -> tuple[bool, int | None]:
         """Whether a staging directory's run is dead, and then the descriptor of its
         ``.lock``, locked by us (None if it has no usable lock file)."""
-        flags = os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        if (folder / ".lock").is_symlink():  # also where the open cannot refuse links
+            return True, None  # a link, which featstore never makes: no run's
         try:
-            fd = os.open(folder / ".lock", flags, 0o644)
+            fd = locks.open_lock_file(folder / ".lock")
         except FileNotFoundError:
             return False, None  # removed meanwhile by its finished owner
         except OSError as exc:
@@ -394,8 +399,11 @@ class OfflineStore:
                 return True, None  # a link, which featstore never makes: no run's
             raise self._write_error(folder / ".lock", exc) from exc
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+            taken = locks.try_acquire(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        if not taken:
             os.close(fd)
             return False, None  # a live run owns it
         return True, fd

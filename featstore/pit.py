@@ -1,4 +1,4 @@
-"""Point-in-time join SQL, built as a pure function of a small query object.
+"""The point-in-time plan: an engine-neutral query object, built once per retrieval.
 
 For each entity row and each view the contract (docs/point-in-time.md) picks, among
 feature rows with the same keys and ``feature_ts <= entity_ts`` (and, with a TTL,
@@ -6,14 +6,11 @@ feature rows with the same keys and ``feature_ts <= entity_ts`` (and, with a TTL
 latest created timestamp, then a deterministic rule on the feature values. Stored rows
 carry ``__fs_rank``: 1 for the winner among rows sharing keys and ``feature_ts``.
 
-Default mode: an ``ASOF LEFT JOIN`` on ``feature_ts`` over rank-1 rows; the TTL nulls
-a match that is too old (the match is the latest candidate, so if it is too old, every
-candidate is).
-
-Bitemporal mode (also ``created_ts <= entity_ts``): a row becomes known at
-``avail = max(feature_ts, created_ts)``. Walking a key's rows in ``avail`` order, keep
-only rows that beat every row known before them; the best row known at time ``t`` is then
-the last kept row with ``avail <= t``: again one ``ASOF`` join, on ``avail``.
+A :class:`PitQuery` says what to join (per view: the files, keys, features and TTL; the
+bitemporal flag; the entity rows' time range); an engine renders and runs it
+(:mod:`featstore.engine.sql_pit` is DuckDB's pure SQL renderer). :func:`split_query` and
+:func:`join_parts` cut a wide query into narrower ones and put their results back
+together, the same way for any engine.
 """
 
 from __future__ import annotations
@@ -21,17 +18,21 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+import pyarrow as pa
+
 from featstore.compute import CREATED, RANK, TS
-from featstore.errors import DefinitionError
-from featstore.names import quote_file, quote_ident, quote_literal, reserved
+from featstore.errors import DefinitionError, PointInTimeError
+from featstore.names import reserved
 
 __all__ = [
     "PitQuery",
     "ViewJoin",
-    "build_sql",
+    "check_names",
     "detail_columns",
+    "join_parts",
     "matched_column",
     "split_query",
+    "winner_query",
 ]
 
 ENTITY = "__fs_entity"
@@ -78,20 +79,9 @@ class PitQuery:
     detail: bool = False
 
 
-def _ts_literal(ts: datetime) -> str:
-    return f"TIMESTAMP {quote_literal(ts.isoformat(sep=' ', timespec='microseconds'))}"
-
-
-# A TTL past this (about 146,000 years) outlasts any timestamp pair featstore meets; it
-# is clamped so the interval fits DuckDB's 64-bit microseconds (``timedelta.max`` does not).
-MAX_TTL_US = 2**62
-
-
-def _ttl_interval(ttl_us: int) -> str:
-    return f"INTERVAL ({min(ttl_us, MAX_TTL_US)}) MICROSECONDS"
-
-
-def _check_names(v: ViewJoin) -> None:
+def check_names(v: ViewJoin) -> None:
+    """Refuse a key or feature column that starts with the reserved prefix: every name a
+    renderer makes up starts with it."""
     for name in (*v.keys, *(col for col, _ in v.features if col not in _STORED)):
         if reserved([name]):
             raise DefinitionError(
@@ -103,108 +93,13 @@ def _check_names(v: ViewJoin) -> None:
 _STORED = frozenset({TS, CREATED, RANK})
 
 
-def _view_relation(q: PitQuery, v: ViewJoin, n: int) -> str:
-    q_ts, q_rank, q_created = quote_ident(TS), quote_ident(RANK), quote_ident(CREATED)
-    alias = f"{INTERNAL}v{n}"
-    files = ", ".join(quote_file(f) for f in v.files)
-    scan = f"read_parquet([{files}]{f', filename = {quote_literal(FILE)}' if q.detail else ''})"
-    keys = [quote_ident(k) for k in v.keys]
-    feats = [
-        f"{quote_ident(col)} AS {quote_ident(f'{alias}_f{i}')}"
-        for i, (col, _) in enumerate(v.features)
-    ]
-    extra = []
-    if q.detail:
-        _, d_created, d_file = detail_columns(n)
-        extra = [
-            f"{q_created} AS {quote_ident(d_created)}",
-            f"{quote_ident(FILE)} AS {quote_ident(d_file)}",
-        ]
-    bounds = []
-    if q.max_entity_ts is not None:
-        bounds.append(f"{q_ts} <= {_ts_literal(q.max_entity_ts)}")
-    if v.ttl_us is not None and q.min_entity_ts is not None:
-        bounds.append(f"{q_ts} >= {_ts_literal(q.min_entity_ts)} - {_ttl_interval(v.ttl_us)}")
-    if not q.bitemporal:
-        where = " AND ".join([f"{q_rank} = 1", *bounds])
-        cols = ", ".join([*keys, f"{q_ts} AS {quote_ident(alias + '_ts')}", *feats, *extra])
-        return f"(SELECT {cols} FROM {scan} WHERE {where})"
-    # bitemporal: a row whose creation time is unknown is never a candidate
-    bounds.append(f"{q_created} IS NOT NULL")
-    if q.max_entity_ts is not None:
-        bounds.append(f"{q_created} <= {_ts_literal(q.max_entity_ts)}")
-    avail, order, prev = (quote_ident(f"{INTERNAL}{x}") for x in ("avail", "order", "prev"))
-    inner = (
-        f"SELECT *, greatest({q_ts}, {q_created}) AS {avail}, "
-        f"{{'ts': {q_ts}, 'rank': -{q_rank}}} AS {order} FROM {scan} WHERE {' AND '.join(bounds)}"
-    )
-    part = ", ".join(keys)
-    breakers = (
-        f"SELECT *, max({order}) OVER (PARTITION BY {part} ORDER BY {avail}, {order} "
-        f"ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS {prev} FROM ({inner})"
-    )
-    kept = (
-        f"SELECT * FROM ({breakers}) WHERE {prev} IS NULL OR {order} > {prev} "
-        f"QUALIFY row_number() OVER (PARTITION BY {part}, {avail} ORDER BY {order} DESC) = 1"
-    )
-    cols = ", ".join(
-        [
-            *keys,
-            f"{avail} AS {quote_ident(alias + '_avail')}",
-            f"{q_ts} AS {quote_ident(alias + '_ts')}",
-            *feats,
-            *extra,
-        ]
-    )
-    return f"(SELECT {cols} FROM ({kept}))"
-
-
-def build_sql(q: PitQuery) -> str:
-    """The SQL text of a point-in-time query.
-
-    The result is ``__fs_row``, the features under their output names, and per view
-    ``n`` a boolean :func:`matched_column` (plus :func:`detail_columns` with ``detail``).
-    """
-    e_ts = f"e.{quote_ident(TS)}"
-    select = [f"e.{quote_ident(ROW)}"]
-    joins = []
-    for n, v in enumerate(q.views):
-        _check_names(v)
-        alias = f"{INTERNAL}v{n}"
-        if not v.files:
-            # nothing materialized in reach: every value is null, typed by the caller
-            for _, out in v.features:
-                select.append(f"NULL AS {quote_ident(out)}")
-            select.append(f"false AS {quote_ident(matched_column(n))}")
-            if q.detail:
-                select += [f"NULL AS {quote_ident(c)}" for c in detail_columns(n)]
-            continue
-        on = [f"e.{quote_ident(k)} = {alias}.{quote_ident(k)}" for k in v.keys]
-        at = f"{alias}.{quote_ident(alias + ('_avail' if q.bitemporal else '_ts'))}"
-        on.append(f"{e_ts} >= {at}")
-        joins.append(f"ASOF LEFT JOIN {_view_relation(q, v, n)} AS {alias} ON {' AND '.join(on)}")
-        match_ts = f"{alias}.{quote_ident(alias + '_ts')}"
-        fresh = (
-            f"{match_ts} >= {e_ts} - {_ttl_interval(v.ttl_us)}"
-            if v.ttl_us is not None
-            else f"{match_ts} IS NOT NULL"
-        )
-        gate = f"CASE WHEN {fresh} THEN {{}} END" if v.ttl_us is not None else "{}"
-        for i, (_, out) in enumerate(v.features):
-            value = gate.format(f"{alias}.{quote_ident(f'{alias}_f{i}')}")
-            select.append(f"{value} AS {quote_ident(out)}")
-        select.append(f"coalesce({fresh}, false) AS {quote_ident(matched_column(n))}")
-        if q.detail:
-            d_ts, d_created, d_file = detail_columns(n)
-            select += [
-                f"{gate.format(match_ts)} AS {quote_ident(d_ts)}",
-                f"{gate.format(f'{alias}.{quote_ident(d_created)}')} AS {quote_ident(d_created)}",
-                f"{gate.format(f'{alias}.{quote_ident(d_file)}')} AS {quote_ident(d_file)}",
-            ]
-    return (
-        f"SELECT {', '.join(select)} FROM {ENTITY} AS e "
-        + " ".join(joins)
-        + f" ORDER BY e.{quote_ident(ROW)}"
+def winner_query(join: ViewJoin, as_of: datetime, *, bitemporal: bool) -> PitQuery:
+    """The plan of explain's lookup: the row retrieval picks for one entity row at
+    ``as_of`` from one view, with the winner's event time, created time and file
+    (``detail``). The same plan type, hence the same renderer and contract, as
+    ``get_historical_features``."""
+    return PitQuery(
+        (join,), bitemporal=bitemporal, min_entity_ts=as_of, max_entity_ts=as_of, detail=True
     )
 
 
@@ -251,3 +146,41 @@ def split_query(
             if not rest:
                 break
     return [(replace(q, views=tuple(views)), tuple(index)) for views, index in parts]
+
+
+def join_parts(
+    query: PitQuery, parts: list[tuple[PitQuery, tuple[int, ...], pa.Table]]
+) -> pa.Table:
+    """The result of ``query`` from the results of its :func:`split_query` parts: the
+    same columns, names and order as one query would give.
+
+    Columns are taken by position (a part's result is ``__fs_row``, then per view slice its
+    features, its matched column and, with ``detail``, its detail columns); a view's
+    matched and detail columns come from the first part that has a slice of it.
+    """
+    extra = 1 + (len(detail_columns(0)) if query.detail else 0)
+    features: list[list[pa.ChunkedArray]] = [[] for _ in query.views]
+    flags: list[list[pa.ChunkedArray] | None] = [None] * len(query.views)
+    rows = parts[0][2].num_rows
+    for part, index, table in parts:
+        if table.num_rows != rows:  # every part has one row per entity row
+            raise PointInTimeError(
+                f"internal error: point-in-time query parts returned {rows} and "
+                f"{table.num_rows} rows; please report it"
+            )
+        i = 1
+        for view, n in zip(part.views, index, strict=True):
+            width = len(view.features)
+            features[n] += table.columns[i : i + width]
+            if flags[n] is None:
+                flags[n] = table.columns[i + width : i + width + extra]
+            i += width + extra
+    columns = [parts[0][2].column(0)]
+    names = [ROW]
+    for n, view in enumerate(query.views):
+        columns += [*features[n], *(flags[n] or [])]
+        names += [out for _, out in view.features]
+        names.append(matched_column(n))
+        if query.detail:
+            names += detail_columns(n)
+    return pa.Table.from_arrays(columns, names=names)

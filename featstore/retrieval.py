@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import duckdb
 import polars as pl
 import pyarrow as pa
 
@@ -18,19 +19,17 @@ from featstore.compute import TS
 from featstore.coverage import ViewCoverage, report
 from featstore.definitions import FeatureService
 from featstore.dtypes import decode_schema, restore_dtypes
-from featstore.errors import FeatstoreError, PointInTimeError, SchemaError, StorageError
-from featstore.names import reserved
-from featstore.pit import (
-    ENTITY,
-    INTERNAL,
-    ROW,
-    PitQuery,
-    ViewJoin,
-    build_sql,
-    detail_columns,
-    matched_column,
-    split_query,
+from featstore.engine import Engine, as_engine
+from featstore.errors import (
+    EngineInputError,
+    EngineMemoryError,
+    FeatstoreError,
+    PointInTimeError,
+    SchemaError,
+    StorageError,
 )
+from featstore.names import reserved
+from featstore.pit import INTERNAL, ROW, PitQuery, ViewJoin, matched_column
 from featstore.refs import Requested, flatten, resolve_refs
 from featstore.timeutil import is_temporal, iso, utc_expr
 from featstore.versioning import content_hash, frame_digest
@@ -40,7 +39,14 @@ if TYPE_CHECKING:
 
     from featstore.store import FeatureStore
 
-__all__ = ["RetrievalResult", "entity_frame", "prepare_entity", "run_query"]
+__all__ = [
+    "RetrievalResult",
+    "entity_frame",
+    "prepare_entity",
+    "run_explain",
+    "run_latest",
+    "run_query",
+]
 
 
 def entity_frame(entity_df: Any) -> pl.DataFrame:
@@ -198,67 +204,41 @@ def _key_expr(key: str, dtype: pl.DataType, stored: str | None) -> pl.Expr:
     return col
 
 
-def run_query(con: duckdb.DuckDBPyConnection, query: PitQuery, entity: pa.Table) -> pa.Table:
-    """Execute a point-in-time query against ``entity``; rows come back in entity order."""
-    con.register(ENTITY, entity)
+@contextmanager
+def _read_errors() -> Iterator[None]:
+    """The engine's failures reading the offline store, as StorageErrors with the remedy."""
     try:
-        parts = split_query(query)
-        if len(parts) == 1:
-            return con.sql(build_sql(query)).to_arrow_table()
-        return _side_by_side(
-            query, [(p, n, con.sql(build_sql(p)).to_arrow_table()) for p, n in parts]
-        )
-    except (duckdb.IOException, duckdb.InvalidInputException, duckdb.BinderException) as exc:
+        yield
+    except EngineMemoryError as exc:
+        raise StorageError(
+            f"the point-in-time query ran out of memory ({exc}); raise "
+            f"FeatureStore(memory_limit=...) or retrieve fewer entity rows at a time"
+        ) from exc
+    except EngineInputError as exc:
         raise StorageError(
             f"reading the offline store failed: {exc}. A file may be corrupt, truncated or "
             f"rewritten without a column: re-materialize the affected view over its range "
             f"(it replaces damaged files), then run store.gc()"
         ) from exc
-    except duckdb.OutOfMemoryException as exc:
-        raise StorageError(
-            f"the point-in-time query ran out of memory ({exc}); raise "
-            f"FeatureStore(memory_limit=...) or retrieve fewer entity rows at a time"
-        ) from exc
-    finally:
-        con.unregister(ENTITY)
 
 
-def _side_by_side(
-    query: PitQuery, parts: list[tuple[PitQuery, tuple[int, ...], pa.Table]]
-) -> pa.Table:
-    """The result of ``query`` from the results of its :func:`~featstore.pit.split_query`
-    parts: the same columns, names and order as one query would give.
+def run_query(engine: Engine, query: PitQuery, entity: pa.Table) -> pa.Table:
+    """Execute a point-in-time query against ``entity``; rows come back in entity order.
+    (A DuckDB connection is accepted for ``engine`` too, and borrowed.)"""
+    with _read_errors():
+        return as_engine(engine).point_in_time(query, entity)
 
-    Columns are taken by position (a part's result is ``__fs_row``, then per view slice its
-    features, its matched column and, with ``detail``, its detail columns); a view's
-    matched and detail columns come from the first part that has a slice of it.
-    """
-    extra = 1 + (len(detail_columns(0)) if query.detail else 0)
-    features: list[list[pa.ChunkedArray]] = [[] for _ in query.views]
-    flags: list[list[pa.ChunkedArray] | None] = [None] * len(query.views)
-    rows = parts[0][2].num_rows
-    for part, index, table in parts:
-        if table.num_rows != rows:  # every part has one row per entity row
-            raise PointInTimeError(
-                f"internal error: point-in-time query parts returned {rows} and "
-                f"{table.num_rows} rows; please report it"
-            )
-        i = 1
-        for view, n in zip(part.views, index, strict=True):
-            width = len(view.features)
-            features[n] += table.columns[i : i + width]
-            if flags[n] is None:
-                flags[n] = table.columns[i + width : i + width + extra]
-            i += width + extra
-    columns = [parts[0][2].column(0)]
-    names = [ROW]
-    for n, view in enumerate(query.views):
-        columns += [*features[n], *(flags[n] or [])]
-        names += [out for _, out in view.features]
-        names.append(matched_column(n))
-        if query.detail:
-            names += detail_columns(n)
-    return pa.Table.from_arrays(columns, names=names)
+
+def run_latest(engine: Engine, query: PitQuery, entity: pa.Table) -> pa.Table:
+    """:func:`run_query` for latest values: every entity row carries the same instant."""
+    with _read_errors():
+        return as_engine(engine).latest_values(query, entity)
+
+
+def run_explain(engine: Engine, query: PitQuery, entity: pa.Table) -> pa.Table:
+    """:func:`run_query` for explain's ``detail`` lookup (:func:`featstore.pit.winner_query`)."""
+    with _read_errors():
+        return as_engine(engine).explain(query, entity)
 
 
 def frame_hash(frame: pl.DataFrame) -> str:
@@ -534,7 +514,8 @@ def retrieve(
             reach.append(_materialized(store, req))
         check_files(store, [f for f in files_read])
     query = PitQuery(tuple(joins), bitemporal=bitemporal, min_entity_ts=lo, max_entity_ts=hi)
-    table = run_query(store.con, query, entity)
+    run = run_latest if mode == "latest" else run_query
+    table = run(store.engine, query, entity)
     result = pl.from_arrow(table)
     assert isinstance(result, pl.DataFrame)
     coverage = []
@@ -605,57 +586,35 @@ def _files_in_reach(
     store: FeatureStore, req: Requested, lo: datetime | None, hi: datetime | None
 ) -> list[dict[str, Any]]:
     """Active files of a view version whose time range the entity rows can reach."""
-    sql = (
-        "SELECT path, rows, min_ts, max_ts, run_id FROM files WHERE view = ? AND "
-        "view_version = ? AND active = 1"
-    )
-    params: list[Any] = [req.view, req.version]
-    if hi is not None:
-        sql += " AND min_ts <= ?"
-        params.append(iso(hi))
     ttl = req.record["ttl_us"]
     start = _minus(lo, ttl) if lo is not None and ttl is not None else None
-    if start is not None:
-        sql += " AND max_ts >= ?"
-        params.append(iso(start))
-    return [dict(r) for r in store.catalog.all(sql + " ORDER BY path", tuple(params))]
+    files = store.catalog.active_files(
+        req.view,
+        req.version,
+        min_ts_at_most=iso(hi) if hi is not None else None,
+        max_ts_at_least=iso(start) if start is not None else None,
+    )
+    keys = ("path", "rows", "min_ts", "max_ts", "run_id")
+    return [{k: f[k] for k in keys} for f in sorted(files, key=lambda f: f["path"])]
 
 
 def _materialized(
     store: FeatureStore, req: Requested
 ) -> tuple[datetime | None, datetime | None, int]:
-    row = store.catalog.one(
-        "SELECT min(start_ts) AS lo, max(end_ts) AS hi, count(*) AS n FROM runs "
-        "WHERE view = ? AND view_version = ?",
-        (req.view, req.version),
-    )
-    if row is None or row["lo"] is None:
+    lo, hi, n = store.catalog.run_span(req.view, req.version)
+    if lo is None or hi is None:
         return None, None, 0
-    return datetime.fromisoformat(row["lo"]), datetime.fromisoformat(row["hi"]), int(row["n"])
+    return datetime.fromisoformat(lo), datetime.fromisoformat(hi), n
 
 
 def _other_versions(store: FeatureStore, req: Requested) -> tuple[str, ...]:
-    rows = store.catalog.all(
-        "SELECT DISTINCT view_version FROM runs WHERE view = ? AND view_version != ? "
-        "ORDER BY view_version",
-        (req.view, req.version),
-    )
-    return tuple(r["view_version"] for r in rows)
+    return tuple(store.catalog.other_run_versions(req.view, req.version))
 
 
 def file_problems(store: FeatureStore, paths: list[str]) -> dict[str, tuple[str, Any]]:
     """Offline files (store-relative paths) that are not what the catalog recorded when
     they were published: ``{path: ("missing" | "changed", catalog row or None)}``."""
-    recorded: dict[str, Any] = {}
-    for i in range(0, len(paths), 500):
-        chunk = paths[i : i + 500]
-        marks = ",".join("?" * len(chunk))
-        for row in store.catalog.all(
-            f"SELECT path, view, view_version, bucket, bytes, mtime_ns, sha256 FROM files "
-            f"WHERE path IN ({marks})",
-            tuple(chunk),
-        ):
-            recorded[row["path"]] = row
+    recorded: dict[str, Any] = store.catalog.files(paths)
     problems: dict[str, tuple[str, Any]] = {}
     for rel in paths:
         path = store.offline.absolute(rel)

@@ -16,11 +16,11 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import polars as pl
 
-from featstore import __version__, registry
-from featstore.catalog import FORMAT_VERSION, Catalog
+from featstore import registry
+from featstore._version import __version__
+from featstore.catalog import FORMAT_VERSION, open_catalog
 from featstore.compute import (
     check_output,
     check_row_context,
@@ -28,8 +28,11 @@ from featstore.compute import (
     source_schema,
     transform_output,
 )
+from featstore.config import StoreConfig, catalog_spec, prepare_directory
 from featstore.definitions import Entity, FeatureService, FeatureView, Source
 from featstore.dtypes import encode_schema
+from featstore.engine import Engine
+from featstore.engine.duckdb import Connection, DuckDBEngine
 from featstore.errors import (
     CatalogError,
     ConfigError,
@@ -43,7 +46,6 @@ from featstore.errors import (
 from featstore.explain import explain_prediction
 from featstore.lineage import Lineage
 from featstore.materialize import MaterializationRun, ViewJob, iso, materialize_views
-from featstore.names import quote_literal
 from featstore.offline import OfflineStore, new_id
 from featstore.refs import resolve_refs
 from featstore.registry import ModelVersion, PredictionBatch, TrainingSet
@@ -60,16 +62,17 @@ from featstore.retrieval import (
 )
 from featstore.timeutil import as_utc, timedelta_us, utc_expr, utc_now
 from featstore.versioning import content_hash, function_source
+from featstore.writers import exclusive
 
 __all__ = ["FeatureStore"]
 
-CONFIG_FILE = "featstore.json"
 DEFINITION_KINDS = ("entity", "source", "feature_view", "feature_service")
 Definition = Entity | Source | FeatureView | FeatureService
 
 
 class FeatureStore:
-    """An embedded feature store in one directory: Parquet offline store + SQLite catalog.
+    """A feature store in one directory: a Parquet offline store and a catalog (an SQLite
+    file in the directory, or a PostgreSQL database shared by a team).
 
     Parameters
     ----------
@@ -85,6 +88,14 @@ class FeatureStore:
     create
         Create the store if the directory holds none (default); with ``False``, a missing
         store is a ConfigError.
+    catalog
+        Where a new store keeps its catalog: ``"sqlite"`` (the default, ``catalog.db`` in
+        the directory) or a PostgreSQL URL (``"postgresql://user@host:5432/db"``, needs
+        ``featstore[postgres]``), recorded in ``featstore.json`` without its password.
+        An existing store uses the recorded one; passing another is a ConfigError.
+    read_only
+        Open an existing store without writing anything (no directory, config, catalog
+        upgrade or lock file is created); every write raises CatalogError.
 
     A FeatureStore is used from one thread; any number of processes may open the same
     directory at once.
@@ -98,111 +109,57 @@ class FeatureStore:
         threads: int | None = None,
         progress: bool | None = None,
         create: bool = True,
+        catalog: str | None = None,
+        read_only: bool = False,
     ) -> None:
         _check_engine_options(memory_limit, threads)
         self.path = Path(path).absolute()
-        # a directory, or nothing yet: never a file, nor a path under one
-        existing = next((p for p in (self.path, *self.path.parents) if p.exists()), None)
-        if existing is not None and not existing.is_dir():
-            where = "" if existing == self.path else f" is under {str(existing)!r}, which"
-            raise ConfigError(
-                f"{str(self.path)!r}{where} is a file, not a store directory; give "
-                f"FeatureStore the path of a directory (a missing one is created)"
-            )
-        if not create and not (self.path / CONFIG_FILE).exists():
-            raise ConfigError(
-                f"no feature store at {str(self.path)!r}; create one with "
-                f"FeatureStore(path) or `featstore init`"
-            )
-        try:
-            self.path.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot create the store directory {str(self.path)!r}: {exc.strerror}; "
-                f"choose a writable location"
-            ) from exc
-        found = self._check_config()
+        found = prepare_directory(self.path, create=create, read_only=read_only)
+        spec = catalog_spec(self.path, found, catalog)
         # a store whose featstore.json exists has a catalog: a missing, empty or foreign
         # one is damaged, never initialised afresh (CatalogError, nothing written)
-        self.catalog = Catalog(self.path / "catalog.db", create=found is None)
-        self.offline = OfflineStore(self.path)
-        # True when the store directory cannot be written: reads work, writes raise
+        self.catalog = open_catalog(spec, self.path, create=found is None, read_only=read_only)
+        self.offline = OfflineStore(self.path, read_only=read_only)
+        # True when the store was opened read-only, or its directory cannot be written:
+        # reads work, writes raise
         self.read_only = self.catalog.read_only
-        if found is None or found < FORMAT_VERSION:
-            self._write_config()  # last: a store with a config has a complete catalog
+        if not self.read_only and (found is None or found.format_version < FORMAT_VERSION):
+            # last: a store with a config has a complete catalog
+            StoreConfig(FORMAT_VERSION, __version__, spec).write(self.path)
         self._memory_limit = memory_limit
         self._threads = threads
-        self._con: duckdb.DuckDBPyConnection | None = None
+        self._engine: Engine | None = None
         self._progress = sys.stderr.isatty() if progress is None else progress
         self._views: dict[str, FeatureView] = {}
         self._lineage: Lineage | None = None
 
     # -- setup -----------------------------------------------------------------------
 
-    def _check_config(self) -> int | None:
-        """The store's format version; None for a new store (no config file yet)."""
-        config = self.path / CONFIG_FILE
-        if not config.exists() and not config.is_symlink():
-            return None
-
-        def refuse(value: object) -> None:
-            raise ValueError(f"{value} is not a JSON number featstore writes")
-
-        try:
-            data = json.loads(config.read_text(), parse_constant=refuse)
-            found = data["format_version"]
-            if type(found) is not int or not 1 <= found < 2**31:
-                raise ValueError(f"format_version {found!r} is not a format number")
-        except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
-            detail = exc.strerror if isinstance(exc, OSError) else exc
-            raise ConfigError(
-                f"store {str(self.path)!r}: {CONFIG_FILE} is not a featstore config "
-                f"({detail}); is this the right directory?"
-            ) from exc
-        if found > FORMAT_VERSION:
-            raise ConfigError(
-                f"store {str(self.path)!r} was written by featstore "
-                f"{data.get('created_by', '?')} (format {found}); this featstore "
-                f"{__version__} reads format {FORMAT_VERSION}: upgrade featstore"
+    @property
+    def engine(self) -> Engine:
+        """The query engine (created on first use): DuckDB in process, spilling to
+        ``<path>/tmp`` past ``memory_limit``."""
+        if self._engine is None:
+            self._engine = DuckDBEngine(
+                memory_limit=self._memory_limit,
+                threads=self._threads,
+                temp_directory=self.offline.tmp,
             )
-        return found
-
-    def _write_config(self) -> None:
-        config = self.path / CONFIG_FILE
-        text = json.dumps({"format_version": FORMAT_VERSION, "created_by": __version__})
-        tmp = config.with_name(f".{CONFIG_FILE}.{new_id()}.tmp")
-        try:  # a new name, never through a link planted at it
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(text)
-            os.replace(tmp, config)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise ConfigError(
-                f"cannot write {CONFIG_FILE} in store {str(self.path)!r}: {exc.strerror}"
-            ) from exc
+        return self._engine
 
     @property
-    def con(self) -> duckdb.DuckDBPyConnection:
-        """The in-process DuckDB connection (created on first use)."""
-        if self._con is None:
-            con = duckdb.connect(config={"threads": self._threads} if self._threads else {})
-            settings = [
-                "SET TimeZone = 'UTC'",
-                f"SET temp_directory = {quote_literal(self.offline.tmp.as_posix())}",
-            ]
-            if self._memory_limit:
-                settings.append(f"SET memory_limit = {quote_literal(self._memory_limit)}")
-            for statement in settings:
-                con.execute(statement).fetchall()
-            self._con = con
-        return self._con
+    def con(self) -> Connection:
+        """The DuckDB engine's connection (for debugging: settings, UDFs a SqlSource calls)."""
+        engine = self.engine
+        if not isinstance(engine, DuckDBEngine):
+            raise ConfigError(f"this store's engine is {type(engine).__name__}, not DuckDB")
+        return engine.connection
 
     def close(self) -> None:
-        """Close the DuckDB and catalog connections."""
-        if self._con is not None:
-            self._con.close()
-            self._con = None
+        """Close the engine and catalog connections."""
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
         self.catalog.close()
 
     def __enter__(self) -> FeatureStore:
@@ -268,7 +225,7 @@ class FeatureStore:
         records: list[dict[str, Any]] = [e.to_record() for e in entities.values()]
         schemas = {}
         for src in sources.values():
-            schemas[src.name] = source_schema(src, self.con)
+            schemas[src.name] = source_schema(src, self.engine)
             records.append(src.to_record())
         view_records = {
             v.name: self._view_record(v, schemas[v.source.name]) for v in views.values()
@@ -282,17 +239,7 @@ class FeatureStore:
                 body = json.dumps(rec, sort_keys=True)
                 # same version, same definition: the body is rewritten (it repairs a
                 # damaged record and keeps descriptions current); created_at is kept
-                tx.execute(
-                    "INSERT INTO definitions (kind, name, version, body, created_at) "
-                    "VALUES (?,?,?,?,?) ON CONFLICT (kind, name, version) DO UPDATE SET "
-                    "body = excluded.body",
-                    (rec["kind"], rec["name"], rec["version"], body, now),
-                )
-                tx.execute(
-                    "INSERT OR REPLACE INTO current_definitions (kind, name, version, applied_at) "
-                    "VALUES (?,?,?,?)",
-                    (rec["kind"], rec["name"], rec["version"], now),
-                )
+                tx.put_definition(rec["kind"], rec["name"], rec["version"], body, now)
                 _record_definition_lineage(tx, rec, now)
         self._views.update(views)
 
@@ -358,26 +305,18 @@ class FeatureStore:
         }
 
     def _current(self, kind: str, name: str) -> dict[str, Any] | None:
-        row = self.catalog.one(
-            "SELECT d.body FROM current_definitions c JOIN definitions d USING (kind, name, version) "
-            "WHERE c.kind = ? AND c.name = ?",
-            (kind, name),
-        )
-        return _load_record(row["body"], kind, name) if row else None
+        body = self.catalog.current_definition(kind, name)
+        return _load_record(body, kind, name) if body is not None else None
 
     def _view_names(self) -> list[str]:
-        rows = self.catalog.all("SELECT name FROM current_definitions WHERE kind = 'feature_view'")
-        return [r["name"] for r in rows]
+        return self.catalog.current_names("feature_view")
 
     def _view_record_of(self, name: str, version: str | None = None) -> dict[str, Any]:
         if version is None:
             rec = self._current("feature_view", name)
         else:
-            row = self.catalog.one(
-                "SELECT body FROM definitions WHERE kind = 'feature_view' AND name = ? AND version = ?",
-                (name, version),
-            )
-            rec = _load_record(row["body"], "feature_view", name) if row else None
+            body = self.catalog.definition("feature_view", name, version)
+            rec = _load_record(body, "feature_view", name) if body is not None else None
         if rec is None:
             what = f"feature view {name!r}" + (f" at version {version!r}" if version else "")
             known = [v["version"] for v in self.versions("feature_view", name)] if version else []
@@ -396,12 +335,7 @@ class FeatureStore:
             raise NotFoundError(
                 f"unknown definition kind {kind!r}" + did_you_mean(kind, DEFINITION_KINDS)
             )
-        rows = self.catalog.all(
-            "SELECT d.body FROM current_definitions c JOIN definitions d USING (kind, name, version) "
-            "WHERE c.kind = ? ORDER BY c.name",
-            (kind,),
-        )
-        return [_load_record(r["body"], kind, "?") for r in rows]
+        return [_load_record(b, kind, "?") for b in self.catalog.current_definitions(kind)]
 
     def list_feature_views(self) -> list[dict[str, Any]]:
         """Current feature views as catalog records."""
@@ -421,13 +355,9 @@ class FeatureStore:
 
     def versions(self, kind: str, name: str) -> list[dict[str, Any]]:
         """Every registered version of a definition, oldest first."""
-        rows = self.catalog.all(
-            "SELECT body, created_at FROM definitions WHERE kind = ? AND name = ? "
-            "ORDER BY created_at, version",
-            (kind, name),
-        )
         return [
-            {**_load_record(r["body"], kind, name), "registered_at": r["created_at"]} for r in rows
+            {**_load_record(body, kind, name), "registered_at": at}
+            for body, at in self.catalog.definition_history(kind, name)
         ]
 
     # -- materialization -------------------------------------------------------------
@@ -496,11 +426,8 @@ class FeatureStore:
         hi = as_utc(end, "end")
         jobs = []
         for view in self._executable_views(views):
-            row = self.catalog.one(
-                "SELECT max(end_ts) AS e FROM runs WHERE view = ? AND view_version = ?",
-                (view.name, view.version),
-            )
-            lo = datetime.fromisoformat(row["e"]) if row and row["e"] else self._first_event(view)
+            last = self.catalog.last_run_end(view.name, view.version)
+            lo = datetime.fromisoformat(last) if last else self._first_event(view)
             if lo is None:
                 continue
             if lo < hi:
@@ -510,7 +437,7 @@ class FeatureStore:
     def _first_event(self, view: FeatureView) -> datetime | None:
         from featstore.compute import read_start, scan_source
 
-        frame = scan_source(view.source, self.con)
+        frame = scan_source(view.source, self.engine)
         col = view.source.timestamp_column
         dtype = frame.collect_schema()[col]
         first = (
@@ -535,13 +462,17 @@ class FeatureStore:
             )
         features = feature_dtypes(record)
         if len(features) != len(record["features"]):
-            features = output_schema(view, source_schema(view.source, self.con), self.con)
+            features = output_schema(view, source_schema(view.source, self.engine))
         return ViewJob(view, features, lo, hi)
 
     def _run_jobs(self, jobs: list[ViewJob]) -> list[MaterializationRun]:
         if not jobs:
             return []
-        kwargs: dict[str, Any] = {"con": self.con, "catalog": self.catalog, "offline": self.offline}
+        kwargs: dict[str, Any] = {
+            "engine": self.engine,
+            "catalog": self.catalog,
+            "offline": self.offline,
+        }
         if not self._progress:
             return materialize_views(jobs, **kwargs)
         from rich.progress import Progress
@@ -559,12 +490,7 @@ class FeatureStore:
 
     def runs(self, view: str | None = None) -> list[dict[str, Any]]:
         """Recorded materialization runs (newest first), optionally of one view."""
-        sql = (
-            "SELECT body FROM runs"
-            + (" WHERE view = ?" if view else "")
-            + " ORDER BY finished_at DESC"
-        )
-        return [json.loads(r["body"]) for r in self.catalog.all(sql, (view,) if view else ())]
+        return [json.loads(body) for body in self.catalog.run_bodies(view)]
 
     # -- retrieval ---------------------------------------------------------------------
 
@@ -684,8 +610,7 @@ class FeatureStore:
 
     def list_training_sets(self) -> list[TrainingSet]:
         """Every saved training set, oldest first."""
-        rows = self.catalog.all("SELECT id FROM training_sets ORDER BY created_at, id")
-        return [self.get_training_set(r["id"]) for r in rows]
+        return [self.get_training_set(i) for i in self.catalog.training_set_ids()]
 
     def verify_training_set(self, training_set: TrainingSet | str) -> dict[str, list[str]]:
         """What changed since a training set was built.
@@ -708,9 +633,7 @@ class FeatureStore:
         changed: set[str] = set()
         gone: set[str] = set()
         for run_id in sorted({f["run_id"] for f in ts.manifest["files"]}):
-            for row in self.catalog.all(
-                "SELECT path, size, mtime_ns FROM run_inputs WHERE run_id = ?", (run_id,)
-            ):
+            for row in self.catalog.run_inputs(run_id):
                 if row["size"] is None:
                     continue
                 try:
@@ -818,15 +741,13 @@ class FeatureStore:
     def list_models(self) -> list[dict[str, Any]]:
         """One summary per model name: latest version, version count and aliases."""
         out = []
-        for row in self.catalog.all(
-            "SELECT name, max(version) AS latest, count(*) AS n FROM model_versions GROUP BY name ORDER BY name"
-        ):
+        for name, latest, count in self.catalog.model_summaries():
             out.append(
                 {
-                    "name": row["name"],
-                    "latest_version": row["latest"],
-                    "versions": row["n"],
-                    "aliases": registry.aliases(self.catalog, row["name"]),
+                    "name": name,
+                    "latest_version": latest,
+                    "versions": count,
+                    "aliases": registry.aliases(self.catalog, name),
                 }
             )
         return out
@@ -966,7 +887,7 @@ class FeatureStore:
 
         removed: list[str] = []
         for view in self.offline.names("view"):
-            with self.offline.lock(view):
+            with exclusive(self.offline, self.catalog, view):
                 removed += _collect_view_garbage(view, self.catalog, self.offline, staging=False)
         removed += registry.collect_garbage(self.catalog, self.offline)
         removed += self.offline.collect_staging()
@@ -1016,16 +937,7 @@ def _check_engine_options(memory_limit: object, threads: object) -> None:
     if memory_limit is not None:
         if not isinstance(memory_limit, str):
             raise ConfigError(f"memory_limit must be a size such as '2GB'; found {memory_limit!r}")
-        probe = duckdb.connect()
-        try:
-            probe.execute(f"SET memory_limit = {quote_literal(memory_limit)}")
-        except (duckdb.Error, DefinitionError) as exc:
-            raise ConfigError(
-                f"memory_limit {memory_limit!r} is not a size DuckDB understands; give one "
-                f"such as '512MB' or '2GB'"
-            ) from exc
-        finally:
-            probe.close()
+        DuckDBEngine.check_memory_limit(memory_limit)
 
 
 def _dtype_name(dtype: pl.DataType) -> str:

@@ -1,1 +1,36 @@
-SELECT e."__fs_row", CASE WHEN __fs_v0."__fs_v0_ts" >= e."__fs_ts" - INTERVAL (10) MICROSECONDS THEN __fs_v0."__fs_v0_f0" END AS "v", coalesce(__fs_v0."__fs_v0_ts" >= e."__fs_ts" - INTERVAL (10) MICROSECONDS, false) AS "__fs_m0" FROM __fs_entity AS e ASOF LEFT JOIN (SELECT "k", "__fs_avail" AS "__fs_v0_avail", "__fs_ts" AS "__fs_v0_ts", "v" AS "__fs_v0_f0" FROM (SELECT * FROM (SELECT *, max("__fs_order") OVER (PARTITION BY "k" ORDER BY "__fs_avail", "__fs_order" ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS "__fs_prev" FROM (SELECT *, greatest("__fs_ts", "__fs_created") AS "__fs_avail", {'ts': "__fs_ts", 'rank': -"__fs_rank"} AS "__fs_order" FROM read_parquet(['/s/a.parquet']) WHERE "__fs_ts" <= TIMESTAMP '2024-01-02 00:00:00.000000' AND "__fs_ts" >= TIMESTAMP '2024-01-01 00:00:00.000000' - INTERVAL (10) MICROSECONDS AND "__fs_created" IS NOT NULL AND "__fs_created" <= TIMESTAMP '2024-01-02 00:00:00.000000')) WHERE "__fs_prev" IS NULL OR "__fs_order" > "__fs_prev" QUALIFY row_number() OVER (PARTITION BY "k", "__fs_avail" ORDER BY "__fs_order" DESC) = 1)) AS __fs_v0 ON e."k" = __fs_v0."k" AND e."__fs_ts" >= __fs_v0."__fs_v0_avail" ORDER BY e."__fs_row"
+SELECT
+  e."__fs_row",
+  CASE WHEN __fs_v0."__fs_v0_ts" >= e."__fs_ts" - INTERVAL (10) MICROSECONDS THEN __fs_v0."__fs_v0_f0" END AS "v",
+  coalesce(__fs_v0."__fs_v0_ts" >= e."__fs_ts" - INTERVAL (10) MICROSECONDS, false) AS "__fs_m0"
+FROM __fs_entity AS e
+ASOF LEFT JOIN (
+  SELECT
+    "k",
+    "__fs_avail" AS "__fs_v0_avail",
+    "__fs_ts" AS "__fs_v0_ts",
+    "v" AS "__fs_v0_f0"
+  FROM (
+    SELECT *
+    FROM (
+      SELECT
+        *,
+        max("__fs_order") OVER (PARTITION BY "k" ORDER BY "__fs_avail", "__fs_order" ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS "__fs_prev"
+      FROM (
+        SELECT
+          *,
+          greatest("__fs_ts", "__fs_created") AS "__fs_avail",
+          {'ts': "__fs_ts", 'rank': -"__fs_rank"} AS "__fs_order"
+        FROM read_parquet(['/s/a.parquet'])
+        WHERE "__fs_ts" <= TIMESTAMP '2024-01-02 00:00:00.000000'
+          AND "__fs_ts" >= TIMESTAMP '2024-01-01 00:00:00.000000' - INTERVAL (10) MICROSECONDS
+          AND "__fs_created" IS NOT NULL
+          AND "__fs_created" <= TIMESTAMP '2024-01-02 00:00:00.000000'
+      )
+    )
+    WHERE "__fs_prev" IS NULL OR "__fs_order" > "__fs_prev"
+    QUALIFY row_number() OVER (PARTITION BY "k", "__fs_avail" ORDER BY "__fs_order" DESC) = 1
+  )
+) AS __fs_v0
+  ON e."k" = __fs_v0."k"
+  AND e."__fs_ts" >= __fs_v0."__fs_v0_avail"
+ORDER BY e."__fs_row"

@@ -1,0 +1,102 @@
+"""The engine seam: one protocol for everything that executes queries.
+
+Polars evaluates feature-view transformations; an :class:`Engine` runs the rest: a SQL
+source's query (and its description), the rank-and-merge write of one materialized
+month, the point-in-time joins of retrieval, latest values and explain, all from
+engine-neutral plans (:class:`featstore.pit.PitQuery`, :class:`BucketWrite`). DuckDB is
+the embedded default (:class:`featstore.engine.duckdb.DuckDBEngine`); another engine
+(Spark) implements the same methods.
+
+An engine raises featstore errors only: :class:`~featstore.errors.EngineMemoryError`
+when a query does not fit its memory limit, :class:`~featstore.errors.EngineInputError`
+when a query's input cannot be read or bound (a missing, corrupt or truncated file, a
+missing column), :class:`~featstore.errors.EngineError` for any other failure; the
+engine's own exception is chained. Callers say what failed in their own terms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+import polars as pl
+import pyarrow as pa
+
+from featstore.pit import PitQuery
+
+__all__ = ["BucketStats", "BucketWrite", "Engine", "TimeRange"]
+
+
+@dataclass(frozen=True, slots=True)
+class TimeRange:
+    """Rows whose ``column`` lies in ``[start, end)`` (naive UTC bounds)."""
+
+    column: str
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BucketWrite:
+    """The plan of one materialized month's file.
+
+    The new rows (keys, ``__fs_ts``, ``__fs_created``, ``features``) are merged with the
+    rows of ``old_files`` outside ``[start, end)``, ranked within ``(keys, __fs_ts)``
+    (``__fs_rank`` 1 is the winner: latest created time, then the largest feature values
+    in feature-name order), sorted by keys, time and rank, and written to ``target`` as
+    one Parquet file.
+    """
+
+    keys: tuple[str, ...]
+    features: tuple[str, ...]
+    old_files: tuple[str, ...]
+    start: datetime
+    end: datetime
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
+class BucketStats:
+    """What a bucket write produced: its row count and event-time range (None if empty)."""
+
+    rows: int
+    min_ts: datetime | None
+    max_ts: datetime | None
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """What featstore asks of a query engine."""
+
+    def scan_query(self, query: str, *, where: TimeRange | None = None) -> pl.LazyFrame:
+        """The rows of a SQL source's ``query`` (only those in ``where``, pushed into the
+        query, when given), run once; the frame holds them in memory."""
+        ...
+
+    def query_schema(self, query: str) -> pl.Schema:
+        """The columns and dtypes of ``query``'s result, without running it over its rows."""
+        ...
+
+    def write_bucket(self, rows: pl.DataFrame, bucket: BucketWrite) -> BucketStats:
+        """Write one month's file as :class:`BucketWrite` describes, merging ``rows``."""
+        ...
+
+    def point_in_time(self, query: PitQuery, entity: pa.Table) -> pa.Table:
+        """Run a point-in-time query against ``entity`` (``__fs_row``, keys, ``__fs_ts``);
+        one row per entity row, in entity order."""
+        ...
+
+    def latest_values(self, query: PitQuery, entity: pa.Table) -> pa.Table:
+        """A point-in-time query whose entity rows all carry one instant (latest values
+        for batch scoring): the same contract and result as :meth:`point_in_time`."""
+        ...
+
+    def explain(self, query: PitQuery, entity: pa.Table) -> pa.Table:
+        """Explain's lookup: a ``detail`` point-in-time query (see
+        :func:`featstore.pit.winner_query`), with the winners' timestamps and files."""
+        ...
+
+    def close(self) -> None:
+        """Release the engine's resources; the engine is unusable afterwards."""
+        ...

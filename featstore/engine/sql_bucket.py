@@ -1,0 +1,74 @@
+"""DuckDB SQL for materialization's rank-and-merge write of one month: pure functions of
+a :class:`~featstore.engine.base.BucketWrite`, golden-tested in
+``tests/golden/bucket_*.sql``.
+
+The month's new rows (registered as :data:`NEW_ROWS`) and the rows of its old files that
+lie outside the evaluated range are ranked within ``(keys, __fs_ts)``: ``__fs_rank`` 1 is
+the row the point-in-time contract picks (latest created timestamp, then the largest
+feature values compared in feature-name order, so the pick never depends on the order
+the caller lists features in). The result is sorted by keys, time and rank.
+"""
+
+from __future__ import annotations
+
+from featstore.compute import CREATED, RANK, TS
+from featstore.engine.base import BucketWrite
+from featstore.engine.sqltext import Lines, indent, render, select, subquery
+from featstore.names import quote_file, quote_ident, quote_literal
+from featstore.timeutil import iso
+
+__all__ = ["NEW_ROWS", "bucket_sql", "bucket_stats_sql"]
+
+NEW_ROWS = "__fs_new"
+"""The name the new rows of a month are registered under while its file is written."""
+
+
+def bucket_sql(bucket: BucketWrite) -> str:
+    """The ``COPY`` statement that writes ``bucket.target``."""
+    q_ts = quote_ident(TS)
+    columns = [quote_ident(c) for c in (*bucket.keys, TS, CREATED, *bucket.features)]
+    union: Lines = select(columns, [NEW_ROWS])
+    if bucket.old_files:
+        listing = ", ".join(quote_file(p) for p in bucket.old_files)
+        union += ["UNION ALL"]
+        union += select(
+            columns,
+            [f"read_parquet([{listing}])"],
+            where=[
+                f"NOT ({q_ts} >= TIMESTAMP {quote_literal(iso(bucket.start))} "
+                f"AND {q_ts} < TIMESTAMP {quote_literal(iso(bucket.end))})"
+            ],
+        )
+    # the last tie-break compares feature values in feature-*name* order, so it does
+    # not depend on how the caller happened to order ``features`` (catalog records
+    # are sorted JSON, but a view with an unparsed dtype came in output order)
+    order = ", ".join(
+        [f"{quote_ident(CREATED)} DESC NULLS LAST"]
+        + [f"{quote_ident(f)} DESC NULLS LAST" for f in sorted(bucket.features)]
+    )
+    partition = ", ".join(quote_ident(c) for c in (*bucket.keys, TS))
+    ranked = select(
+        [
+            "*",
+            f"row_number() OVER (PARTITION BY {partition} ORDER BY {order}) AS {quote_ident(RANK)}",
+        ],
+        subquery(union),
+        order_by=[partition, quote_ident(RANK)],
+    )
+    return render(
+        [
+            "COPY (",
+            *indent(ranked),
+            f") TO {quote_literal(bucket.target)} (FORMAT parquet, COMPRESSION zstd)",
+        ]
+    )
+
+
+def bucket_stats_sql(target: str) -> str:
+    """Row count and event-time range of a written month file."""
+    q_ts = quote_ident(TS)
+    return render(
+        select(
+            ["count(*)", f"min({q_ts})", f"max({q_ts})"], [f"read_parquet({quote_file(target)})"]
+        )
+    )
