@@ -15,11 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from featstore._version import __version__
-from featstore.catalog import FORMAT_VERSION, is_url, redact
+from featstore.catalog import FORMAT_VERSION, Catalog, is_url, open_catalog, redact
 from featstore.errors import ConfigError
 from featstore.offline import new_id
 
-__all__ = ["CATALOG_ENV", "CONFIG_FILE", "StoreConfig", "catalog_spec", "prepare_directory"]
+__all__ = [
+    "CATALOG_ENV",
+    "CONFIG_FILE",
+    "StoreConfig",
+    "catalog_spec",
+    "open_store",
+    "prepare_directory",
+]
 
 CONFIG_FILE = "featstore.json"
 
@@ -138,3 +145,20 @@ def prepare_directory(path: Path, *, create: bool, read_only: bool) -> StoreConf
                 f"choose a writable location"
             ) from exc
     return StoreConfig.read(path)
+
+
+def open_store(path: Path, *, create: bool, read_only: bool, catalog: str | None) -> Catalog:
+    """Open (or create) the store at ``path`` and return its catalog. A new store's
+    config is written last: a store with a config always has a complete catalog; a
+    store whose config exists has a catalog, and a missing, empty or foreign one is
+    damaged, never initialised afresh (CatalogError, nothing written)."""
+    found = prepare_directory(path, create=create, read_only=read_only)
+    spec = catalog_spec(path, found, catalog)
+    opened = open_catalog(spec, path, create=found is None, read_only=read_only)
+    if not opened.read_only and (found is None or found.format_version < FORMAT_VERSION):
+        try:
+            StoreConfig(FORMAT_VERSION, __version__, spec).write(path)
+        except BaseException:
+            opened.close()
+            raise
+    return opened

@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,10 +28,11 @@ from featstore.errors import (
     SchemaError,
     StorageError,
 )
+from featstore.lineage_ids import NodeKind, has_prefix, strip_prefix
 from featstore.names import reserved
 from featstore.pit import INTERNAL, ROW, PitQuery, ViewJoin, matched_column
 from featstore.refs import Requested, flatten, resolve_refs
-from featstore.timeutil import is_temporal, iso, utc_expr
+from featstore.timeutil import as_utc, is_temporal, iso, utc_expr, utc_now
 from featstore.versioning import content_hash, frame_digest
 
 if TYPE_CHECKING:
@@ -369,7 +370,7 @@ def _service_refs(
             raise PointInTimeError(
                 f"feature service {name!r}: the object passed lists {spec!r}, but the "
                 f"registered service lists {record['spec']!r}; apply it (store.apply([...])) "
-                f"or pass 'service:{name}' for the registered one"
+                f"or pass '{NodeKind.FEATURE_SERVICE.prefix}{name}' for the registered one"
             )
     refs = [f"{i['view']}@{i['version']}:{f}" for i in record["features"] for f in i["features"]]
     return record, refs
@@ -396,18 +397,23 @@ def _requested(store: FeatureStore, features: Any) -> tuple[list[Requested], dic
     service: dict[str, Any] | None = None
     refs: list[Any] = []
     for ref in flatten(features) if not isinstance(features, FeatureService) else [features]:
-        if isinstance(ref, FeatureService) or (isinstance(ref, str) and ref.startswith("service:")):
+        if isinstance(ref, FeatureService) or (
+            isinstance(ref, str) and has_prefix(NodeKind.FEATURE_SERVICE, ref)
+        ):
             if service is not None:
                 raise PointInTimeError(
                     "request one feature service at a time (or list the features themselves)"
                 )
             service, pinned = _service_refs(
-                store, ref if isinstance(ref, FeatureService) else ref.removeprefix("service:")
+                store,
+                ref
+                if isinstance(ref, FeatureService)
+                else strip_prefix(NodeKind.FEATURE_SERVICE, ref),
             )
             refs += pinned
         else:
             refs.append(ref)
-    return resolve_refs(refs, store._view_record_of, store._view_names), service
+    return resolve_refs(refs, store.definitions.view_record, store.definitions.view_names), service
 
 
 def _key_dtypes(requested: list[Requested]) -> tuple[list[str], dict[str, str]]:
@@ -669,3 +675,86 @@ def _unchanged(path: Path, stat: os.stat_result, row: Any) -> bool:
         return False
     with open(path, "rb") as handle:
         return bool(hashlib.file_digest(handle, "sha256").hexdigest() == row["sha256"])
+
+
+# -- the public retrieval entry points ------------------------------------------------
+
+
+def get_historical_features(
+    store: FeatureStore,
+    entity_df: Any,
+    features: Sequence[Any] | FeatureService,
+    *,
+    full_feature_names: bool = False,
+    bitemporal: bool = False,
+    timestamp_column: str | None = None,
+    include_event_timestamps: bool = False,
+    strict: bool = False,
+) -> RetrievalResult:
+    """A point-in-time-correct training set.
+
+    Every entity row appears once, in order, with all its columns, followed by the
+    requested features as they were known at the row's timestamp (see
+    docs/point-in-time.md). ``bitemporal=True`` also hides values created after the
+    entity timestamp.
+
+    ``features``: references ``"view:feature"``, ``"view:*"``, ``"view@version:feature"``,
+    ``"service:NAME"`` (a registered service), FeatureView objects,
+    ``view[["a", "b"]]``, or a FeatureService.
+    ``include_event_timestamps`` adds ``<view>__event_timestamp`` columns.
+
+    ``result.coverage`` tells, per view, how many entity rows matched and which time
+    range is materialized. A view that gives every row a null (nothing materialized
+    in reach, or no row matched) warns with CoverageWarning; ``strict=True`` raises
+    CoverageError instead.
+    """
+    frame = entity_frame(entity_df)
+    ts_col = find_timestamp_column(frame, timestamp_column)
+    return retrieve(
+        store,
+        frame,
+        ts_col,
+        features,
+        full_feature_names=full_feature_names,
+        bitemporal=bitemporal,
+        include_ts=include_event_timestamps,
+        mode="historical",
+        strict=strict,
+    )
+
+
+def get_latest_features(
+    store: FeatureStore,
+    entity_df_or_keys: Any,
+    features: Sequence[Any] | FeatureService,
+    *,
+    as_of: datetime | date | str | None = None,
+    full_feature_names: bool = False,
+    bitemporal: bool = False,
+    include_event_timestamps: bool = False,
+    strict: bool = False,
+) -> RetrievalResult:
+    """Each key's latest feature values as of ``as_of`` (default: now), for batch scoring.
+
+    ``entity_df_or_keys`` is a frame of join keys or a dict ``{key: [values]}``.
+    The same contract as get_historical_features, with one timestamp for all rows;
+    every column of the frame is kept. Coverage warnings and ``strict`` as there.
+    """
+    frame = entity_frame(entity_df_or_keys)
+    moment = as_utc(as_of, "as_of") if as_of is not None else utc_now()
+    column = unused_name("__fs_as_of", frame.columns)
+    with_ts = frame.with_columns(pl.lit(moment, dtype=pl.Datetime("us")).alias(column))
+    result = retrieve(
+        store,
+        with_ts,
+        column,
+        features,
+        full_feature_names=full_feature_names,
+        bitemporal=bitemporal,
+        include_ts=include_event_timestamps,
+        mode="latest",
+        strict=strict,
+        drop=(column,),
+    )
+    manifest = {**result.manifest, "as_of": iso(moment)}
+    return RetrievalResult(result.frame, manifest, result.coverage)

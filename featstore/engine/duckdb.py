@@ -121,6 +121,21 @@ class DuckDBEngine:
         return engine
 
     @staticmethod
+    def check_options(memory_limit: object, threads: object) -> None:
+        """Raise ConfigError unless ``threads`` is a positive integer and ``memory_limit``
+        a size DuckDB understands (both may be None)."""
+        if threads is not None and (
+            not isinstance(threads, int) or isinstance(threads, bool) or threads < 1
+        ):
+            raise ConfigError(f"threads must be a positive integer; found {threads!r}")
+        if memory_limit is not None:
+            if not isinstance(memory_limit, str):
+                raise ConfigError(
+                    f"memory_limit must be a size such as '2GB'; found {memory_limit!r}"
+                )
+            DuckDBEngine.check_memory_limit(memory_limit)
+
+    @staticmethod
     def check_memory_limit(memory_limit: str) -> None:
         """Raise ConfigError unless DuckDB understands ``memory_limit`` as a size."""
         probe = duckdb.connect()
