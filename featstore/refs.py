@@ -57,15 +57,21 @@ def resolve_refs(
     features: Sequence[object] | FeatureService,
     lookup: Callable[[str, str | None], dict[str, Any]],
     view_names: Callable[[], list[str]],
+    prefetch: Callable[[list[tuple[str, str | None]]], dict[tuple[str, str | None], Any]]
+    | None = None,
 ) -> list[Requested]:
     """Group references by view version, checking every view and feature exists.
 
-    ``lookup(name, version)`` returns a view record (current version when ``None``) or
-    raises NotFoundError.
+    The one resolution path: Python retrieval, the CLI, training-set rebuilds and
+    feature services all come here. ``lookup(name, version)`` returns a view record
+    (current version when ``None``) or raises NotFoundError; ``prefetch``, given every
+    ``(name, version)`` asked for, returns the records it finds in a constant number of
+    catalog queries, so ``lookup`` only runs for what it missed (to raise its error).
     """
     refs = flatten(features)
     if not refs:
         raise PointInTimeError("no features requested; pass feature references or a service")
+    parsed = [(ref, _parse(ref)) for ref in refs]
     order: list[tuple[str, str]] = []
     wanted: dict[tuple[str, str], list[str]] = {}
     chosen_set: dict[tuple[str, str], set[str]] = {}
@@ -73,9 +79,12 @@ def resolve_refs(
     # One lookup per (view, version) asked, and one list of a record's feature names: a
     # request for N features of one view costs O(N), not N lookups of an N-feature record.
     looked_up: dict[tuple[str, str | None], dict[str, Any]] = {}
+    if prefetch is not None:
+        asked = list(dict.fromkeys((n, v) for _, triples in parsed for n, v, _ in triples))
+        looked_up.update(prefetch(asked))
     known_of: dict[tuple[str, str], list[str]] = {}
-    for ref in refs:
-        for name, version, feature in _parse(ref):
+    for ref, triples in parsed:
+        for name, version, feature in triples:
             record = looked_up.get((name, version))
             if record is None:
                 try:

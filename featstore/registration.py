@@ -191,6 +191,25 @@ class Definitions:
             raise NotFoundError(f"unknown {what}" + did_you_mean(name, self.view_names()))
         return rec
 
+    def view_records(
+        self, keys: list[tuple[str, str | None]]
+    ) -> dict[tuple[str, str | None], dict[str, Any]]:
+        """The records of the views ``(name, version or None for current)`` that exist,
+        in two catalog queries whatever their number."""
+        with self.catalog.snapshot() as snap:
+            current = snap.current_definitions_named(
+                "feature_view", [n for n, v in keys if v is None]
+            )
+            pinned = snap.definitions_versioned(
+                "feature_view", [(n, v) for n, v in keys if v is not None]
+            )
+        out: dict[tuple[str, str | None], dict[str, Any]] = {}
+        for name, body in current.items():
+            out[(name, None)] = _load_record(body, "feature_view", name)
+        for (name, version), body in pinned.items():
+            out[(name, version)] = _load_record(body, "feature_view", name)
+        return out
+
     def of_kind(self, kind: str = "feature_view") -> list[dict[str, Any]]:
         """Current definitions of a kind (``entity``, ``source``, ``feature_view``,
         ``feature_service``) as catalog records, sorted by name."""

@@ -106,6 +106,35 @@ class ReadOps(_Primitives):
         )
         return None if row is None else str(row[0])
 
+    def current_definitions_named(self, kind: str, names: Sequence[str]) -> dict[str, str]:
+        """The JSON bodies of the current versions of the named definitions of a kind
+        (the names that have one), in one query per 500 names."""
+        found: dict[str, str] = {}
+        for chunk in _chunks(sorted(set(names))):
+            rows = self._rows(
+                "SELECT c.name, d.body FROM current_definitions c JOIN definitions d "
+                "ON d.kind = c.kind AND d.name = c.name AND d.version = c.version "
+                f"WHERE c.kind = ? AND c.name IN ({_marks(len(chunk))})",
+                (kind, *chunk),
+            )
+            found.update((str(n), str(b)) for n, b in rows)
+        return found
+
+    def definitions_versioned(
+        self, kind: str, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], str]:
+        """The JSON bodies of the given ``(name, version)`` definitions that exist."""
+        found: dict[tuple[str, str], str] = {}
+        wanted = sorted(set(keys))
+        for chunk in _chunks(wanted, 250):
+            where = " OR ".join(["(name = ? AND version = ?)"] * len(chunk))
+            rows = self._rows(
+                f"SELECT name, version, body FROM definitions WHERE kind = ? AND ({where})",
+                (kind, *[part for key in chunk for part in key]),
+            )
+            found.update(((str(n), str(v)), str(b)) for n, v, b in rows)
+        return found
+
     def definition_history(self, kind: str, name: str) -> list[tuple[str, str]]:
         """Every applied version of a definition: ``(body, created_at)``, oldest first."""
         rows = self._rows(
