@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 import polars as pl
 import pyarrow.parquet as pq
 
+from featstore.columns import CREATED, TS
 from featstore.definitions import (
     CsvSource,
     DataFrameSource,
@@ -54,10 +55,6 @@ __all__ = [
     "source_kind",
     "source_schema",
 ]
-
-TS = "__fs_ts"
-CREATED = "__fs_created"
-RANK = "__fs_rank"
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from featstore.compute import CREATED, TS
+from featstore.columns import CREATED, FILE, ROW, TS
 from featstore.errors import LineageError
-from featstore.pit import FILE, ROW, ViewJoin, detail_columns, matched_column, winner_query
+from featstore.lineage_ids import NodeKind, node_id
+from featstore.pit import ViewJoin, detail_columns, matched_column, winner_query
 from featstore.registry import (
     get_model_version,
     get_prediction_batch,
@@ -124,13 +125,13 @@ def explain_prediction(store: FeatureStore, batch_ref: str, row: int) -> dict[st
                 {
                     "view": item["view"],
                     "view_version": item["version"],
-                    "view_node": f"view:{item['view']}@{item['version']}",
+                    "view_node": node_id(NodeKind.FEATURE_VIEW, item["view"], item["version"]),
                     "feature": name,
                     "value": found[name] if found else None,
                     "event_timestamp": found[TS] if found else None,
                     "created_timestamp": found[CREATED] if found else None,
                     "file": file_rel,
-                    "run": f"run:{run_id}" if run_id else None,
+                    "run": node_id(NodeKind.MATERIALIZATION_RUN, run_id) if run_id else None,
                     "missing_files": sorted(set(pinned) - set(existing)),
                 }
             )
@@ -139,7 +140,7 @@ def explain_prediction(store: FeatureStore, batch_ref: str, row: int) -> dict[st
         for item in run.get("inputs", []):
             source_files[item["path"]] = {**item, "unchanged": _unchanged(item)}
     return {
-        "prediction_batch": f"prediction_batch:{batch['batch_id']}",
+        "prediction_batch": node_id(NodeKind.PREDICTION_BATCH, batch["batch_id"]),
         "row": row,
         "prediction": dict(record),
         "as_of": as_of,
@@ -147,7 +148,11 @@ def explain_prediction(store: FeatureStore, batch_ref: str, row: int) -> dict[st
         "training_set": training.id if training else None,
         "features": features,
         "runs": {
-            f"run:{k}": {"view": v.get("view"), "start": v.get("start"), "end": v.get("end")}
+            node_id(NodeKind.MATERIALIZATION_RUN, k): {
+                "view": v.get("view"),
+                "start": v.get("start"),
+                "end": v.get("end"),
+            }
             for k, v in runs.items()
         },
         "source_files": list(source_files.values()),

@@ -32,10 +32,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from featstore.catalog import Catalog, WriteOps
+from featstore.columns import CREATED, RANK, TS
 from featstore.compute import (
-    CREATED,
-    RANK,
-    TS,
     InputFile,
     evaluate_view,
     file_sha256,
@@ -48,6 +46,7 @@ from featstore.compute import (
 from featstore.definitions import FeatureView
 from featstore.engine import BucketWrite, Engine
 from featstore.errors import EngineError, EngineMemoryError, FeatstoreError, MaterializationError
+from featstore.lineage_ids import EdgeKind, NodeKind, node_id
 from featstore.offline import OfflineStore, new_id
 from featstore.timeutil import bucket_bounds, bucket_of, iso, next_bucket, utc_now
 from featstore.writers import exclusive
@@ -75,7 +74,7 @@ class MaterializationRun:
     @property
     def id(self) -> str:
         """The run's lineage node id."""
-        return f"run:{self.run_id}"
+        return node_id(NodeKind.MATERIALIZATION_RUN, self.run_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -437,10 +436,10 @@ def _record(
     tx.add_run_inputs(
         run.run_id, [(i.path, i.size, i.mtime_ns, i.rows, i.sha256) for i in run.inputs]
     )
-    view_node = f"view:{view.name}@{view.version}"
+    view_node = node_id(NodeKind.FEATURE_VIEW, view.name, view.version)
     tx.add_node(
         run.id,
-        "materialization_run",
+        NodeKind.MATERIALIZATION_RUN,
         view.name,
         now,
         {
@@ -451,13 +450,13 @@ def _record(
             "files": list(run.files),
         },
     )
-    edges = [(view_node, run.id, "materialized_by")]
-    source_node = f"source:{view.source.name}"
+    edges = [(view_node, run.id, EdgeKind.MATERIALIZED_BY)]
+    source_node = node_id(NodeKind.SOURCE, view.source.name)
     for i in run.inputs:
-        file_node = f"file:{i.path}@{(i.sha256 or '')[:12]}"
+        file_node = node_id(NodeKind.SOURCE_FILE, i.path, (i.sha256 or "")[:12])
         tx.add_node(
             file_node,
-            "source_file",
+            NodeKind.SOURCE_FILE,
             i.path,
             now,
             {
@@ -469,7 +468,10 @@ def _record(
                 "source": view.source.name,
             },
         )
-        edges += [(source_node, file_node, "has_snapshot"), (file_node, run.id, "read_by")]
+        edges += [
+            (source_node, file_node, EdgeKind.HAS_SNAPSHOT),
+            (file_node, run.id, EdgeKind.READ_BY),
+        ]
     tx.add_edges(edges)
 
 

@@ -20,7 +20,7 @@ from datetime import datetime
 
 import pyarrow as pa
 
-from featstore.compute import CREATED, RANK, TS
+from featstore.columns import CREATED, INTERNAL, RANK, ROW, TS
 from featstore.errors import DefinitionError, PointInTimeError
 from featstore.names import reserved
 
@@ -34,14 +34,6 @@ __all__ = [
     "split_query",
     "winner_query",
 ]
-
-ENTITY = "__fs_entity"
-ROW = "__fs_row"
-# Every name the builder makes up starts with this prefix. Users' join keys and feature
-# names may not (Entity and FeatureView refuse it), so no generated alias can ever
-# collide with a user's column, whatever the user names things.
-INTERNAL = "__fs_"
-FILE = "__fs_file"
 
 
 def matched_column(n: int) -> str:

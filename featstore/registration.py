@@ -15,10 +15,9 @@ from featstore.definitions import Entity, FeatureService, FeatureView, Source
 from featstore.dtypes import encode_schema
 from featstore.engine import Engine
 from featstore.errors import CatalogError, DefinitionError, NotFoundError, did_you_mean
-from featstore.materialize import iso
 from featstore.refs import resolve_refs
 from featstore.retrieval import service_spec
-from featstore.timeutil import timedelta_us, utc_now
+from featstore.timeutil import iso, timedelta_us, utc_now
 from featstore.versioning import content_hash, function_source
 
 __all__ = ["DEFINITION_KINDS", "Definition", "Definitions"]

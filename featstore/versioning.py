@@ -297,7 +297,8 @@ class _Fingerprinter:
         found: dict[str, object] = {}
         names, maybe = _global_names(func.__code__)
         globals_ = func.__globals__
-        builtins_ = func.__builtins__ if isinstance(func.__builtins__, dict) else {}
+        namespace = getattr(func, "__builtins__", None)  # Python 3.10+
+        builtins_ = namespace if isinstance(namespace, dict) else {}
         for name in names:
             if name in globals_:
                 value = globals_[name]
@@ -468,7 +469,8 @@ class _Fingerprinter:
         if isinstance(value, types.MethodDescriptorType | types.WrapperDescriptorType):
             return {"method": value.__name__, "of": self.class_(value.__objclass__, where)}
         if isinstance(value, operator.itemgetter | operator.attrgetter | operator.methodcaller):
-            made, args = value.__reduce__()[:2]
+            reduced: tuple[Any, ...] = value.__reduce__()  # type: ignore[assignment]
+            made, args = reduced[:2]
             return {"reduce": [self.value(made, where), self.value(args, where)]}
         if isinstance(value, pl.Expr):
             return self.expression(value, where)
@@ -494,7 +496,7 @@ class _Fingerprinter:
         ):
             return {
                 "definition": type(value).__name__,
-                "name": value.name,
+                "name": getattr(value, "name", None),
                 "version": getattr(value, "version", None),
             }
         if isinstance(value, logging.Logger):
@@ -725,7 +727,7 @@ def _describe(t: pa.DataType) -> object:
 
 
 def _is_list(t: pa.DataType) -> bool:
-    return (
+    return bool(
         pa.types.is_list(t)
         or pa.types.is_large_list(t)
         or pa.types.is_list_view(t)

@@ -12,6 +12,7 @@ from pathlib import Path
 from featstore.catalog.base import FORMAT_VERSION, Catalog
 from featstore.catalog.ops import ReadOps, WriteOps
 from featstore.catalog.sqlite import SQLiteCatalog, Tx
+from featstore.catalog.urls import is_url, redact
 from featstore.errors import ConfigError
 
 __all__ = [
@@ -25,23 +26,6 @@ __all__ = [
     "open_catalog",
     "redact",
 ]
-
-_SCHEMES = ("postgresql://", "postgres://")
-
-
-def is_url(spec: str) -> bool:
-    """Whether a catalog setting names a server (a URL) rather than the embedded file."""
-    return spec.startswith(_SCHEMES)
-
-
-def redact(url: str) -> str:
-    """A catalog URL without its password, for messages and the store's config file."""
-    if not is_url(url) or "@" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    auth, host = rest.rsplit("@", 1)
-    user = auth.split(":", 1)[0]
-    return f"{scheme}://{user}@{host}" if ":" in auth else url
 
 
 def open_catalog(

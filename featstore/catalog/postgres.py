@@ -22,6 +22,7 @@ from typing import Any
 
 from featstore.catalog.base import FORMAT_VERSION, Catalog
 from featstore.catalog.ops import ReadOps, Row, WriteOps
+from featstore.catalog.urls import redact
 from featstore.errors import CatalogError, ConfigError
 
 __all__ = ["PostgresCatalog"]
@@ -165,8 +166,6 @@ class PostgresCatalog(Catalog):
     def __init__(
         self, url: str, *, create: bool = True, read_only: bool = False, max_wait_s: float = 60.0
     ) -> None:
-        from featstore.catalog import redact
-
         psycopg = _psycopg()
         self.url = url
         self.location = redact(url)

@@ -183,6 +183,7 @@ class SQLiteCatalog(Catalog):
         self.max_wait_s = max_wait_s
         self.read_only = False
         self._asked_read_only = read_only
+        self._conn: sqlite3.Connection
         if (read_only or not create) and not path.is_file():
             what = "is not a file" if path.exists() else "is missing"
             raise CatalogError(self._damaged(what))

@@ -17,6 +17,7 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
+from featstore.columns import ENTITY
 from featstore.engine.base import BucketStats, BucketWrite, TimeRange
 from featstore.engine.sql_bucket import NEW_ROWS, bucket_sql, bucket_stats_sql
 from featstore.engine.sql_pit import build_sql
@@ -28,7 +29,7 @@ from featstore.errors import (
     EngineMemoryError,
 )
 from featstore.names import quote_ident, quote_literal
-from featstore.pit import ENTITY, PitQuery, join_parts, split_query
+from featstore.pit import PitQuery, join_parts, split_query
 
 __all__ = ["Connection", "DuckDBEngine", "source_range_sql", "source_schema_sql"]
 

@@ -11,7 +11,7 @@ the caller lists features in). The result is sorted by keys, time and rank.
 
 from __future__ import annotations
 
-from featstore.compute import CREATED, RANK, TS
+from featstore.columns import CREATED, RANK, TS
 from featstore.engine.base import BucketWrite
 from featstore.engine.sqltext import Lines, indent, render, select, subquery
 from featstore.names import quote_file, quote_ident, quote_literal

@@ -18,14 +18,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from featstore.compute import CREATED, RANK, TS
+from featstore.columns import CREATED, ENTITY, FILE, INTERNAL, RANK, ROW, TS
 from featstore.engine.sqltext import Lines, render, select, subquery
 from featstore.names import quote_file, quote_ident, quote_literal
 from featstore.pit import (
-    ENTITY,
-    FILE,
-    INTERNAL,
-    ROW,
     PitQuery,
     ViewJoin,
     check_names,
