@@ -82,7 +82,8 @@ class StoreConfig:
             data["catalog"] = redact(self.catalog)
         tmp = config.with_name(f".{CONFIG_FILE}.{new_id()}.tmp")
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+            fd = os.open(tmp, flags, 0o644)  # O_EXCL: never through a planted link
             with os.fdopen(fd, "w") as handle:
                 handle.write(json.dumps(data, sort_keys=True))
             os.replace(tmp, config)

@@ -4,7 +4,6 @@ together and delegates every operation; docs/architecture.md says which module o
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -23,8 +22,21 @@ from featstore.lineage import Lineage
 from featstore.materialize import MaterializationRun
 from featstore.offline import OfflineStore
 from featstore.planning import Materializer
+from featstore.records import (
+    AliasEvent,
+    DefinitionRecord,
+    DefinitionVersion,
+    ModelSummary,
+    ModelVersion,
+    PredictionBatch,
+    Run,
+    ServiceRecord,
+    TrainingSet,
+    TrainingSetCheck,
+    ViewRecord,
+    definition_from_json,
+)
 from featstore.registration import Definition, Definitions
-from featstore.registry import ModelVersion, PredictionBatch, TrainingSet
 from featstore.retrieval import RetrievalResult
 
 __all__ = ["FeatureStore"]
@@ -56,6 +68,9 @@ class FeatureStore:
     read_only
         Open an existing store without writing anything (no directory, config, catalog
         upgrade or lock file is created); every write raises CatalogError.
+    engine
+        The query engine (see :class:`featstore.engine.Engine`); default: DuckDB in this
+        process, configured by ``memory_limit`` and ``threads``.
 
     A FeatureStore is used from one thread; any number of processes may open the same
     directory at once.
@@ -71,6 +86,7 @@ class FeatureStore:
         create: bool = True,
         catalog: str | None = None,
         read_only: bool = False,
+        engine: Engine | None = None,
     ) -> None:
         DuckDBEngine.check_options(memory_limit, threads)
         self.path = Path(path).absolute()
@@ -80,7 +96,8 @@ class FeatureStore:
         self.read_only = self.catalog.read_only
         self._memory_limit = memory_limit
         self._threads = threads
-        self._engine: Engine | None = None
+        self._engine: Engine | None = engine
+        self._owns_engine = engine is None  # an engine passed in is the caller's to close
         self.definitions = Definitions(self.catalog, lambda: self.engine)
         self._materializer = Materializer(
             self.catalog,
@@ -115,7 +132,7 @@ class FeatureStore:
 
     def close(self) -> None:
         """Close the engine and catalog connections."""
-        if self._engine is not None:
+        if self._engine is not None and self._owns_engine:
             self._engine.close()
             self._engine = None
         self.catalog.close()
@@ -140,26 +157,28 @@ class FeatureStore:
         """
         self.definitions.apply(objects)
 
-    def list_definitions(self, kind: str = "feature_view") -> list[dict[str, Any]]:
+    def list_definitions(self, kind: str = "feature_view") -> list[DefinitionRecord]:
         """Current definitions of a kind (``entity``, ``source``, ``feature_view``,
-        ``feature_service``) as catalog records, sorted by name."""
-        return self.definitions.of_kind(kind)
+        ``feature_service``) as their records (EntityRecord, SourceRecord, ViewRecord,
+        ServiceRecord), sorted by name."""
+        return [definition_from_json(rec) for rec in self.definitions.of_kind(kind)]
 
-    def list_feature_views(self) -> list[dict[str, Any]]:
-        """Current feature views as catalog records."""
-        return self.definitions.of_kind("feature_view")
+    def list_feature_views(self) -> list[ViewRecord]:
+        """Current feature views' records, sorted by name."""
+        return [ViewRecord.from_json(rec) for rec in self.definitions.of_kind("feature_view")]
 
-    def get_feature_view(self, name: str, version: str | None = None) -> dict[str, Any]:
-        """A feature view's catalog record (current version unless ``version``)."""
-        return self.definitions.view_record(name, version)
+    def get_feature_view(self, name: str, version: str | None = None) -> ViewRecord:
+        """A feature view's record (the current version unless ``version``)."""
+        return ViewRecord.from_json(self.definitions.view_record(name, version))
 
-    def get_feature_service(self, name: str) -> dict[str, Any]:
-        """A feature service's catalog record."""
-        return self.definitions.service_record(name)
+    def get_feature_service(self, name: str) -> ServiceRecord:
+        """A feature service's record."""
+        return ServiceRecord.from_json(self.definitions.service_record(name))
 
-    def versions(self, kind: str, name: str) -> list[dict[str, Any]]:
-        """Every registered version of a definition, oldest first."""
-        return self.definitions.versions(kind, name)
+    def versions(self, kind: str, name: str) -> list[DefinitionVersion]:
+        """Every registered version of a definition, oldest first: its record and when
+        it was registered (``registered_at``)."""
+        return [DefinitionVersion.from_json(v) for v in self.definitions.versions(kind, name)]
 
     # -- materialization -------------------------------------------------------------
 
@@ -184,9 +203,9 @@ class FeatureStore:
         """Materialize each view from where its last run ended (or its first row) to ``end``."""
         return self._materializer.incremental(end, views)
 
-    def runs(self, view: str | None = None) -> list[dict[str, Any]]:
+    def runs(self, view: str | None = None) -> list[Run]:
         """Recorded materialization runs (newest first), optionally of one view."""
-        return [json.loads(body) for body in self.catalog.run_bodies(view)]
+        return [Run.loads(body) for body in self.catalog.run_bodies(view)]
 
     # -- retrieval ---------------------------------------------------------------------
 
@@ -290,14 +309,14 @@ class FeatureStore:
         """Every saved training set, oldest first."""
         return [self.get_training_set(i) for i in self.catalog.training_set_ids()]
 
-    def verify_training_set(self, training_set: TrainingSet | str) -> dict[str, list[str]]:
+    def verify_training_set(self, training_set: TrainingSet | str) -> TrainingSetCheck:
         """What changed since a training set was built.
 
         Returns ``missing_files`` and ``changed_files`` (the saved frame and the offline
         files it read that are gone, or differ from what was recorded), ``changed_sources``
         (raw input files of its runs whose size or modification time differ) and
-        ``missing_sources`` (raw input files that are gone). All empty means a rebuild is
-        byte-identical.
+        ``missing_sources`` (raw input files that are gone). All empty (``.ok``) means a
+        rebuild is byte-identical.
         """
         return training_sets.verify_training_set(self, training_set)
 
@@ -333,7 +352,7 @@ class FeatureStore:
         """A model version: the latest, a given ``version``, or the one an ``alias`` names."""
         return registry.get_model_version(self.catalog, name, version, alias)
 
-    def list_models(self) -> list[dict[str, Any]]:
+    def list_models(self) -> list[ModelSummary]:
         """One summary per model name: latest version, version count and aliases."""
         return models.list_models(self)
 
@@ -369,8 +388,9 @@ class FeatureStore:
         """Current aliases of model ``name``: alias -> version."""
         return registry.aliases(self.catalog, name)
 
-    def alias_history(self, name: str, alias: str) -> list[dict[str, Any]]:
-        """Every change of an alias, oldest first."""
+    def alias_history(self, name: str, alias: str) -> list[AliasEvent]:
+        """Every change of an alias, oldest first: its action (``set`` or ``rollback``),
+        the version the alias named after it, and when."""
         return registry.alias_history(self.catalog, name, alias)
 
     def log_predictions(
@@ -400,9 +420,10 @@ class FeatureStore:
             as_of=as_of,
         )
 
-    def get_prediction_batch(self, ref: str) -> dict[str, Any]:
+    def get_prediction_batch(self, ref: str) -> PredictionBatch:
         """A prediction batch's record by id (``prediction_batch:<id>``) or batch id."""
-        return registry.get_prediction_batch(self.catalog, ref)
+        body = registry.get_prediction_batch(self.catalog, ref)
+        return PredictionBatch.from_json(body, root=self.offline.root)
 
     # -- maintenance -------------------------------------------------------------------
 
