@@ -81,7 +81,7 @@ def explain_prediction(store: FeatureStore, batch_ref: str, row: int) -> dict[st
         if model.training_set
         else None
     )
-    retrieval = batch.get("retrieval") or (training.manifest if training else None)
+    retrieval = batch.get("retrieval") or (training.manifest.to_json() if training else None)
     if retrieval is None:
         raise LineageError(
             f"prediction batch {batch_ref!r}: its model {model.id} has no training set and the "
@@ -92,7 +92,7 @@ def explain_prediction(store: FeatureStore, batch_ref: str, row: int) -> dict[st
     features = []
     runs: dict[str, dict[str, Any]] = {}
     for item in retrieval["features"]:
-        view = store.get_feature_view(item["view"], item["version"])
+        view = store.definitions.view_record(item["view"], item["version"])
         keys = list(view["join_keys"])
         missing = [k for k in keys if k not in record]
         if missing:

@@ -1,6 +1,7 @@
 """The lineage graph: queries over the catalog's nodes and edges, and the networkx graph.
 
-Node ids are readable strings (docs/lineage.md):
+Node ids are readable strings (docs/lineage.md), spelled and read only by
+:mod:`featstore.lineage_ids` (``node_id``, ``parse_node_id``, ``NodeKind``, ``EdgeKind``):
 
 ==================  ===========================================  ===================
 kind                id                                           example
@@ -33,61 +34,19 @@ import networkx as nx
 
 from featstore.catalog import Catalog
 from featstore.errors import LineageError, did_you_mean
+from featstore.lineage_ids import NODE_KINDS, NodeKind
+from featstore.records import Node  # the lineage node record, one class
 
 __all__ = ["NODE_KINDS", "Lineage", "Node"]
 
-NODE_KINDS = (
-    "source",
-    "source_file",
-    "feature_view",
-    "feature_service",
-    "materialization_run",
-    "training_set",
-    "model_version",
-    "prediction_batch",
+
+# the kinds whose id shapes the hint of an unknown node id shows
+_HINT_KINDS = (
+    NodeKind.SOURCE,
+    NodeKind.FEATURE_VIEW,
+    NodeKind.MODEL_VERSION,
+    NodeKind.PREDICTION_BATCH,
 )
-
-
-class Node:
-    """A lineage node as stored in the catalog (read-only).
-
-    ``attrs`` is the node's JSON document, parsed on first access: a query that returns
-    many nodes does not pay for documents nobody reads.
-    """
-
-    __slots__ = ("_attrs", "_raw", "created_at", "id", "kind", "name")
-
-    id: str
-    kind: str
-    name: str
-    created_at: str
-    _raw: str | None
-    _attrs: dict[str, Any] | None
-
-    def __init__(
-        self, id: str, kind: str, name: str, created_at: str, attrs: dict[str, Any] | str
-    ) -> None:
-        self.id, self.kind, self.name, self.created_at = id, kind, name, created_at
-        self._raw, self._attrs = (attrs, None) if isinstance(attrs, str) else (None, attrs)
-
-    @property
-    def attrs(self) -> dict[str, Any]:
-        if self._attrs is None:
-            parsed: dict[str, Any] = json.loads(self._raw or "{}")
-            self._attrs, self._raw = parsed, None
-        return self._attrs
-
-    def _key(self) -> tuple[str, str, str, str]:
-        return (self.id, self.kind, self.name, self.created_at)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Node) and self._key() == other._key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
-
-    def __repr__(self) -> str:
-        return f"Node(id={self.id!r}, kind={self.kind!r}, name={self.name!r})"
 
 
 def _in_kind_order(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
@@ -248,8 +207,9 @@ class Lineage:
                 did_you_mean(node_id, similar)
                 if similar
                 else (
-                    "; no node has a similar id (ids look like 'source:<name>', "
-                    "'view:<name>@<version>', 'model:<name>@<version>', 'prediction_batch:<id>')"
+                    "; no node has a similar id (ids look like "
+                    + ", ".join(repr(k.template) for k in _HINT_KINDS)
+                    + ")"
                 )
             )
             raise LineageError(f"unknown lineage node {node_id!r}{hint}")
@@ -332,9 +292,9 @@ class Lineage:
 
     def model_graph(self, name: str) -> nx.MultiDiGraph:
         """Every version of model ``name`` with its upstream and downstream."""
-        rows = self._catalog.lineage_ids_of("model_version", name)
+        rows = self._catalog.lineage_ids_of(NodeKind.MODEL_VERSION, name)
         if not rows:
-            names = self._catalog.lineage_names_of("model_version")
+            names = self._catalog.lineage_names_of(NodeKind.MODEL_VERSION)
             raise LineageError(
                 f"no model named {name!r} in the lineage" + did_you_mean(name, names)
             )
@@ -354,29 +314,27 @@ class Lineage:
 
     # -- exports ---------------------------------------------------------------------
 
-    def export(self, fmt: str, graph: nx.MultiDiGraph | None = None) -> str:
-        """The graph (default: the whole graph) as ``json`` (node-link), ``graphml``,
-        ``dot`` or ``mermaid`` text."""
-        from featstore import exports
+    @staticmethod
+    def export_formats() -> tuple[str, ...]:
+        """The formats :meth:`export` writes (one module each in
+        :mod:`featstore.lineage_export`): ``json`` (node-link), ``graphml``, ``dot``,
+        ``mermaid``, and any other registered."""
+        from featstore.lineage_export import format_names
 
-        target = self.graph if graph is None else graph
-        if fmt == "json":
-            return json.dumps(exports.to_node_link(target), indent=1, sort_keys=True, default=str)
-        writers = {
-            "graphml": exports.to_graphml,
-            "dot": exports.to_dot,
-            "mermaid": exports.to_mermaid,
-        }
-        if fmt not in writers:
-            raise LineageError(
-                f"unknown export format {fmt!r}" + did_you_mean(fmt, ["json", *writers])
-            )
-        return writers[fmt](target)
+        return format_names()
+
+    def export(self, fmt: str, graph: nx.MultiDiGraph | None = None) -> str:
+        """The graph (default: the whole graph) as text in one of
+        :meth:`export_formats`: ``json`` (node-link), ``graphml``, ``dot`` or ``mermaid``."""
+        from featstore.lineage_export import get_format
+
+        writer = get_format(fmt).write  # an unknown format raises before the graph is built
+        return writer(self.graph if graph is None else graph)
 
     def openlineage_events(self) -> list[dict[str, Any]]:
         """OpenLineage RunEvents (JSON dicts), one per materialization run, saved training
         set and prediction batch."""
-        from featstore.exports import openlineage_events
+        from featstore.lineage_export.openlineage import openlineage_events
 
         return openlineage_events(self._catalog, self._namespace)
 

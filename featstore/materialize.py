@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -48,33 +48,13 @@ from featstore.engine import BucketWrite, Engine
 from featstore.errors import EngineError, EngineMemoryError, FeatstoreError, MaterializationError
 from featstore.lineage_ids import EdgeKind, NodeKind, node_id
 from featstore.offline import OfflineStore, new_id
+from featstore.records import Run as MaterializationRun  # a run as recorded: one class
 from featstore.timeutil import bucket_bounds, bucket_of, iso, next_bucket, utc_now
 from featstore.writers import exclusive
 
 __all__ = ["MaterializationRun", "ViewJob", "materialize_views"]
 
 SUPERSEDED_GRACE = timedelta(minutes=10)
-
-
-@dataclass(frozen=True, slots=True)
-class MaterializationRun:
-    """One evaluation of a view version over ``[start, end)``, as recorded."""
-
-    run_id: str
-    view: str
-    view_version: str
-    start: datetime
-    end: datetime
-    rows: int
-    files: tuple[str, ...]
-    inputs: tuple[InputFile, ...] = field(repr=False)
-    started_at: datetime
-    finished_at: datetime
-
-    @property
-    def id(self) -> str:
-        """The run's lineage node id."""
-        return node_id(NodeKind.MATERIALIZATION_RUN, self.run_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -306,9 +306,17 @@ class OfflineStore:
         until after its commit, and by gc, so gc never removes a file about to be listed.
         """
         validate_name(name, "lock")
+        self._refuse_read_only(f"lock {kind} {name!r}")
         folder = self.locks / _LOCK_FOLDERS[kind] if _LOCK_FOLDERS[kind] else self.locks
         with self._exclusive(folder / f"{name}.lock"):
             yield
+
+    def _refuse_read_only(self, what: str) -> None:
+        if self.read_only:
+            raise StorageError(
+                f"cannot {what}: store {str(self.root)!r} was opened with read_only=True; "
+                f"reads work, but to change the store open it without read_only"
+            )
 
     # -- staging --------------------------------------------------------------------
 
@@ -324,6 +332,7 @@ class OfflineStore:
         between its creation and its locking.
         """
         _check_hex(run_id, "run id")
+        self._refuse_read_only("stage a file")
         self.check_inside(self.staging_root, create=True)
         folder = self.staging_root / run_id
         with self._exclusive(self.locks / _STAGING_GUARD):

@@ -10,6 +10,7 @@ import polars as pl
 
 from featstore import registry
 from featstore.errors import NotFoundError, PointInTimeError
+from featstore.lineage_ids import NodeKind, node_id, strip_prefix
 from featstore.offline import new_id
 from featstore.registry import ModelVersion, PredictionBatch
 from featstore.retrieval import (
@@ -47,11 +48,12 @@ def log_predictions(
     feature files for :meth:`Lineage.explain`.
     """
     if isinstance(model_version, str):
-        name, _, version = model_version.removeprefix("model:").partition("@")
+        name, _, version = strip_prefix(NodeKind.MODEL_VERSION, model_version).partition("@")
         if version and not version.isdecimal():
             raise NotFoundError(
                 f"log_predictions: model reference {model_version!r} is not "
-                f"'model:<name>@<version>' with a version number, e.g. 'model:{name}@1'"
+                f"{NodeKind.MODEL_VERSION.template!r} with a version number, e.g. "
+                f"{node_id(NodeKind.MODEL_VERSION, name, 1)!r}"
             )
         model_version = store.get_model(name, int(version) if version else None)
     table = entity_frame(frame)
@@ -64,11 +66,12 @@ def log_predictions(
             f"adds; rename it"
         )
     retrieval = features.manifest if features is not None else None
-    keys = {
-        k
-        for item in (retrieval or {}).get("features", model_version.features)
-        for k in store.get_feature_view(item["view"], item["version"])["join_keys"]
-    }
+    views = (
+        [(item["view"], item["version"]) for item in retrieval["features"]]
+        if retrieval is not None and "features" in retrieval
+        else [(item.view, item.version) for item in model_version.features]
+    )
+    keys = {k for v in views for k in store.definitions.view_record(*v)["join_keys"]}
     missing = sorted(k for k in keys if k not in table.columns)
     if missing:
         raise PointInTimeError(

@@ -9,12 +9,14 @@ from typing import Any
 
 import polars as pl
 
-from featstore.catalog import Catalog
+from featstore.catalog import Catalog, WriteOps
 from featstore.compute import check_output, check_row_context, source_schema, transform_output
 from featstore.definitions import Entity, FeatureService, FeatureView, Source
 from featstore.dtypes import encode_schema
 from featstore.engine import Engine
 from featstore.errors import CatalogError, DefinitionError, NotFoundError, did_you_mean
+from featstore.lineage_ids import EdgeKind, NodeKind, node_id
+from featstore.records import damage, definition_from_json
 from featstore.refs import resolve_refs
 from featstore.retrieval import service_spec
 from featstore.timeutil import iso, timedelta_us, utc_now
@@ -234,60 +236,46 @@ class Definitions:
         ]
 
 
-_REQUIRED = {
-    "entity": ("name", "version", "join_keys"),
-    "source": ("name", "version", "timestamp_column"),
-    "feature_view": (
-        "name",
-        "version",
-        "join_keys",
-        "key_dtypes",
-        "features",
-        "ttl_us",
-        "source",
-        "entity",
-    ),
-    "feature_service": ("name", "version", "features"),
-}
-
-
 def _load_record(body: str, kind: str, name: str) -> dict[str, Any]:
-    """A definition record from the catalog; a damaged one is a CatalogError."""
+    """A definition record from the catalog, as a plain dict, checked by its codec
+    (:func:`featstore.records.definition_from_json`): a damaged one is a CatalogError
+    naming the kind and name of its catalog row."""
     try:
         rec = json.loads(body)
-    except ValueError as exc:
-        raise CatalogError(
-            f"the catalog record of {kind} {name!r} is damaged (not JSON: {exc}); apply the "
-            f"definition again to rewrite it, or restore catalog.db from a backup"
-        ) from None
-    missing = [k for k in _REQUIRED.get(kind, ()) if not isinstance(rec, dict) or k not in rec]
-    if missing:
-        raise CatalogError(
-            f"the catalog record of {kind} {name!r} is damaged (it lacks {missing!r}); apply "
-            f"the definition again to rewrite it, or restore catalog.db from a backup"
-        )
-    return rec  # type: ignore[no-any-return]
+        checked = definition_from_json(rec)
+    except (ValueError, RecursionError) as exc:  # not JSON
+        problem = f"not JSON: {exc}"
+    except CatalogError as exc:
+        problem = damage(exc)
+    else:
+        if kind == checked.KIND:
+            return rec  # type: ignore[no-any-return]
+        problem = f"it is a {checked.KIND} record"
+    raise CatalogError(
+        f"the catalog record of {kind} {name!r} is damaged ({problem}); apply the "
+        f"definition again to rewrite it, or restore catalog.db from a backup"
+    ) from None
 
 
 def _dtype_name(dtype: pl.DataType) -> str:
     return str(dtype)
 
 
-def _record_definition_lineage(tx: Any, rec: dict[str, Any], now: str) -> None:
+def _record_definition_lineage(tx: WriteOps, rec: dict[str, Any], now: str) -> None:
     kind = rec["kind"]
     if kind == "source":
         tx.add_node(
-            f"source:{rec['name']}",
-            "source",
+            node_id(NodeKind.SOURCE, rec["name"]),
+            NodeKind.SOURCE,
             rec["name"],
             now,
             {k: rec.get(k) for k in ("source_kind", "path", "query", "timestamp_column")},
         )
     elif kind == "feature_view":
-        node = f"view:{rec['name']}@{rec['version']}"
+        node = node_id(NodeKind.FEATURE_VIEW, rec["name"], rec["version"])
         tx.add_node(
             node,
-            "feature_view",
+            NodeKind.FEATURE_VIEW,
             rec["name"],
             now,
             {
@@ -297,10 +285,17 @@ def _record_definition_lineage(tx: Any, rec: dict[str, Any], now: str) -> None:
                 "source_version": rec["source_version"],
             },
         )
-        tx.add_edges([(f"source:{rec['source']}", node, "feeds")])
+        tx.add_edges([(node_id(NodeKind.SOURCE, rec["source"]), node, EdgeKind.FEEDS)])
     elif kind == "feature_service":
-        node = f"service:{rec['name']}@{rec['version']}"
-        tx.add_node(node, "feature_service", rec["name"], now, {"features": rec["features"]})
+        node = node_id(NodeKind.FEATURE_SERVICE, rec["name"], rec["version"])
+        tx.add_node(node, NodeKind.FEATURE_SERVICE, rec["name"], now, {"features": rec["features"]})
         tx.add_edges(
-            [(f"view:{i['view']}@{i['version']}", node, "selected_by") for i in rec["features"]]
+            [
+                (
+                    node_id(NodeKind.FEATURE_VIEW, i["view"], i["version"]),
+                    node,
+                    EdgeKind.SELECTED_BY,
+                )
+                for i in rec["features"]
+            ]
         )

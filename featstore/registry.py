@@ -15,7 +15,7 @@ import os
 import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,124 +24,38 @@ import polars as pl
 
 from featstore.catalog import Catalog, ReadOps
 from featstore.compute import file_sha256
-from featstore.errors import DefinitionError, NotFoundError, StorageError, did_you_mean
-from featstore.materialize import iso
+from featstore.errors import (
+    CatalogError,
+    DefinitionError,
+    NotFoundError,
+    StorageError,
+    did_you_mean,
+)
+from featstore.lineage_ids import EdgeKind, NodeKind, node_id, strip_prefix
 from featstore.names import validate_name
 from featstore.offline import OfflineStore, new_id
-from featstore.timeutil import utc_now
+from featstore.records import (
+    AliasEvent,
+    CodeVersion,
+    ModelVersion,
+    PredictionBatch,
+    TrainingSet,
+    TrainingSetManifest,
+    read_verified,
+)
+from featstore.timeutil import iso, utc_now
 from featstore.versioning import frame_digest
 from featstore.writers import exclusive
 
-__all__ = ["ModelVersion", "PredictionBatch", "TrainingSet", "code_version", "collect_garbage"]
-
-
-@dataclass(frozen=True, slots=True)
-class TrainingSet:
-    """A saved point-in-time training set: a Parquet file and its manifest."""
-
-    name: str
-    content_id: str
-    path: Path
-    rows: int
-    created_at: str
-    manifest: dict[str, Any] = field(repr=False)
-
-    @property
-    def id(self) -> str:
-        """The lineage node id, ``training_set:<name>@<content_id>``."""
-        return f"training_set:{self.name}@{self.content_id}"
-
-    def to_polars(self) -> pl.DataFrame:
-        """The saved frame, checked against the content hash recorded when it was saved
-        (StorageError if the file is gone or was changed)."""
-        return read_verified(
-            self.path, self.manifest.get("result_hash"), f"training set {self.id!r}"
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class ModelVersion:
-    """A registered model version."""
-
-    name: str
-    version: int
-    training_set: str | None
-    artifact: str | None
-    params: dict[str, Any]
-    metrics: dict[str, float]
-    tags: dict[str, str]
-    code_version: dict[str, Any]
-    features: list[dict[str, Any]]
-    feature_service: dict[str, Any] | None
-    created_at: str
-    artifact_sha256: str | None = None
-
-    @property
-    def id(self) -> str:
-        """The lineage node id, ``model:<name>@<version>``."""
-        return f"model:{self.name}@{self.version}"
-
-    def to_record(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "version": self.version,
-            "training_set": self.training_set,
-            "artifact": self.artifact,
-            "artifact_sha256": self.artifact_sha256,
-            "params": self.params,
-            "metrics": self.metrics,
-            "tags": self.tags,
-            "code_version": self.code_version,
-            "features": self.features,
-            "feature_service": self.feature_service,
-            "created_at": self.created_at,
-        }
-
-    @classmethod
-    def from_record(cls, rec: dict[str, Any]) -> ModelVersion:
-        return cls(**rec)
-
-
-@dataclass(frozen=True, slots=True)
-class PredictionBatch:
-    """Predictions written by one model version."""
-
-    batch_id: str
-    model: str
-    model_version: int
-    path: Path
-    rows: int
-    created_at: str
-    content_hash: str | None = None
-
-    @property
-    def id(self) -> str:
-        """The lineage node id, ``prediction_batch:<batch_id>``."""
-        return f"prediction_batch:{self.batch_id}"
-
-    def to_polars(self) -> pl.DataFrame:
-        """The logged predictions, checked against their recorded content hash."""
-        return read_verified(self.path, self.content_hash, f"prediction batch {self.id!r}")
-
-
-def read_verified(path: Path, expected: str | None, what: str) -> pl.DataFrame:
-    """Read a Parquet file featstore wrote and check it holds what was recorded."""
-    try:
-        frame = pl.read_parquet(path)
-    except FileNotFoundError:
-        raise StorageError(
-            f"{what}: its file {str(path)!r} is gone; save it again from its source (for a "
-            f"training set: save_training_set of the same retrieval rewrites the file)"
-        ) from None
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        raise StorageError(f"{what}: its file {str(path)!r} is unreadable ({exc})") from exc
-    if expected is not None and frame_digest(frame) != expected:
-        raise StorageError(
-            f"{what}: its file {str(path)!r} was changed after featstore wrote it (its content "
-            f"hash differs from the recorded one); featstore does not serve rows it did not "
-            f"write. Save it again from its source"
-        )
-    return frame
+# the records are featstore.records' (re-exported: the names this module always had)
+__all__ = [
+    "ModelVersion",
+    "PredictionBatch",
+    "TrainingSet",
+    "code_version",
+    "collect_garbage",
+    "read_verified",
+]
 
 
 def code_version(cwd: str | None = None) -> dict[str, Any]:
@@ -219,10 +133,11 @@ def save_training_set(
             f"training set {name!r}: content id {content_id!r} is not a hex digest; save "
             f"the RetrievalResult that get_historical_features returned, unmodified"
         )
-    ref = f"training_set:{name}@{content_id}"
+    record = _manifest_record(manifest, f"training set {name!r}")
+    ref = node_id(NodeKind.TRAINING_SET, name, content_id)
     existing = get_training_set(catalog, offline, ref, missing_ok=True)
     if existing is not None and _intact(existing):
-        return _refresh_provenance(catalog, existing, manifest)
+        return _refresh_provenance(catalog, existing, manifest, record)
     final = offline.root / "training_sets" / name / f"{content_id}.parquet"
     with write_parquet_atomically(frame, offline, catalog, lock=("training_set", name)) as publish:
         # again, under the lock: another process may have saved it since the check above
@@ -230,9 +145,9 @@ def save_training_set(
         if existing is not None:
             if not _intact(existing):  # a lost or damaged file: the same content again
                 publish(existing.path)
-            return _refresh_provenance(catalog, existing, manifest)
+            return _refresh_provenance(catalog, existing, manifest, record)
         publish(final)
-        return _commit_training_set(catalog, offline, frame, manifest, name, final)
+        return _commit_training_set(catalog, offline, frame, manifest, record, name, final)
 
 
 def _intact(ts: TrainingSet) -> bool:
@@ -248,13 +163,23 @@ def _commit_training_set(
     offline: OfflineStore,
     frame: pl.DataFrame,
     manifest: dict[str, Any],
+    record: TrainingSetManifest,
     name: str,
     final: Path,
 ) -> TrainingSet:
-    """Record a published training-set file (holding its name's lock)."""
+    """Record a published training-set file (holding its name's lock); ``record`` is
+    ``manifest`` decoded."""
     content_id = str(manifest["content_id"])
     now = iso(utc_now())
-    ts = TrainingSet(name, content_id, final, frame.height, now, manifest)
+    ts = TrainingSet(
+        name=name,
+        content_id=content_id,
+        relative_path=offline.relative(final),
+        rows=frame.height,
+        created_at=now,
+        manifest=record,
+        root=offline.root,
+    )
     raced = False
     try:
         with catalog.transaction() as tx:
@@ -271,7 +196,7 @@ def _commit_training_set(
             if not raced:
                 tx.add_node(
                     ts.id,
-                    "training_set",
+                    NodeKind.TRAINING_SET,
                     name,
                     now,
                     {
@@ -301,27 +226,47 @@ def _commit_training_set(
 
 
 def _refresh_provenance(
-    catalog: Catalog, existing: TrainingSet, manifest: dict[str, Any]
+    catalog: Catalog, existing: TrainingSet, manifest: dict[str, Any], record: TrainingSetManifest
 ) -> TrainingSet:
     """The same training set (same content id: same request, same frame) rebuilt from
     other files, e.g. after re-materialization: point its manifest at the files just read,
     so it stays rebuildable after the old ones are collected. Old edges stay as history."""
-    if existing.manifest.get("files") == manifest.get("files"):
+    if existing.manifest.files == record.files:
         return existing
     with catalog.transaction() as tx:
         tx.set_training_set_manifest(existing.id, manifest)
         tx.add_edges(_retrieval_edges(manifest, existing.id))
-    return replace(existing, manifest=manifest)
+    return replace(existing, manifest=record)
+
+
+def _manifest_record(manifest: dict[str, Any], what: str) -> TrainingSetManifest:
+    """The record of a retrieval's manifest, refused (before anything is written) if it
+    is not one a retrieval makes; ``what`` is what it was given for."""
+    try:
+        return TrainingSetManifest.from_json(manifest)
+    except CatalogError as exc:
+        problem = str(exc).partition(" is damaged: ")[2].partition("; ")[0] or str(exc)
+        raise DefinitionError(
+            f"{what}: the retrieval's manifest is not one featstore made ({problem}); pass "
+            f"the RetrievalResult that get_historical_features returned, unmodified"
+        ) from None
 
 
 def _retrieval_edges(manifest: dict[str, Any], target: str) -> list[tuple[str, str, str]]:
-    edges = [
-        (f"view:{f['view']}@{f['version']}", target, "features_of") for f in manifest["features"]
+    edges: list[tuple[str, str, str]] = [
+        (node_id(NodeKind.FEATURE_VIEW, f["view"], f["version"]), target, EdgeKind.FEATURES_OF)
+        for f in manifest["features"]
     ]
-    edges += sorted({(f"run:{f['run_id']}", target, "read_by") for f in manifest["files"]})
+    edges += sorted(
+        {
+            (node_id(NodeKind.MATERIALIZATION_RUN, f["run_id"]), target, EdgeKind.READ_BY)
+            for f in manifest["files"]
+        }
+    )
     service = manifest.get("feature_service")
     if service:
-        edges.append((f"service:{service['name']}@{service['version']}", target, "selected_by"))
+        service_node = node_id(NodeKind.FEATURE_SERVICE, service["name"], service["version"])
+        edges.append((service_node, target, EdgeKind.SELECTED_BY))
     return edges
 
 
@@ -335,16 +280,12 @@ def get_training_set(
             return None
         names = catalog.training_set_names()
         raise NotFoundError(
-            f"unknown training set {ref!r}" + did_you_mean(ref.split(":")[-1].split("@")[0], names)
+            f"unknown training set {ref!r}"
+            + did_you_mean(strip_prefix(NodeKind.TRAINING_SET, ref).partition("@")[0], names)
         )
-    return TrainingSet(
-        row["name"],
-        row["content_id"],
-        offline.absolute(row["path"]),
-        row["rows"],
-        row["created_at"],
-        json.loads(row["manifest"]),
-    )
+    ts = TrainingSet.from_row(row, root=offline.root)
+    _ = ts.path  # StorageError now if the catalog's path leads outside the store
+    return ts
 
 
 # -- models ------------------------------------------------------------------------------
@@ -378,8 +319,8 @@ def register_model(
     if artifact_str and os.path.isfile(artifact_str):
         artifact_str = os.path.abspath(artifact_str)
         artifact_sha = file_sha256(artifact_str)
-    manifest = training_set.manifest if training_set else {}
-    code = code_version()  # runs git: not while holding the catalog's write lock
+    manifest = training_set.manifest if training_set else None
+    code = CodeVersion.from_json(code_version())  # runs git: not under the write lock
     now = iso(utc_now())
     with catalog.transaction() as tx:
         version = tx.next_model_version(name)
@@ -392,28 +333,26 @@ def register_model(
             metrics=metrics,
             tags={str(k): str(v) for k, v in (tags or {}).items()},
             code_version=code,
-            features=manifest.get("features", []),
-            feature_service=manifest.get("feature_service"),
+            features=manifest.features if manifest else (),
+            feature_service=manifest.feature_service if manifest else None,
             created_at=now,
             artifact_sha256=artifact_sha,
         )
-        tx.add_model_version(
-            name, version, mv.training_set, now, json.dumps(mv.to_record(), sort_keys=True)
-        )
+        tx.add_model_version(name, version, mv.training_set, now, mv.dumps())
         tx.add_node(
             mv.id,
-            "model_version",
+            NodeKind.MODEL_VERSION,
             name,
             now,
             {
                 "version": version,
                 "metrics": metrics,
                 "artifact": artifact_str,
-                "git_commit": mv.code_version.get("git_commit"),
+                "git_commit": mv.code_version.git_commit,
             },
         )
         if training_set:
-            tx.add_edges([(training_set.id, mv.id, "trained")])
+            tx.add_edges([(training_set.id, mv.id, EdgeKind.TRAINED)])
     return mv
 
 
@@ -464,11 +403,11 @@ def get_model_version(
                 + ("" if version >= 1 else " (versions count up from 1)")
             )
         raise NotFoundError(f"unknown model {name!r}" + did_you_mean(name, _model_names(catalog)))
-    return ModelVersion.from_record(json.loads(body))
+    return ModelVersion.loads(body)
 
 
 def list_model_versions(catalog: Catalog, name: str | None = None) -> list[ModelVersion]:
-    return [ModelVersion.from_record(json.loads(b)) for b in catalog.model_version_bodies(name)]
+    return [ModelVersion.loads(b) for b in catalog.model_version_bodies(name)]
 
 
 def alias_stack(events: list[Any]) -> list[int]:
@@ -514,18 +453,18 @@ def rollback(catalog: Catalog, name: str, alias: str) -> ModelVersion:
     return get_model_version(catalog, name, stack[-2])
 
 
-def alias_history(catalog: Catalog, name: str, alias: str) -> list[dict[str, Any]]:
+def alias_history(catalog: Catalog, name: str, alias: str) -> list[AliasEvent]:
     """Every change of an alias, oldest first: action, the version it then pointed to, time."""
     out = []
     stack: list[int] = []
-    for event in _alias_events(catalog, name, alias):
-        if event["action"] == "set":
-            stack.append(int(event["version"]))
+    for row in _alias_events(catalog, name, alias):
+        event = AliasEvent.from_json(row)
+        if event.action == "set":
+            stack.append(event.version)
         elif stack:
             stack.pop()
-        out.append(
-            {"action": event["action"], "version": stack[-1] if stack else None, "at": event["at"]}
-        )
+        # a rollback records the version it moves back to: the replay agrees
+        out.append(replace(event, version=stack[-1]) if stack else event)
     return out
 
 
@@ -553,6 +492,8 @@ def log_predictions(
     retrieval: dict[str, Any] | None,
     as_of: datetime | None,
 ) -> PredictionBatch:
+    if retrieval is not None:
+        _manifest_record(retrieval, f"predictions of model {model.id!r}")
     final = offline.root / "predictions" / model.name / str(model.version) / f"{batch_id}.parquet"
     with write_parquet_atomically(
         frame, offline, catalog, lock=("predictions", model.name)
@@ -576,7 +517,6 @@ def _commit_predictions(
     """Record a published prediction file (holding its model's lock)."""
     now = iso(utc_now())
     digest = frame_digest(frame)
-    batch = PredictionBatch(batch_id, model.name, model.version, final, frame.height, now, digest)
     body = {
         "content_hash": digest,
         "batch_id": batch_id,
@@ -590,6 +530,7 @@ def _commit_predictions(
         "columns": frame.columns,
     }
     try:
+        batch = PredictionBatch.from_json(body, root=offline.root)
         with catalog.transaction() as tx:
             tx.add_prediction_batch(
                 batch_id=batch_id,
@@ -602,7 +543,7 @@ def _commit_predictions(
             )
             tx.add_node(
                 batch.id,
-                "prediction_batch",
+                NodeKind.PREDICTION_BATCH,
                 model.name,
                 now,
                 {
@@ -611,7 +552,7 @@ def _commit_predictions(
                     "path": offline.relative(final),
                 },
             )
-            edges = [(model.id, batch.id, "predicted")]
+            edges: list[tuple[str, str, str]] = [(model.id, batch.id, EdgeKind.PREDICTED)]
             if retrieval:
                 edges += _retrieval_edges(retrieval, batch.id)
             tx.add_edges(edges)
@@ -622,7 +563,9 @@ def _commit_predictions(
 
 
 def get_prediction_batch(catalog: Catalog, ref: str) -> dict[str, Any]:
-    batch_id = ref.removeprefix("prediction_batch:")
+    """A prediction batch's stored body (a plain dict; ``FeatureStore.get_prediction_batch``
+    decodes it to a PredictionBatch)."""
+    batch_id = strip_prefix(NodeKind.PREDICTION_BATCH, ref)
     body = catalog.prediction_batch_body(batch_id)
     if body is None:
         raise NotFoundError(f"unknown prediction batch {ref!r}")

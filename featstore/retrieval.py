@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 import pyarrow as pa
 
-from featstore.compute import TS
+from featstore.columns import INTERNAL, ROW, TS
 from featstore.coverage import ViewCoverage, report
 from featstore.definitions import FeatureService
 from featstore.dtypes import decode_schema, restore_dtypes
@@ -30,7 +30,7 @@ from featstore.errors import (
 )
 from featstore.lineage_ids import NodeKind, has_prefix, strip_prefix
 from featstore.names import reserved
-from featstore.pit import INTERNAL, ROW, PitQuery, ViewJoin, matched_column
+from featstore.pit import PitQuery, ViewJoin, matched_column
 from featstore.refs import Requested, flatten, resolve_refs
 from featstore.timeutil import as_utc, is_temporal, iso, utc_expr, utc_now
 from featstore.versioning import content_hash, frame_digest
@@ -363,7 +363,7 @@ def _service_refs(
     object that differs from what was registered under its name is an error (apply it).
     """
     name = service.name if isinstance(service, FeatureService) else service
-    record = store.get_feature_service(name)
+    record = store.definitions.service_record(name)  # the plain dict, not the record
     if isinstance(service, FeatureService) and "spec" in record:
         spec = service_spec(service)
         if spec != record["spec"]:
@@ -413,7 +413,8 @@ def _requested(store: FeatureStore, features: Any) -> tuple[list[Requested], dic
             refs += pinned
         else:
             refs.append(ref)
-    return resolve_refs(refs, store.definitions.view_record, store.definitions.view_names), service
+    defs = store.definitions
+    return resolve_refs(refs, defs.view_record, defs.view_names, defs.view_records), service
 
 
 def _key_dtypes(requested: list[Requested]) -> tuple[list[str], dict[str, str]]:

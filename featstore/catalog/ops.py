@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from featstore.errors import CatalogError
+from featstore.lineage_ids import NodeKind, has_prefix
 
 __all__ = ["ReadOps", "WriteOps"]
 
@@ -242,7 +243,7 @@ class ReadOps(_Primitives):
     def training_set(self, ref: str) -> dict[str, Any] | None:
         """A saved training set's row by id, or the newest of that name."""
         columns = ", ".join(_TRAINING_SET_COLUMNS)
-        if ref.startswith("training_set:"):
+        if has_prefix(NodeKind.TRAINING_SET, ref):
             row = self._one(f"SELECT {columns} FROM training_sets WHERE id = ?", (ref,))
         else:
             row = self._one(

@@ -17,16 +17,19 @@ from pathlib import Path
 from typing import Any
 
 import featstore as fs
+from featstore.config import CONFIG_FILE
 from featstore.errors import ConfigError, DefinitionError, LineageError
 from featstore.lineage import Node
-from featstore.materialize import MaterializationRun, iso
-from featstore.config import CONFIG_FILE
+from featstore.lineage_export import format_names
+from featstore.lineage_ids import NodeKind, match_prefix, node_id, strip_prefix
+from featstore.materialize import MaterializationRun
+from featstore.timeutil import iso
 
 Definition = fs.Entity | fs.Source | fs.FeatureView | fs.FeatureService
 DEFINITION_TYPES = (fs.Entity, fs.Source, fs.FeatureView, fs.FeatureService)
 CATALOG_KINDS = ("entity", "source", "feature_view", "feature_service")
 LISTABLE = ("entities", "sources", "views", "services", "runs", "training-sets", "models")
-EXPORT_FORMATS = ("json", "graphml", "dot", "mermaid")
+EXPORT_FORMATS = format_names()  # json, graphml, dot, mermaid: featstore.lineage_export
 DEFAULT_STORE = "feature_repo"
 
 
@@ -173,16 +176,14 @@ def apply_definitions(
     """Apply ``definitions`` and report, for each registered object (sources that views
     bring along included), its kind, name, version and whether it is new, updated or
     unchanged."""
-    before = {
-        (k, r["name"]): r["version"] for k in CATALOG_KINDS for r in store.list_definitions(k)
-    }
+    before = {(k, r.name): r.version for k in CATALOG_KINDS for r in store.list_definitions(k)}
     touched: dict[tuple[str, str], None] = {}
     for obj in definitions:
         touched[(_catalog_kind(obj), obj.name)] = None
         if isinstance(obj, fs.FeatureView):
             touched[("source", obj.source.name)] = None
     store.apply(definitions)
-    after = {(k, r["name"]): r["version"] for k in CATALOG_KINDS for r in store.list_definitions(k)}
+    after = {(k, r.name): r.version for k in CATALOG_KINDS for r in store.list_definitions(k)}
     out = []
     for kind, name in sorted(touched, key=lambda t: (CATALOG_KINDS.index(t[0]), t[1])):
         version = after[(kind, name)]
@@ -211,27 +212,28 @@ def _training_set_summary(ts: Any) -> dict[str, Any]:
         "rows": ts.rows,
         "created_at": ts.created_at,
         "path": str(ts.path),
-        "manifest": ts.manifest,
+        "manifest": dict(ts.manifest),
     }
 
 
 def list_objects(store: fs.FeatureStore, what: str) -> list[dict[str, Any]]:
     """Records of one kind: ``entities``, ``sources``, ``views``, ``services``, ``runs``
     (newest first), ``training-sets`` (oldest first) or ``models`` (one per name)."""
+    # records as their dict views (the catalog's JSON): what --json prints, tables show
     if what == "entities":
-        return store.list_definitions("entity")
+        return [dict(r) for r in store.list_definitions("entity")]
     if what == "sources":
-        return store.list_definitions("source")
+        return [dict(r) for r in store.list_definitions("source")]
     if what == "views":
-        return store.list_definitions("feature_view")
+        return [dict(r) for r in store.list_definitions("feature_view")]
     if what == "services":
-        return store.list_definitions("feature_service")
+        return [dict(r) for r in store.list_definitions("feature_service")]
     if what == "runs":
-        return store.runs()
+        return [dict(r) for r in store.runs()]
     if what == "training-sets":
         return [_training_set_summary(ts) for ts in store.list_training_sets()]
     if what == "models":
-        return store.list_models()
+        return [dict(m) for m in store.list_models()]
     raise DefinitionError(f"cannot list {what!r}; choose one of {', '.join(LISTABLE)}")
 
 
@@ -242,19 +244,19 @@ def view_details(store: fs.FeatureStore, name: str) -> dict[str, Any]:
     record = store.get_feature_view(name)
     versions = [
         {
-            "version": v["version"],
-            "registered_at": v["registered_at"],
-            "current": v["version"] == record["version"],
+            "version": v.version,
+            "registered_at": v.registered_at,
+            "current": v.version == record.version,
             "features": v["features"],
             "source_version": v["source_version"],
         }
         for v in store.versions("feature_view", name)
     ]
-    runs = [r for r in store.runs(name) if r["view_version"] == record["version"]]
+    runs = [r for r in store.runs(name) if r.view_version == record.version]
     materialized = {
         "runs": len(runs),
-        "rows": sum(r["rows"] for r in runs),
-        "until": max((r["end"] for r in runs), default=None),
+        "rows": sum(r.rows for r in runs),
+        "until": max((iso(r.end) for r in runs), default=None),
     }
     return {**record, "versions": versions, "materialized": materialized}
 
@@ -264,7 +266,7 @@ def model_details(store: fs.FeatureStore, name: str) -> dict[str, Any]:
     aliases and each alias's history."""
     store.get_model(name)  # NotFoundError with a suggestion for an unknown name
     aliases: dict[str, int] = next(
-        (m["aliases"] for m in store.list_models() if m["name"] == name), {}
+        (dict(m.aliases) for m in store.list_models() if m.name == name), {}
     )
     versions = [
         {
@@ -274,7 +276,13 @@ def model_details(store: fs.FeatureStore, name: str) -> dict[str, Any]:
         }
         for mv in store.list_model_versions(name)
     ]
-    history = {a: store.alias_history(name, a) for a in sorted(aliases)}
+    history = {
+        a: [
+            {"action": e.action, "version": e.version, "at": e.at}
+            for e in store.alias_history(name, a)
+        ]
+        for a in sorted(aliases)
+    }
     return {"name": name, "aliases": aliases, "alias_history": history, "versions": versions}
 
 
@@ -339,7 +347,8 @@ def _feature_request(
     if service is None:
         return list(features)
     store.get_feature_service(service)  # NotFoundError with a suggestion
-    return [f"service:{service}"]  # the registered record, with its pinned view versions
+    # the registered record, with its pinned view versions
+    return [NodeKind.FEATURE_SERVICE.prefix + service]
 
 
 def _retrieval_summary(result: fs.RetrievalResult, out: Path) -> dict[str, Any]:
@@ -431,7 +440,7 @@ def latest_features(
 
 
 def _alias_of(store: fs.FeatureStore, name: str, alias: str) -> int | None:
-    return next((m["aliases"].get(alias) for m in store.list_models() if m["name"] == name), None)
+    return next((m.aliases.get(alias) for m in store.list_models() if m.name == name), None)
 
 
 def set_alias(store: fs.FeatureStore, name: str, alias: str, version: int) -> dict[str, Any]:
@@ -468,16 +477,17 @@ def resolve_node(store: fs.FeatureStore, node: str) -> str:
     try:
         return store.lineage.node(node).id
     except LineageError:
-        kind, sep, rest = node.partition(":")
-        if not sep or "@" in rest or not rest:
+        found = match_prefix(node)
+        if found is None or "@" in found[1] or not found[1]:
             raise
-        if kind == "view":
-            return f"view:{rest}@{store.get_feature_view(rest)['version']}"
-        if kind == "service":
-            return f"service:{rest}@{store.get_feature_service(rest)['version']}"
-        if kind == "model":
+        kind, rest = found
+        if kind is NodeKind.FEATURE_VIEW:
+            return node_id(kind, rest, store.get_feature_view(rest).version)
+        if kind is NodeKind.FEATURE_SERVICE:
+            return node_id(kind, rest, store.get_feature_service(rest).version)
+        if kind is NodeKind.MODEL_VERSION:
             return store.get_model(rest).id
-        if kind == "training_set":
+        if kind is NodeKind.TRAINING_SET:
             return store.get_training_set(rest).id
         raise
 
@@ -511,7 +521,7 @@ def lineage_path(store: fs.FeatureStore, source: str, target: str) -> list[str]:
 
 def explain_row(store: fs.FeatureStore, batch: str, row: int) -> dict[str, Any]:
     """Explain one prediction row (see :meth:`featstore.lineage.Lineage.explain`)."""
-    return store.lineage.explain(batch.removeprefix("prediction_batch:"), row)
+    return store.lineage.explain(strip_prefix(NodeKind.PREDICTION_BATCH, batch), row)
 
 
 def lineage_export(
