@@ -10,7 +10,6 @@ import hashlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
@@ -35,6 +34,7 @@ from featstore.errors import (
     SchemaError,
 )
 from featstore.names import case_twins, quote_ident, reserved
+from featstore.records import RunInput as InputFile  # a run's input: one record class
 from featstore.timeutil import utc_expr
 from featstore.versioning import frame_digest
 
@@ -55,17 +55,6 @@ __all__ = [
     "source_kind",
     "source_schema",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class InputFile:
-    """A fingerprint of one input read by a run."""
-
-    path: str
-    size: int | None
-    mtime_ns: int | None
-    rows: int | None
-    sha256: str | None
 
 
 def resolve_files(source: ParquetSource | CsvSource) -> list[str]:

@@ -6,7 +6,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from featstore import registry
-from featstore.registry import ModelVersion, TrainingSet
+from featstore.records import ModelSummary, ModelVersion, TrainingSet
 from featstore.retrieval import RetrievalResult
 
 if TYPE_CHECKING:
@@ -15,19 +15,17 @@ if TYPE_CHECKING:
 __all__ = ["list_models", "register_model", "search_model_versions"]
 
 
-def list_models(store: FeatureStore) -> list[dict[str, Any]]:
+def list_models(store: FeatureStore) -> list[ModelSummary]:
     """One summary per model name: latest version, version count and aliases."""
-    out = []
-    for name, latest, count in store.catalog.model_summaries():
-        out.append(
-            {
-                "name": name,
-                "latest_version": latest,
-                "versions": count,
-                "aliases": registry.aliases(store.catalog, name),
-            }
+    return [
+        ModelSummary(
+            name=name,
+            latest_version=latest,
+            versions=count,
+            aliases=registry.aliases(store.catalog, name),
         )
-    return out
+        for name, latest, count in store.catalog.model_summaries()
+    ]
 
 
 def search_model_versions(

@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from featstore import locks
-from featstore.errors import DefinitionError, StorageError
+from featstore.errors import CatalogError, DefinitionError, StorageError
 from featstore.names import validate_name
 
 __all__ = ["OfflineStore", "fsync_dir", "new_id"]
@@ -312,8 +312,8 @@ class OfflineStore:
             yield
 
     def _refuse_read_only(self, what: str) -> None:
-        if self.read_only:
-            raise StorageError(
+        if self.read_only:  # the same error as every refused write of the catalog
+            raise CatalogError(
                 f"cannot {what}: store {str(self.root)!r} was opened with read_only=True; "
                 f"reads work, but to change the store open it without read_only"
             )

@@ -11,7 +11,7 @@ import polars as pl
 
 from featstore import registry
 from featstore.errors import DefinitionError, MaterializationError, StorageError
-from featstore.registry import TrainingSet
+from featstore.records import TrainingSet, TrainingSetCheck
 from featstore.retrieval import (
     RetrievalResult,
     file_problems,
@@ -25,19 +25,17 @@ if TYPE_CHECKING:
 __all__ = ["save_training_set", "rebuild_training_set", "verify_training_set"]
 
 
-def verify_training_set(
-    store: FeatureStore, training_set: TrainingSet | str
-) -> dict[str, list[str]]:
+def verify_training_set(store: FeatureStore, training_set: TrainingSet | str) -> TrainingSetCheck:
     """What changed since a training set was built.
 
     Returns ``missing_files`` and ``changed_files`` (the saved frame and the offline
     files it read that are gone, or differ from what was recorded), ``changed_sources``
     (raw input files of its runs whose size or modification time differ) and
-    ``missing_sources`` (raw input files that are gone). All empty means a rebuild is
-    byte-identical.
+    ``missing_sources`` (raw input files that are gone). All empty (``.ok``) means a
+    rebuild is byte-identical.
     """
     ts = store.get_training_set(training_set) if isinstance(training_set, str) else training_set
-    problems = file_problems(store, sorted({f["path"] for f in ts.manifest["files"]}))
+    problems = file_problems(store, sorted({f.path for f in ts.manifest.files}))
     missing = sorted(p for p, (what, _) in problems.items() if what == "missing")
     damaged = sorted(p for p, (what, _) in problems.items() if what == "changed")
     try:
@@ -47,7 +45,7 @@ def verify_training_set(
         (missing if "is gone" in str(exc) else damaged).insert(0, saved)
     changed: set[str] = set()
     gone: set[str] = set()
-    for run_id in sorted({f["run_id"] for f in ts.manifest["files"]}):
+    for run_id in sorted({f.run_id for f in ts.manifest.files}):
         for row in store.catalog.run_inputs(run_id):
             if row["size"] is None:
                 continue
@@ -58,12 +56,12 @@ def verify_training_set(
                 continue
             if (stat.st_size, stat.st_mtime_ns) != (row["size"], row["mtime_ns"]):
                 changed.add(row["path"])
-    return {
-        "missing_files": missing,
-        "changed_files": damaged,
-        "changed_sources": sorted(changed),
-        "missing_sources": sorted(gone),
-    }
+    return TrainingSetCheck(
+        missing_files=tuple(missing),
+        changed_files=tuple(damaged),
+        changed_sources=tuple(sorted(changed)),
+        missing_sources=tuple(sorted(gone)),
+    )
 
 
 def rebuild_training_set(store: FeatureStore, training_set: TrainingSet | str) -> RetrievalResult:
@@ -73,13 +71,13 @@ def rebuild_training_set(store: FeatureStore, training_set: TrainingSet | str) -
     ts = store.get_training_set(training_set) if isinstance(training_set, str) else training_set
     saved = ts.to_polars()  # StorageError if the saved frame is gone or was changed
     report = store.verify_training_set(ts)
-    if report["missing_files"]:
+    if report.missing_files:
         raise MaterializationError(
-            f"training set {ts.id!r} cannot be rebuilt: {len(report['missing_files'])} "
-            f"offline file(s) it read are gone (first: {report['missing_files'][0]!r}); "
+            f"training set {ts.id!r} cannot be rebuilt: {len(report.missing_files)} "
+            f"offline file(s) it read are gone (first: {report.missing_files[0]!r}); "
             f"re-materialize and build a new training set"
         )
-    m = ts.manifest
+    m = ts.manifest.to_json()  # the manifest as the retrieval made it, a plain dict
     feature_columns = [c for item in m["features"] for c in item["columns"]]
     entity = saved.drop(feature_columns)
     pinned: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -111,7 +109,7 @@ def rebuild_training_set(store: FeatureStore, training_set: TrainingSet | str) -
     if frame_bytes(frame) != frame_bytes(saved):
         raise MaterializationError(
             f"training set {ts.id!r}: the rebuilt frame differs from the saved one although "
-            f"its files exist; changed sources: {report['changed_sources'] or 'none found'}"
+            f"its files exist; changed sources: {list(report.changed_sources) or 'none found'}"
         )
     return RetrievalResult(frame, dict(m))
 

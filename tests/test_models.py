@@ -11,9 +11,12 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from helpers import BOTH_CATALOGS
 from lineage_helpers import World, run_json, sha256_of, world_fixture
 
 import featstore as fs
+
+pytestmark = BOTH_CATALOGS
 
 world = world_fixture("models")
 
@@ -67,7 +70,7 @@ def test_version_records_everything(world: World) -> None:
     assert mv.tags == {"team": "growth", "stage": "dev"}
     assert mv.artifact == str(world.artifact.resolve())
     assert mv.artifact_sha256 == sha256_of(world.artifact)
-    assert mv.features == world.training_set.manifest["features"]
+    assert list(mv.features) == world.training_set.manifest["features"]  # records == dicts
     assert mv.feature_service == world.training_set.manifest["feature_service"]
     assert set(mv.code_version) == {"git_commit", "git_dirty"}
     again = world.store.get_model("churn", 1)
@@ -280,8 +283,8 @@ def test_registry_readable_from_a_new_process(world: World) -> None:
             print(json.dumps({{
                 "churn": store.get_model("churn", 1).to_record(),
                 "production": store.get_model("m_remote_read", alias="production").version,
-                "history": store.alias_history("m_remote_read", "production"),
-                "listed": store.list_models(),
+                "history": [dict(h) for h in store.alias_history("m_remote_read", "production")],
+                "listed": [dict(m) for m in store.list_models()],
                 "search": [
                     mv.version
                     for mv in store.search_model_versions("m_search", order_by="auc")
@@ -308,27 +311,47 @@ def test_model_graph_has_every_version(world: World) -> None:
     assert os.path.isabs(store.get_model("churn").artifact or "")
 
 
+def _write_lock_held(store: fs.FeatureStore) -> bool:
+    """Whether some connection holds the catalog's write lock right now, asked from a
+    connection of its own without waiting: SQLite's ``BEGIN IMMEDIATE``; on PostgreSQL
+    the transaction-scoped advisory lock every write transaction takes first."""
+    import sqlite3
+
+    from featstore.catalog import SQLiteCatalog
+    from featstore.catalog.postgres import _LOCKS, _WRITE_KEY, PostgresCatalog
+
+    catalog = store.catalog
+    if isinstance(catalog, PostgresCatalog):
+        import psycopg
+
+        with psycopg.connect(catalog.url, autocommit=True) as probe, probe.transaction():
+            row = probe.execute(
+                "SELECT pg_try_advisory_xact_lock(%s, %s)", (_LOCKS, _WRITE_KEY)
+            ).fetchone()
+            return not (row and row[0])
+    assert isinstance(catalog, SQLiteCatalog)
+    probe_db = sqlite3.connect(catalog.path, timeout=0, isolation_level=None)
+    try:
+        probe_db.execute("BEGIN IMMEDIATE")
+        probe_db.execute("ROLLBACK")
+        return False
+    except sqlite3.OperationalError:
+        return True
+    finally:
+        probe_db.close()
+
+
 def test_git_is_not_asked_while_holding_the_catalog_write_lock(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """code_version runs git (up to seconds); every other writer would wait on it."""
-    import sqlite3
-
     import featstore.registry as fs_registry
 
     seen: list[bool] = []
     real = fs_registry.code_version
 
     def probing(cwd: str | None = None) -> dict[str, object]:
-        probe = sqlite3.connect(world.store.catalog.path, timeout=0, isolation_level=None)
-        try:
-            probe.execute("BEGIN IMMEDIATE")
-            probe.execute("ROLLBACK")
-            seen.append(False)
-        except sqlite3.OperationalError:
-            seen.append(True)
-        finally:
-            probe.close()
+        seen.append(_write_lock_held(world.store))
         return real(cwd)
 
     monkeypatch.setattr(fs_registry, "code_version", probing)

@@ -8,12 +8,15 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from helpers import BOTH_CATALOGS
 from lineage_helpers import LATEST_AS_OF, TS_BATCH_ROWS, World, run_json, world_fixture
 
 import featstore as fs
 
 ADDED = ["prediction_id", "model_name", "model_version", "as_of"]
 
+
+pytestmark = BOTH_CATALOGS
 
 world = world_fixture("predictions")
 
@@ -23,11 +26,12 @@ def _prediction_files(store: fs.FeatureStore) -> set[Path]:
 
 
 def _batch_rows(store: fs.FeatureStore) -> int:
-    return store.catalog.one("SELECT count(*) AS n FROM prediction_batches")["n"]
+    return len(store.catalog.prediction_batches())
 
 
 def _batch_nodes(store: fs.FeatureStore) -> int:
-    return store.catalog.one("SELECT count(*) AS n FROM nodes WHERE kind = 'prediction_batch'")["n"]
+    # lineage_all_nodes: (nid, id, kind, name, created_at, attrs)
+    return sum(1 for node in store.catalog.lineage_all_nodes() if node[2] == "prediction_batch")
 
 
 def test_batch_with_features_writes_parquet_and_record(world: World) -> None:
@@ -163,7 +167,7 @@ def test_batches_readable_from_a_new_process(world: World) -> None:
         with fs.FeatureStore({str(world.store_path)!r}, progress=False) as store:
             record = store.get_prediction_batch({world.batch.id!r})
             frame = pl.read_parquet(store.path / record["path"])
-            print(json.dumps({{"record": record, "ids": frame["prediction_id"].to_list()}}))
+            print(json.dumps({{"record": dict(record), "ids": frame["prediction_id"].to_list()}}))
     """)
     assert out["record"] == world.store.get_prediction_batch(world.batch.id)
     assert out["ids"] == world.batch.to_polars()["prediction_id"].to_list()

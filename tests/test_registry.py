@@ -13,10 +13,21 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from helpers import END, START, last_json_line, make_events, rolling_spend, run_python
+from helpers import (
+    BOTH_CATALOGS,
+    END,
+    START,
+    last_json_line,
+    make_events,
+    rolling_spend,
+    run_python,
+)
 from polars.testing import assert_frame_equal
 
 import featstore as fs
+from featstore.catalog.postgres import PostgresCatalog
+
+pytestmark = BOTH_CATALOGS
 
 
 @dataclass
@@ -109,7 +120,7 @@ print(json.dumps(listing))
 
 
 def test_new_process_reads_a_view_record(reg: Registered) -> None:
-    rec = _in_new_process(reg, 'print(json.dumps(store.get_feature_view("spending")))')
+    rec = _in_new_process(reg, 'print(json.dumps(dict(store.get_feature_view("spending"))))')
     assert isinstance(rec, dict)
     assert rec["name"] == "spending"
     assert rec["version"] == reg.spending.version
@@ -129,7 +140,7 @@ def test_new_process_reads_a_view_record(reg: Registered) -> None:
     assert '.rolling("ts", period="30d", group_by="customer_id")' in rec["transform_source"]
     assert rec["description"] == ""
 
-    plain = _in_new_process(reg, 'print(json.dumps(store.get_feature_view("amounts")))')
+    plain = _in_new_process(reg, 'print(json.dumps(dict(store.get_feature_view("amounts"))))')
     assert isinstance(plain, dict)
     assert plain["features"] == {"amount": "Int64"}
     assert plain["selection"] == ["amount"]
@@ -199,12 +210,20 @@ print(json.dumps(out))
     assert reg.store.runs() == before
 
 
+def _definition_rows(store: fs.FeatureStore) -> int:
+    """How many definition versions the catalog holds, of every kind and name."""
+    kinds = ("entity", "source", "feature_view", "feature_service")
+    return sum(
+        len(store.catalog.definition_history(kind, name))
+        for kind in kinds
+        for name in store.catalog.current_names(kind)
+    )
+
+
 def test_apply_in_a_new_process_is_idempotent(reg: Registered) -> None:
     """Re-applying the same definitions (same code, another process) registers nothing
     new: the same versions, no new rows."""
-    db = reg.store.path / "catalog.db"
-    with closing(sqlite3.connect(db)) as con:
-        before = con.execute("SELECT count(*) FROM definitions").fetchone()[0]
+    before = _definition_rows(reg.store)
     helpers_dir = str(Path(__file__).parent)
     got = _in_new_process(
         reg,
@@ -224,8 +243,7 @@ print(json.dumps({{"version": spending.version, "run_version": run.view_version}
 """,
     )
     assert got == {"version": reg.spending.version, "run_version": reg.spending.version}
-    with closing(sqlite3.connect(db)) as con:
-        assert con.execute("SELECT count(*) FROM definitions").fetchone()[0] == before
+    assert _definition_rows(reg.store) == before
     assert len(reg.store.versions("feature_view", "spending")) == 1
 
 
@@ -339,6 +357,9 @@ _JSON_COLUMNS = {"body", "attrs", "manifest"}
 
 def test_catalog_documents_are_json_not_pickle(reg: Registered) -> None:
     reg.store.get_historical_features(reg.entity_rows, reg.service)
+    if isinstance(reg.store.catalog, PostgresCatalog):
+        _postgres_documents_are_json(reg, reg.store.catalog.url)
+        return
     db = reg.store.path / "catalog.db"
     checked: dict[str, int] = {}
     with closing(sqlite3.connect(db)) as con:
@@ -371,4 +392,41 @@ def test_catalog_documents_are_json_not_pickle(reg: Registered) -> None:
     assert config["format_version"] >= 1
     with closing(sqlite3.connect(db)) as con:
         kinds = {json.loads(b)["kind"] for (b,) in con.execute("SELECT body FROM definitions")}
+    assert kinds == {"entity", "source", "feature_view", "feature_service"}
+
+
+def _postgres_documents_are_json(reg: Registered, url: str) -> None:
+    """The same checks in the PostgreSQL catalog: documents are TEXT holding JSON
+    objects, no binary column or value anywhere, no pickle inside any text."""
+    import psycopg
+
+    checked: dict[str, int] = {}
+    with psycopg.connect(url, autocommit=True) as con:
+        columns: dict[str, dict[str, str]] = {}
+        for table, column, data_type in con.execute(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = 'public' ORDER BY table_name, ordinal_position"
+        ):
+            columns.setdefault(table, {})[column] = data_type
+        binary = [f"{t}.{c}" for t, cs in columns.items() for c, d in cs.items() if d == "bytea"]
+        assert binary == [], "no binary columns anywhere in the catalog"
+        for table, types in columns.items():
+            rows = con.execute(f'SELECT * FROM "{table}"').fetchall()
+            names = list(types)
+            for row in rows:
+                for column, value in zip(names, row, strict=True):
+                    assert not isinstance(value, bytes | bytearray | memoryview), (table, column)
+                    if isinstance(value, str):
+                        assert "\x80\x04\x95" not in value, f"{table}.{column} holds a pickle"
+            for column in _JSON_COLUMNS & set(types):
+                assert types[column] == "text", f"{table}.{column} is {types[column]}"
+                values = [row[names.index(column)] for row in rows]
+                for value in values:
+                    assert isinstance(json.loads(value), dict), f"{table}.{column}: {value[:80]}"
+                checked[f"{table}.{column}"] = len(values)
+        kinds = {json.loads(b)["kind"] for (b,) in con.execute("SELECT body FROM definitions")}
+    for must in ("definitions.body", "runs.body", "nodes.attrs"):
+        assert checked.get(must, 0) > 0, f"{must} was not exercised"
+    config = json.loads((reg.store.path / "featstore.json").read_text())
+    assert config["format_version"] >= 1
     assert kinds == {"entity", "source", "feature_view", "feature_service"}

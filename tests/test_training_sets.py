@@ -11,6 +11,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from helpers import BOTH_CATALOGS
 from lineage_helpers import (
     LATEST_AS_OF,
     MAT_END,
@@ -25,6 +26,8 @@ import featstore as fs
 import featstore.materialize as fs_materialize
 from featstore.retrieval import frame_bytes, frame_hash, make_manifest
 
+pytestmark = BOTH_CATALOGS
+
 world = world_fixture("training_sets")
 
 
@@ -37,10 +40,9 @@ def own_world(tmp_path: Path) -> Iterator[World]:
 
 
 def _active_files(store: fs.FeatureStore, view: str) -> set[str]:
-    return {
-        r["path"]
-        for r in store.catalog.all("SELECT path FROM files WHERE view = ? AND active = 1", (view,))
-    }
+    """The active offline files of every version of ``view``."""
+    listed = store.catalog.files(sorted(store.catalog.file_paths(view)))
+    return {path for path, row in listed.items() if row["active"]}
 
 
 # -- records ---------------------------------------------------------------------------------
@@ -129,7 +131,7 @@ def test_saving_again_returns_the_same_record(world: World) -> None:
     again = world.store.save_training_set(world.result, "churn_train")
     assert (again.id, again.created_at, again.path) == (ts.id, ts.created_at, ts.path)
     assert ts.path.stat().st_mtime_ns == mtime, "the saved file was rewritten"
-    rows = world.store.catalog.all("SELECT id FROM training_sets WHERE name = 'churn_train'")
+    rows = [r for r in world.store.catalog.training_sets() if r["name"] == "churn_train"]
     assert [r["id"] for r in rows] == [ts.id]
     # the same retrieval run again has the same content id
     same = world.store.get_historical_features(world.entity, world.service)
@@ -177,7 +179,7 @@ def test_rebuild_from_a_new_process(world: World) -> None:
             rebuilt = store.rebuild_training_set(ts.id)
             digest = hashlib.sha256(frame_bytes(rebuilt.frame)).hexdigest()
             print(json.dumps({{"id": ts.id, "digest": digest,
-                              "verify": store.verify_training_set(ts.id),
+                              "verify": dict(store.verify_training_set(ts.id)),
                               "listed": [t.id for t in store.list_training_sets()]}}))
     """)
     assert out["id"] == world.training_set.id

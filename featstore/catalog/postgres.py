@@ -15,6 +15,7 @@ Needs ``psycopg`` 3: ``pip install 'featstore[postgres]'``.
 from __future__ import annotations
 
 import contextlib
+import math
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -303,7 +304,9 @@ class PostgresCatalog(Catalog):
             self._conn.execute("BEGIN")
             self._depth = 1
             try:
-                self._conn.execute(f"SET LOCAL lock_timeout = '{int(self.max_wait_s * 1000)}ms'")
+                # at least 1ms: PostgreSQL reads a lock_timeout of 0 as "wait forever"
+                wait_ms = max(1, math.ceil(self.max_wait_s * 1000))
+                self._conn.execute(f"SET LOCAL lock_timeout = '{wait_ms}ms'")
                 self._conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCKS, _WRITE_KEY))
             except BaseException:
                 self._end("ROLLBACK")
