@@ -11,7 +11,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from featstore import garbage, models, predictions, registry, retrieval, training_sets
+from featstore import garbage, models, predictions, records, registry, retrieval, training_sets
 from featstore.config import open_store
 from featstore.definitions import FeatureService, FeatureView
 from featstore.engine import Engine
@@ -22,20 +22,6 @@ from featstore.lineage import Lineage
 from featstore.materialize import MaterializationRun
 from featstore.offline import OfflineStore
 from featstore.planning import Materializer
-from featstore.records import (
-    AliasEvent,
-    DefinitionRecord,
-    DefinitionVersion,
-    ModelSummary,
-    ModelVersion,
-    PredictionBatch,
-    Run,
-    ServiceRecord,
-    TrainingSet,
-    TrainingSetCheck,
-    ViewRecord,
-    definition_from_json,
-)
 from featstore.registration import Definition, Definitions
 from featstore.retrieval import RetrievalResult
 
@@ -157,28 +143,32 @@ class FeatureStore:
         """
         self.definitions.apply(objects)
 
-    def list_definitions(self, kind: str = "feature_view") -> list[DefinitionRecord]:
+    def list_definitions(self, kind: str = "feature_view") -> list[records.DefinitionRecord]:
         """Current definitions of a kind (``entity``, ``source``, ``feature_view``,
         ``feature_service``) as their records (EntityRecord, SourceRecord, ViewRecord,
         ServiceRecord), sorted by name."""
-        return [definition_from_json(rec) for rec in self.definitions.of_kind(kind)]
+        return [records.definition_from_json(rec) for rec in self.definitions.of_kind(kind)]
 
-    def list_feature_views(self) -> list[ViewRecord]:
+    def list_feature_views(self) -> list[records.ViewRecord]:
         """Current feature views' records, sorted by name."""
-        return [ViewRecord.from_json(rec) for rec in self.definitions.of_kind("feature_view")]
+        return [
+            records.ViewRecord.from_json(rec) for rec in self.definitions.of_kind("feature_view")
+        ]
 
-    def get_feature_view(self, name: str, version: str | None = None) -> ViewRecord:
+    def get_feature_view(self, name: str, version: str | None = None) -> records.ViewRecord:
         """A feature view's record (the current version unless ``version``)."""
-        return ViewRecord.from_json(self.definitions.view_record(name, version))
+        return records.ViewRecord.from_json(self.definitions.view_record(name, version))
 
-    def get_feature_service(self, name: str) -> ServiceRecord:
+    def get_feature_service(self, name: str) -> records.ServiceRecord:
         """A feature service's record."""
-        return ServiceRecord.from_json(self.definitions.service_record(name))
+        return records.ServiceRecord.from_json(self.definitions.service_record(name))
 
-    def versions(self, kind: str, name: str) -> list[DefinitionVersion]:
+    def versions(self, kind: str, name: str) -> list[records.DefinitionVersion]:
         """Every registered version of a definition, oldest first: its record and when
         it was registered (``registered_at``)."""
-        return [DefinitionVersion.from_json(v) for v in self.definitions.versions(kind, name)]
+        return [
+            records.DefinitionVersion.from_json(v) for v in self.definitions.versions(kind, name)
+        ]
 
     # -- materialization -------------------------------------------------------------
 
@@ -203,9 +193,9 @@ class FeatureStore:
         """Materialize each view from where its last run ended (or its first row) to ``end``."""
         return self._materializer.incremental(end, views)
 
-    def runs(self, view: str | None = None) -> list[Run]:
+    def runs(self, view: str | None = None) -> list[records.Run]:
         """Recorded materialization runs (newest first), optionally of one view."""
-        return [Run.loads(body) for body in self.catalog.run_bodies(view)]
+        return [records.Run.loads(body) for body in self.catalog.run_bodies(view)]
 
     # -- retrieval ---------------------------------------------------------------------
 
@@ -289,7 +279,7 @@ class FeatureStore:
             )
         return self._lineage
 
-    def save_training_set(self, result: RetrievalResult, name: str) -> TrainingSet:
+    def save_training_set(self, result: RetrievalResult, name: str) -> records.TrainingSet:
         """Save a retrieval result as a named, reproducible training set.
 
         Writes its frame to ``training_sets/<name>/<content_id>.parquet`` and records its
@@ -299,17 +289,19 @@ class FeatureStore:
         """
         return training_sets.save_training_set(self, result, name)
 
-    def get_training_set(self, ref: str) -> TrainingSet:
+    def get_training_set(self, ref: str) -> records.TrainingSet:
         """A saved training set by id (``training_set:name@cid``) or name (the newest)."""
         found = registry.get_training_set(self.catalog, self.offline, ref)
         assert found is not None
         return found
 
-    def list_training_sets(self) -> list[TrainingSet]:
+    def list_training_sets(self) -> list[records.TrainingSet]:
         """Every saved training set, oldest first."""
         return [self.get_training_set(i) for i in self.catalog.training_set_ids()]
 
-    def verify_training_set(self, training_set: TrainingSet | str) -> TrainingSetCheck:
+    def verify_training_set(
+        self, training_set: records.TrainingSet | str
+    ) -> records.TrainingSetCheck:
         """What changed since a training set was built.
 
         Returns ``missing_files`` and ``changed_files`` (the saved frame and the offline
@@ -320,7 +312,7 @@ class FeatureStore:
         """
         return training_sets.verify_training_set(self, training_set)
 
-    def rebuild_training_set(self, training_set: TrainingSet | str) -> RetrievalResult:
+    def rebuild_training_set(self, training_set: records.TrainingSet | str) -> RetrievalResult:
         """Rebuild a saved training set from its manifest: the same entity rows, view
         versions and exact files. Byte-identical to the saved frame while its inputs exist;
         raises MaterializationError naming the missing inputs otherwise."""
@@ -329,13 +321,13 @@ class FeatureStore:
     def register_model(
         self,
         name: str,
-        training_set: TrainingSet | RetrievalResult | str | None,
+        training_set: records.TrainingSet | RetrievalResult | str | None,
         *,
         artifact: str | os.PathLike[str] | None = None,
         params: dict[str, Any] | None = None,
         metrics: dict[str, float] | None = None,
         tags: dict[str, str] | None = None,
-    ) -> ModelVersion:
+    ) -> records.ModelVersion:
         """Register a new version of model ``name`` (versions count up from 1 per name).
 
         Records the training set (a RetrievalResult is saved first, named after the
@@ -348,15 +340,15 @@ class FeatureStore:
 
     def get_model(
         self, name: str, version: int | None = None, *, alias: str | None = None
-    ) -> ModelVersion:
+    ) -> records.ModelVersion:
         """A model version: the latest, a given ``version``, or the one an ``alias`` names."""
         return registry.get_model_version(self.catalog, name, version, alias)
 
-    def list_models(self) -> list[ModelSummary]:
+    def list_models(self) -> list[records.ModelSummary]:
         """One summary per model name: latest version, version count and aliases."""
         return models.list_models(self)
 
-    def list_model_versions(self, name: str | None = None) -> list[ModelVersion]:
+    def list_model_versions(self, name: str | None = None) -> list[records.ModelVersion]:
         """Every version of a model (or of all models)."""
         return registry.list_model_versions(self.catalog, name)
 
@@ -368,7 +360,7 @@ class FeatureStore:
         order_by: str | None = None,
         descending: bool = True,
         limit: int | None = None,
-    ) -> list[ModelVersion]:
+    ) -> list[records.ModelVersion]:
         """Model versions matching ``name`` and all ``tags``, ordered by a metric
         (``order_by="auc"``); versions without that metric come last."""
         return models.search_model_versions(
@@ -380,7 +372,7 @@ class FeatureStore:
         previous target is kept in the alias history for :meth:`rollback`."""
         registry.set_alias(self.catalog, name, alias, version)
 
-    def rollback(self, name: str, alias: str) -> ModelVersion:
+    def rollback(self, name: str, alias: str) -> records.ModelVersion:
         """Move ``alias`` back to the version it named before its latest change."""
         return registry.rollback(self.catalog, name, alias)
 
@@ -388,20 +380,20 @@ class FeatureStore:
         """Current aliases of model ``name``: alias -> version."""
         return registry.aliases(self.catalog, name)
 
-    def alias_history(self, name: str, alias: str) -> list[AliasEvent]:
+    def alias_history(self, name: str, alias: str) -> list[records.AliasEvent]:
         """Every change of an alias, oldest first: its action (``set`` or ``rollback``),
         the version the alias named after it, and when."""
         return registry.alias_history(self.catalog, name, alias)
 
     def log_predictions(
         self,
-        model_version: ModelVersion | str,
+        model_version: records.ModelVersion | str,
         frame: Any,
         *,
         features: RetrievalResult | None = None,
         timestamp_column: str | None = None,
         as_of: datetime | date | str | None = None,
-    ) -> PredictionBatch:
+    ) -> records.PredictionBatch:
         """Write predictions to Parquet and record a prediction batch.
 
         ``frame`` holds the entity keys and the predictions. Each row gets
@@ -420,10 +412,10 @@ class FeatureStore:
             as_of=as_of,
         )
 
-    def get_prediction_batch(self, ref: str) -> PredictionBatch:
+    def get_prediction_batch(self, ref: str) -> records.PredictionBatch:
         """A prediction batch's record by id (``prediction_batch:<id>``) or batch id."""
         body = registry.get_prediction_batch(self.catalog, ref)
-        return PredictionBatch.from_json(body, root=self.offline.root)
+        return records.PredictionBatch.from_json(body, root=self.offline.root)
 
     # -- maintenance -------------------------------------------------------------------
 
