@@ -129,3 +129,171 @@ def make_store(tmp_path: Path) -> Iterator[Callable[..., fs.FeatureStore]]:
     yield make
     for s in made:
         s.close()
+
+
+# -- catalog backends ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """The URL of a PostgreSQL server for the session (see ``tests/pgserver.py``):
+    FEATSTORE_TEST_POSTGRES, else a throwaway local cluster stopped at the end; skips
+    when there is neither."""
+    import pgserver
+
+    pytest.importorskip("psycopg", reason="pip install -e '.[test]' (psycopg[binary])")
+    try:
+        url = pgserver.server_url()
+    except pgserver.Unavailable as exc:
+        pytest.skip(str(exc))
+    yield url
+    pgserver.shutdown()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"], ids=["sqlite", "postgresql"])
+def catalog_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """The catalog to test against: None (SQLite in the store directory) or the URL of
+    a new empty PostgreSQL database, dropped after the test."""
+    if request.param == "sqlite":
+        yield None
+        return
+    import pgserver
+
+    server: str = request.getfixturevalue("postgres_server")
+    url = pgserver.fresh_database_url(server)
+    yield url
+    pgserver.drop_database(url, server)
+
+
+# -- running a whole module on both catalog backends ---------------------------------------
+#
+# A module opts in with ``pytestmark = helpers.BOTH_CATALOGS``: each of its tests runs on
+# SQLite and on PostgreSQL (ids ``[sqlite]``, ``[postgresql]``), grouped per backend so a
+# module-scoped fixture (e.g. ``world_fixture``) builds one store per backend. Without the
+# mark, ``catalog_backend`` is "sqlite" and nothing changes.
+
+
+@pytest.fixture(scope="module")
+def catalog_backend(request: pytest.FixtureRequest) -> str:
+    """The catalog backend of this module's tests: "sqlite" (the default) or
+    "postgresql" (parametrized by ``helpers.BOTH_CATALOGS``; skips without a server)."""
+    backend: str = getattr(request, "param", "sqlite")
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError(f"unknown catalog backend {backend!r}")
+    if backend == "postgresql":
+        request.getfixturevalue("postgres_server")
+    return backend
+
+
+@pytest.fixture(scope="module")
+def module_catalog(catalog_backend: str, request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """The ``catalog=`` for a store a module-scoped fixture builds: None (SQLite) or a
+    fresh PostgreSQL database for this module and backend, dropped at its end."""
+    if catalog_backend == "sqlite":
+        yield None
+        return
+    import pgserver
+
+    server: str = request.getfixturevalue("postgres_server")
+    url = pgserver.fresh_database_url(server)
+    yield url
+    pgserver.drop_database(url, server)
+
+
+def _holds_catalog(url: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True, connect_timeout=30) as conn:
+        row = conn.execute("SELECT to_regclass('public.meta') IS NOT NULL").fetchone()
+        return bool(row and row[0])
+
+
+class _DatabasePool:
+    """Empty PostgreSQL databases for ``catalog_env``: one a test left empty (most tests
+    create no store) serves the next test; the others are dropped."""
+
+    def __init__(self, server: str) -> None:
+        self.server = server
+        self.spare: list[str] = []
+
+    def take(self) -> str:
+        import pgserver
+
+        return self.spare.pop() if self.spare else pgserver.fresh_database_url(self.server)
+
+    def give_back(self, url: str) -> None:
+        import pgserver
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True, connect_timeout=30) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = 'public'"
+            ).fetchone()
+        if row == (0,):
+            self.spare.append(url)
+        else:
+            pgserver.drop_database(url, self.server)
+
+    def close(self) -> None:
+        import pgserver
+
+        while self.spare:
+            pgserver.drop_database(self.spare.pop(), self.server)
+
+
+@pytest.fixture(scope="session")
+def _database_pool(postgres_server: str) -> Iterator[_DatabasePool]:
+    pool = _DatabasePool(postgres_server)
+    yield pool
+    pool.close()
+
+
+@pytest.fixture
+def catalog_env(
+    catalog_backend: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[str | None]:
+    """Stores this test creates without ``catalog=`` use the module's backend.
+
+    SQLite: ``FEATSTORE_CATALOG`` is unset. PostgreSQL: it names an empty database, so a
+    new store (in this process or in a subprocess, which inherits the environment) keeps
+    its catalog there; a store opened later reads the URL from its featstore.json. Each
+    new store gets a database of its own: once a store of this process took it, the
+    variable moves on to another empty database, and a store of this process never
+    takes one that already holds a catalog (one a subprocess created). Only two
+    subprocesses each creating a new store would share one. After the test, the
+    databases holding anything are dropped."""
+    import featstore.config as fs_config
+
+    if catalog_backend == "sqlite":
+        monkeypatch.delenv(fs_config.CATALOG_ENV, raising=False)
+        yield None
+        return
+    import featstore.store as fs_store
+
+    pool: _DatabasePool = request.getfixturevalue("_database_pool")
+    made: list[str] = []
+
+    def fresh() -> None:
+        made.append(pool.take())
+        monkeypatch.setenv(fs_config.CATALOG_ENV, made[-1])
+
+    fresh()
+    real_spec = fs_config.catalog_spec
+
+    def one_database_per_store(store: Path, found: Any, asked: str | None) -> str | None:
+        if found is not None or asked is not None:
+            return real_spec(store, found, asked)
+        if _holds_catalog(made[-1]):  # taken, e.g. by a store a subprocess created
+            fresh()
+        spec = real_spec(store, found, asked)
+        fresh()  # the next new store, here or in a subprocess, takes another one
+        return spec
+
+    # where a new store asks which catalog to use (featstore.store may import it by name)
+    monkeypatch.setattr(fs_config, "catalog_spec", one_database_per_store)
+    if getattr(fs_store, "catalog_spec", None) is real_spec:
+        monkeypatch.setattr(fs_store, "catalog_spec", one_database_per_store)
+    yield made[0]
+    for url in made:
+        pool.give_back(url)

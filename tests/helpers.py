@@ -18,11 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pytest
 
 import featstore as fs
 
 __all__ = [
+    "BOTH_CATALOGS",
     "END",
+    "ON_BOTH",
+    "SLOW_ON_POSTGRESQL",
     "START",
     "catalog_snapshot",
     "files_under",
@@ -37,6 +41,22 @@ __all__ = [
 
 START = datetime(2024, 1, 1)
 END = datetime(2024, 5, 1)
+
+# ``pytestmark = BOTH_CATALOGS``: every test of the module runs on SQLite and on
+# PostgreSQL (fixtures ``catalog_backend``, ``catalog_env`` and ``module_catalog`` in
+# conftest.py); stores the tests create without ``catalog=`` use that backend
+ON_BOTH = pytest.mark.parametrize(
+    "catalog_backend", ["sqlite", "postgresql"], indirect=True, scope="module"
+)
+BOTH_CATALOGS = [pytest.mark.usefixtures("catalog_env"), ON_BOTH]
+# for one test of a module marked ``pytest.mark.usefixtures("catalog_env")``: SQLite in
+# the default suite, PostgreSQL too with ``-m slow`` (a long test another covers there)
+SLOW_ON_POSTGRESQL = pytest.mark.parametrize(
+    "catalog_backend",
+    ["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)],
+    indirect=True,
+    scope="module",
+)
 
 # the columns every stored feature row carries besides its features
 STORED_KEYS = ["customer_id", "__fs_ts"]
@@ -115,10 +135,7 @@ def stored_rows(
     """Every stored row of a view version (current by default), read from exactly the
     files the catalog lists as active, sorted by key, timestamp and rank."""
     version = version or store.get_feature_view(view)["version"]
-    rows = store.catalog.all(
-        "SELECT path FROM files WHERE view = ? AND view_version = ? AND active = 1",
-        (view, version),
-    )
+    rows = store.catalog.active_files(view, version)
     paths = [store.offline.absolute(r["path"]) for r in rows]
     if not paths:
         return pl.DataFrame()

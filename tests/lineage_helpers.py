@@ -151,11 +151,14 @@ class World:
 
 def world_fixture(name: str) -> Any:
     """A module-scoped ``world`` fixture: one :func:`build_world` shared by a module's
-    tests (which must not change what other tests of the module look at)."""
+    tests (which must not change what other tests of the module look at). In a module
+    marked ``helpers.BOTH_CATALOGS``, one world per catalog backend."""
 
     @pytest.fixture(scope="module")
-    def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-        w = build_world(tmp_path_factory.mktemp(name))
+    def world(
+        tmp_path_factory: pytest.TempPathFactory, module_catalog: str | None
+    ) -> Iterator[World]:
+        w = build_world(tmp_path_factory.mktemp(name), catalog=module_catalog)
         yield w
         w.store.close()
 
@@ -207,12 +210,13 @@ def entity_frame() -> pl.DataFrame:
     )
 
 
-def build_world(root: Path, *, model_name: str = "churn") -> World:
-    """The store described in the module docstring, at ``root / "store"``."""
+def build_world(root: Path, *, model_name: str = "churn", catalog: str | None = None) -> World:
+    """The store described in the module docstring, at ``root / "store"``, its catalog
+    where ``catalog`` says (default: ``$FEATSTORE_CATALOG``, else SQLite)."""
     root.mkdir(parents=True, exist_ok=True)
     txn_files, profile_file = write_raw(root)
     d = definitions(root)
-    store = fs.FeatureStore(root / "store", progress=False, threads=1)
+    store = fs.FeatureStore(root / "store", progress=False, threads=1, catalog=catalog)
     store.apply(
         [
             d["customer"],

@@ -13,9 +13,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 from fault_worker import FEATURES, make_data, month_start, open_store
+from helpers import ON_BOTH, SLOW_ON_POSTGRESQL
 from test_fault_injection import assert_consistent
 
 import featstore as fs
+
+# on PostgreSQL the default suite runs test_catalog_postgres's eight-process test instead
+pytestmark = pytest.mark.usefixtures("catalog_env")
 
 WORKER = Path(__file__).with_name("fault_worker.py")
 
@@ -76,7 +80,7 @@ def run_concurrently(tmp_path: Path, registrations: int, batches: int) -> dict[s
     store = assert_consistent(store_dir)
     versions = [m.version for m in store.list_model_versions("model")]
     assert versions == list(range(1, 2 + 2 * registrations))
-    assert store.catalog.one("SELECT count(*) AS n FROM prediction_batches")["n"] == batches
+    assert len(store.catalog.prediction_batches()) == batches
     assert {t.name for t in store.list_training_sets()} == {"base", "ts_a", "ts_b"}
     # both views were materialized for the whole year by their own processes
     for view in ("last_txn", "spend"):
@@ -86,6 +90,7 @@ def run_concurrently(tmp_path: Path, registrations: int, batches: int) -> dict[s
     return {"max_reader_wait_s": max(reader_waits), "reads": len(reader_waits)}
 
 
+@SLOW_ON_POSTGRESQL
 def test_six_writer_processes_lose_nothing(tmp_path: Path) -> None:
     stats = run_concurrently(tmp_path, registrations=10, batches=2)
     # WAL readers are never blocked by writers; allow generous slack for a loaded machine
@@ -93,6 +98,7 @@ def test_six_writer_processes_lose_nothing(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@ON_BOTH
 def test_many_writer_processes_lose_nothing(tmp_path: Path) -> None:
     stats = run_concurrently(tmp_path, registrations=60, batches=6)
     assert stats["max_reader_wait_s"] < 5.0

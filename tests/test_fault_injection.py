@@ -16,13 +16,18 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
 from fault_worker import FEATURES, make_data, month_start, open_store
+from helpers import ON_BOTH, SLOW_ON_POSTGRESQL
 
 import featstore as fs
+
+# on PostgreSQL the default suite runs test_catalog_postgres's kills (every operation)
+pytestmark = pytest.mark.usefixtures("catalog_env")
 
 WORKER = Path(__file__).with_name("fault_worker.py")
 MONTHS = 12
@@ -73,41 +78,46 @@ def assert_consistent(store_dir: Path) -> fs.FeatureStore:
     """Catalog, lineage and files agree; nothing unlisted is visible after gc."""
     store = fs.FeatureStore(store_dir, progress=False)
     cat = store.catalog
-    for row in cat.all("SELECT path, rows FROM files WHERE active = 1"):
+
+    def listed_files() -> dict[str, dict[str, Any]]:
+        """Every offline file the catalog lists, of every view (active or not)."""
+        paths = {p for view in cat.current_names("feature_view") for p in cat.file_paths(view)}
+        return cat.files(sorted(paths))
+
+    for row in listed_files().values():
+        if not row["active"]:
+            continue
         path = store.offline.absolute(row["path"])
         assert path.exists(), f"active file missing: {row['path']}"
         assert pq.ParquetFile(path).metadata.num_rows == row["rows"]
-    for row in cat.all("SELECT run_id, body FROM runs"):
-        assert cat.one("SELECT 1 FROM nodes WHERE id = ?", (f"run:{row['run_id']}",))
-        for rel in json.loads(row["body"])["files"]:
-            assert cat.one("SELECT 1 FROM files WHERE path = ?", (rel,)) is not None or not (
-                store.offline.absolute(rel).exists()
-            )
-    for table, column, prefix in (
-        ("training_sets", "id", ""),
-        ("prediction_batches", "batch_id", "prediction_batch:"),
+    runs = [json.loads(body) for body in cat.run_bodies()]
+    for run in runs:
+        assert cat.lineage_node(f"run:{run['run_id']}")
+        for rel in run["files"]:
+            assert cat.files([rel]) or not store.offline.absolute(rel).exists()
+    training_sets = cat.training_sets()
+    batches = cat.prediction_batches()
+    for table, rows, column, prefix in (
+        ("training_sets", training_sets, "id", ""),
+        ("prediction_batches", batches, "batch_id", "prediction_batch:"),
     ):
-        for row in cat.all(f"SELECT {column} AS id, path FROM {table}"):
+        for row in rows:
             assert store.offline.absolute(row["path"]).exists(), f"{table} row without file"
-            assert cat.one("SELECT 1 FROM nodes WHERE id = ?", (prefix + row["id"],))
-    versions = [
-        r["version"]
-        for r in cat.all("SELECT version FROM model_versions WHERE name = 'model' ORDER BY version")
-    ]
+            assert cat.lineage_node(prefix + row[column])
+    versions = [json.loads(body)["version"] for body in cat.model_version_bodies("model")]
     assert versions == list(range(1, len(versions) + 1))
-    for kind, sql in (
-        ("materialization_run", "SELECT 'run:' || run_id AS id FROM runs"),
-        ("training_set", "SELECT id FROM training_sets"),
-        ("model_version", "SELECT 'model:' || name || '@' || version AS id FROM model_versions"),
-        (
-            "prediction_batch",
-            "SELECT 'prediction_batch:' || batch_id AS id FROM prediction_batches",
-        ),
-    ):
-        nodes = {r["id"] for r in cat.all("SELECT id FROM nodes WHERE kind = ?", (kind,))}
-        assert nodes == {r["id"] for r in cat.all(sql)}, f"orphan or missing {kind} nodes"
+    models = [json.loads(body) for body in cat.model_version_bodies()]
+    recorded = {
+        "materialization_run": {f"run:{r['run_id']}" for r in runs},
+        "training_set": {r["id"] for r in training_sets},
+        "model_version": {f"model:{m['name']}@{m['version']}" for m in models},
+        "prediction_batch": {f"prediction_batch:{r['batch_id']}" for r in batches},
+    }
+    nodes = cat.lineage_all_nodes()  # (nid, id, kind, name, created_at, attrs)
+    for kind, ids in recorded.items():
+        assert {n[1] for n in nodes if n[2] == kind} == ids, f"orphan or missing {kind} nodes"
     store.gc()
-    listed = {r["path"] for r in cat.all("SELECT path FROM files")}
+    listed = set(listed_files())
     on_disk = {store.offline.relative(p) for p in store.offline.offline.rglob("*.parquet")}
     assert on_disk == listed
     assert not list(store.offline.staging_root.iterdir())
@@ -133,10 +143,8 @@ def kill_materialize(data: Path, reference: list[pl.DataFrame], root: Path, kill
             store_dir, data, "materialize", str(month), kill_after=rng.uniform(0.2, 1.05) * duration
         )
         store = assert_consistent(store_dir)
-        recorded = store.catalog.one(
-            "SELECT count(*) AS n FROM runs WHERE start_ts = ? ",
-            (month_start(month).isoformat(timespec="microseconds"),),
-        )["n"]
+        start = month_start(month).isoformat(timespec="microseconds")
+        recorded = sum(1 for run in store.runs() if run["start"] == start)
         seen = store.get_historical_features(labels, features=FEATURES).to_polars()
         expected_after = reference[max(done_before, month)]
         expected_before = (
@@ -165,6 +173,7 @@ def kill_materialize(data: Path, reference: list[pl.DataFrame], root: Path, kill
     return survived
 
 
+@SLOW_ON_POSTGRESQL
 @pytest.mark.parametrize("kills", [4])
 def test_killed_materialization_leaves_before_or_after(
     data: Path, reference: list[pl.DataFrame], tmp_path: Path, kills: int
@@ -173,6 +182,7 @@ def test_killed_materialization_leaves_before_or_after(
 
 
 @pytest.mark.slow
+@ON_BOTH
 def test_killed_materialization_many_times(
     data: Path, reference: list[pl.DataFrame], tmp_path: Path
 ) -> None:
@@ -227,14 +237,15 @@ def kill_registry_ops(data: Path, root: Path, kills: int) -> dict[str, int]:
 def _counts(store_dir: Path) -> dict[str, int]:
     store = fs.FeatureStore(store_dir, progress=False)
     out = {
-        "save_training_set": store.catalog.one("SELECT count(*) AS n FROM training_sets")["n"],
-        "register_model": store.catalog.one("SELECT count(*) AS n FROM model_versions")["n"],
-        "log_predictions": store.catalog.one("SELECT count(*) AS n FROM prediction_batches")["n"],
+        "save_training_set": len(store.catalog.training_set_ids()),
+        "register_model": sum(count for _, _, count in store.catalog.model_summaries()),
+        "log_predictions": len(store.catalog.prediction_batches()),
     }
     store.close()
     return out
 
 
+@SLOW_ON_POSTGRESQL
 def test_killed_training_set_model_and_prediction_writes_leave_no_trace(
     data: Path, tmp_path: Path
 ) -> None:
@@ -242,6 +253,7 @@ def test_killed_training_set_model_and_prediction_writes_leave_no_trace(
 
 
 @pytest.mark.slow
+@ON_BOTH
 def test_killed_training_set_model_and_prediction_writes_many_times(
     data: Path, tmp_path: Path
 ) -> None:

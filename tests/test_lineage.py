@@ -12,6 +12,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
+from helpers import BOTH_CATALOGS
 from lineage_helpers import (
     LATEST_AS_OF,
     PROFILES,
@@ -41,6 +42,8 @@ ID_PATTERNS = {
     "prediction_batch": r"prediction_batch:[0-9a-f]{32}",
 }
 
+
+pytestmark = BOTH_CATALOGS
 
 world = world_fixture("lineage")
 
@@ -102,8 +105,8 @@ def _expected_edges(i: dict[str, str]) -> set[tuple[str, str, str]]:
 
 def test_operations_record_every_node_kind_with_documented_ids(world: World) -> None:
     ids = _ids(world)
-    rows = world.store.catalog.all("SELECT id, kind FROM nodes")
-    found = {r["id"]: r["kind"] for r in rows}
+    rows = world.store.catalog.lineage_all_nodes()  # (nid, id, kind, name, created_at, attrs)
+    found = {r[1]: r[2] for r in rows}
     assert set(found.values()) == set(NODE_KINDS)
     kinds = {
         "src_txns": "source",
@@ -180,7 +183,7 @@ def test_node_attributes_describe_the_objects(world: World) -> None:
 def test_node_ids_are_stable_across_processes_and_reruns(tmp_path: Path) -> None:
     w = build_world(tmp_path)
     try:
-        before = {r["id"] for r in w.store.catalog.all("SELECT id FROM nodes")}
+        before = {r[1] for r in w.store.catalog.lineage_all_nodes()}
         store_path = w.store_path
     finally:
         w.store.close()
@@ -195,7 +198,7 @@ def test_node_ids_are_stable_across_processes_and_reruns(tmp_path: Path) -> None
         with fs.FeatureStore({str(store_path)!r}, progress=False, threads=1) as store:
             store.apply(list(d.values()))
             runs = store.materialize(MAT_START, MAT_END)
-            ids = [r["id"] for r in store.catalog.all("SELECT id FROM nodes")]
+            ids = [r[1] for r in store.catalog.lineage_all_nodes()]
         print(json.dumps({{"ids": ids, "runs": [r.id for r in runs]}}))
     """)
     after = set(out["ids"])

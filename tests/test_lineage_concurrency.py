@@ -15,11 +15,14 @@ from typing import Any
 
 import polars as pl
 import pytest
+from helpers import BOTH_CATALOGS
 from lineage_helpers import World, world_fixture
 
 import featstore as fs
 import featstore.registry as fs_registry
-from featstore.catalog import Tx
+from featstore.catalog import WriteOps
+
+pytestmark = BOTH_CATALOGS
 
 world = world_fixture("concurrency")
 
@@ -27,18 +30,15 @@ world = world_fixture("concurrency")
 def _state(store: fs.FeatureStore) -> dict[str, Any]:
     """Everything the three operations may write: catalog rows, lineage, files."""
 
-    def rows(sql: str) -> list[tuple[Any, ...]]:
-        return [tuple(r) for r in store.catalog.all(sql)]
-
+    cat = store.catalog
+    models = [json.loads(body) for body in cat.model_version_bodies()]
+    ids = {nid: node_id for nid, node_id, *_ in cat.lineage_all_nodes()}
     return {
-        "training_sets": rows("SELECT id FROM training_sets ORDER BY id"),
-        "model_versions": rows("SELECT name, version FROM model_versions ORDER BY name, version"),
-        "batches": rows("SELECT batch_id FROM prediction_batches ORDER BY batch_id"),
-        "nodes": rows("SELECT id FROM nodes ORDER BY id"),
-        "edges": rows(
-            "SELECT s.id, d.id, e.kind FROM edges e JOIN nodes s ON s.nid = e.src "
-            "JOIN nodes d ON d.nid = e.dst ORDER BY 1, 2, 3"
-        ),
+        "training_sets": sorted(cat.training_set_ids()),
+        "model_versions": sorted((m["name"], m["version"]) for m in models),
+        "batches": sorted(b["batch_id"] for b in cat.prediction_batches()),
+        "nodes": sorted(ids.values()),
+        "edges": sorted((ids[src], ids[dst], kind) for src, dst, kind in cat.lineage_all_edges()),
         "files": sorted(
             str(p.relative_to(store.path))
             for sub in ("training_sets", "predictions")
@@ -63,10 +63,11 @@ def broken_tx(
     """Make a statement midway through the catalog transaction raise."""
     method, error = request.param
 
-    def fail(self: Tx, *args: Any, **kwargs: Any) -> None:
+    def fail(self: WriteOps, *args: Any, **kwargs: Any) -> None:
         raise error("injected failure")
 
-    monkeypatch.setattr(Tx, method, fail)
+    # every backend's transaction object inherits the statement from WriteOps
+    monkeypatch.setattr(WriteOps, method, fail)
     return error
 
 

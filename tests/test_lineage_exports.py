@@ -15,6 +15,7 @@ from typing import Any
 import jsonschema
 import networkx as nx
 import pytest
+from helpers import BOTH_CATALOGS
 from lineage_helpers import (
     World,
     build_world,
@@ -32,6 +33,8 @@ from featstore import exports
 NODE_LINK_SCHEMA = Path(__file__).resolve().parents[1] / "schemas" / "lineage_node_link.schema.json"
 AT = "2024-01-01T00:00:00.000000"
 
+
+pytestmark = BOTH_CATALOGS
 
 world = world_fixture("exports")
 

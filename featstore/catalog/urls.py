@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from urllib.parse import unquote, urlsplit, urlunsplit
+
 __all__ = ["is_url", "redact"]
 
 _SCHEMES = ("postgresql://", "postgres://")
+_SECRET_PARAMS = {"password", "sslpassword"}
 
 
 def is_url(spec: str) -> bool:
@@ -13,10 +16,24 @@ def is_url(spec: str) -> bool:
 
 
 def redact(url: str) -> str:
-    """A catalog URL without its password, for messages and the store's config file."""
-    if not is_url(url) or "@" not in url:
+    """A catalog URL without its password (in the user part or as a ``password=`` query
+    parameter), for messages and the store's config file.
+
+    >>> redact("postgresql://ana:s3cret@db.example:5432/features?password=x&sslmode=require")
+    'postgresql://ana@db.example:5432/features?sslmode=require'
+    """
+    if not is_url(url):
         return url
-    scheme, rest = url.split("://", 1)
-    auth, host = rest.rsplit("@", 1)
-    user = auth.split(":", 1)[0]
-    return f"{scheme}://{user}@{host}" if ":" in auth else url
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    auth, at, host = netloc.rpartition("@")  # the host follows the last '@' of the netloc
+    if at:
+        netloc = f"{auth.partition(':')[0]}@{host}"
+    # other parameters stay as written (libpq decodes %XX, never '+')
+    kept = [
+        p
+        for p in parts.query.split("&")
+        if p and unquote(p.partition("=")[0]) not in _SECRET_PARAMS
+    ]
+    query = "&".join(kept)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
