@@ -9,6 +9,7 @@ one, and the password comes from ``PGPASSWORD``, ``~/.pgpass`` or the URL passed
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass
@@ -153,9 +154,16 @@ def open_store(path: Path, *, create: bool, read_only: bool, catalog: str | None
     config is written last: a store with a config always has a complete catalog; a
     store whose config exists has a catalog, and a missing, empty or foreign one is
     damaged, never initialised afresh (CatalogError, nothing written)."""
+    existed = path.exists()
     found = prepare_directory(path, create=create, read_only=read_only)
-    spec = catalog_spec(path, found, catalog)
-    opened = open_catalog(spec, path, create=found is None, read_only=read_only)
+    try:
+        spec = catalog_spec(path, found, catalog)
+        opened = open_catalog(spec, path, create=found is None, read_only=read_only)
+    except BaseException:
+        if not existed:  # leave nothing behind: remove the directory made for the store
+            with contextlib.suppress(OSError):
+                path.rmdir()  # only if empty
+        raise
     if not opened.read_only and (found is None or found.format_version < FORMAT_VERSION):
         try:
             StoreConfig(FORMAT_VERSION, __version__, spec).write(path)
