@@ -587,3 +587,28 @@ def test_read_only_refuses_every_write_and_writes_nothing(tmp_path: Path, pg_url
     assert before_files <= after_files, "a read-only store deleted files"
     leftover = sorted(after_files - before_files)
     assert not leftover, f"a read-only store wrote {leftover}"
+
+
+def test_cli_init_creates_a_store_with_a_postgresql_catalog(tmp_path: Path, pg_url: str) -> None:
+    """`featstore init --catalog URL`: the store records the URL without its password,
+    and every later command finds the catalog through featstore.json."""
+    from click.testing import CliRunner
+
+    from featstore.cli import cli
+
+    with_password = (
+        pg_url.replace("://", "://postgres:not-needed@", 1) if "@" not in pg_url else pg_url
+    )
+    runner = CliRunner()
+    done = runner.invoke(cli, ["init", str(tmp_path / "s"), "--catalog", with_password, "--json"])
+    assert done.exit_code == 0, done.output
+    info = json.loads(done.output)
+    assert info["created"] is True
+    assert info["catalog"].startswith("postgresql://")
+    assert "not-needed" not in done.output
+    config = json.loads((tmp_path / "s" / "featstore.json").read_text())
+    assert config["catalog"] == info["catalog"]
+    assert not (tmp_path / "s" / "catalog.db").exists()
+    listed = runner.invoke(cli, ["--store", str(tmp_path / "s"), "list", "views", "--json"])
+    assert listed.exit_code == 0, listed.output
+    assert json.loads(listed.output) == []

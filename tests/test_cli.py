@@ -176,7 +176,11 @@ def test_init_creates_a_store_once(tmp_path: Path) -> None:
     assert f"created feature store at {target}" in first.stdout
     assert (target / "featstore.json").is_file()
     assert (target / "catalog.db").is_file()
-    assert run_json(["init", str(target)]) == {"path": str(target), "created": False}
+    assert run_json(["init", str(target)]) == {
+        "path": str(target),
+        "created": False,
+        "catalog": str(target / "catalog.db"),
+    }
 
 
 def test_init_uses_the_store_option_and_env(tmp_path: Path) -> None:

@@ -36,8 +36,9 @@ DEFAULT_STORE = "feature_repo"
 # -- stores --------------------------------------------------------------------------
 
 
-def init_store(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Create a store at ``path`` (or open an existing one); ``created`` says which."""
+def init_store(path: str | os.PathLike[str], *, catalog: str | None = None) -> dict[str, Any]:
+    """Create a store at ``path`` (or open an existing one); ``created`` says which.
+    ``catalog``: a PostgreSQL URL for the new store's catalog (default: SQLite)."""
     target = Path(path).absolute()
     existed = (target / CONFIG_FILE).is_file()
     if target.exists() and not target.is_dir():
@@ -47,9 +48,9 @@ def init_store(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"cannot create a store at {str(target)!r}: the directory is not empty and holds "
             f"no {CONFIG_FILE}; pick an empty or new directory"
         )
-    with fs.FeatureStore(target, progress=False):
-        pass
-    return {"path": str(target), "created": not existed}
+    with fs.FeatureStore(target, progress=False, catalog=catalog if not existed else None) as s:
+        location = s.catalog.location
+    return {"path": str(target), "created": not existed, "catalog": location}
 
 
 def open_store(path: str | os.PathLike[str], *, progress: bool | None = None) -> fs.FeatureStore:

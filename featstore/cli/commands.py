@@ -233,13 +233,20 @@ def cli(ctx: click.Context, store_path: Path) -> None:
 
 @cli.command()
 @click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.option(
+    "--catalog",
+    metavar="URL",
+    envvar="FEATSTORE_CATALOG",
+    help="Keep the catalog in PostgreSQL (postgresql://user@host:port/db) instead of "
+    "the embedded SQLite file; recorded without its password.",
+)
 @json_option
 @click.pass_context
-def init(ctx: click.Context, path: Path | None, as_json: bool) -> None:
+def init(ctx: click.Context, path: Path | None, catalog: str | None, as_json: bool) -> None:
     """Create a store at PATH (default: --store)."""
     state = ctx.find_object(_State)
     assert state is not None
-    info = init_store(path if path is not None else state.store_path)
+    info = init_store(path if path is not None else state.store_path, catalog=catalog)
     if as_json:
         _echo_json(info)
     elif info["created"]:
