@@ -8,11 +8,9 @@ from __future__ import annotations
 import json
 import os
 import random
-import sqlite3
 import subprocess
 import sys
 import textwrap
-from contextlib import closing
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ import polars as pl
 import pytest
 
 import featstore as fs
+from featstore.registration import DEFINITION_KINDS
 
 __all__ = [
     "BOTH_CATALOGS",
@@ -36,7 +35,6 @@ __all__ = [
     "rolling_spend",
     "run_python",
     "stored_rows",
-    "table_rows",
 ]
 
 START = datetime(2024, 1, 1)
@@ -145,31 +143,43 @@ def stored_rows(
     return frame.select(columns) if columns else frame
 
 
-def table_rows(db: Path, table: str) -> list[tuple[Any, ...]]:
-    """All rows of a catalog table, sorted (compare states without caring about order)."""
-    with closing(sqlite3.connect(db)) as con:
-        return sorted(
-            (tuple(r) for r in con.execute(f"SELECT * FROM {table}")),
-            key=repr,
-        )
-
-
-_SNAPSHOT_TABLES = (
-    "definitions",
-    "current_definitions",
-    "runs",
-    "files",
-    "run_inputs",
-    "fingerprint_cache",
-    "nodes",
-    "edges",
-)
-
-
-def catalog_snapshot(store: fs.FeatureStore) -> dict[str, list[tuple[Any, ...]]]:
-    """The catalog tables that apply and materialize write, row for row."""
-    db = store.path / "catalog.db"
-    return {t: table_rows(db, t) for t in _SNAPSHOT_TABLES}
+def catalog_snapshot(store: fs.FeatureStore) -> dict[str, list[Any]]:
+    """Every record of the store's catalog, read through catalog methods in one snapshot
+    (so on any backend), each kind of record sorted (compare states without caring about
+    order). Not read: the backend's own bookkeeping (the format version, the schema)."""
+    with store.catalog.snapshot() as cat:
+        current = [(k, *row) for k in DEFINITION_KINDS for row in cat.current_versions(k)]
+        runs = cat.run_bodies()
+        run_ids = [json.loads(body)["run_id"] for body in runs]
+        views = {name for kind, name, _, _ in current if kind == "feature_view"}
+        views |= {json.loads(body)["view"] for body in runs}
+        paths = sorted(p for view in views for p in cat.file_paths(view))
+        models = cat.model_names()
+        state: dict[str, list[Any]] = {
+            "definitions": [
+                (kind, name, *entry)
+                for kind, name, _, _ in current
+                for entry in cat.definition_history(kind, name)
+            ],
+            "current_definitions": current,
+            "runs": runs,
+            "files": [tuple(row.items()) for row in cat.files(paths).values()],
+            "run_inputs": [
+                (run_id, tuple(i.items())) for run_id in run_ids for i in cat.run_inputs(run_id)
+            ],
+            "training_sets": [tuple(row.items()) for row in cat.training_sets()],
+            "model_versions": cat.model_version_bodies(),
+            "alias_events": [
+                (name, alias, tuple(event.items()))
+                for name in models
+                for alias in cat.alias_names(name)
+                for event in cat.alias_events(name, alias)
+            ],
+            "prediction_batches": [tuple(row.items()) for row in cat.prediction_batches()],
+            "nodes": cat.lineage_all_nodes(),
+            "edges": cat.lineage_all_edges(),
+        }
+    return {kind: sorted(rows, key=repr) for kind, rows in state.items()}
 
 
 def files_under(root: Path) -> set[str]:

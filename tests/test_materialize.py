@@ -118,8 +118,10 @@ def _rolling(env: Env) -> pl.DataFrame:
 
 
 def _active_paths(store: fs.FeatureStore, view: str | None = None) -> set[str]:
-    sql = "SELECT path FROM files WHERE active = 1" + (" AND view = ?" if view else "")
-    return {r["path"] for r in store.catalog.all(sql, (view,) if view else ())}
+    """The paths of the active files of a view (of every view), whatever their version."""
+    views = [view] if view else store.catalog.current_names("feature_view")
+    listed = store.catalog.files([p for v in views for p in store.catalog.file_paths(v)])
+    return {path for path, row in listed.items() if row["active"]}
 
 
 # -- ranges and partitions --------------------------------------------------------------
@@ -854,10 +856,7 @@ def test_superseded_files_outlive_a_rerun_until_the_grace_period_ends(
     assert set(removed) == old
     assert not any((env.store.path / p).exists() for p in old)
     assert all((env.store.path / p).is_file() for p in new)
-    listed = {
-        r["path"] for r in env.store.catalog.all("SELECT path FROM files WHERE view = 'plain'")
-    }
-    assert listed == new
+    assert env.store.catalog.file_paths("plain") == new
     assert_frame_equal(_plain(env), oracle_rows(env.events, START, END))
 
 

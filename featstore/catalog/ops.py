@@ -99,6 +99,16 @@ class ReadOps(_Primitives):
         )
         return [str(r[0]) for r in rows]
 
+    def current_versions(self, kind: str) -> list[tuple[str, str, str]]:
+        """``(name, version, applied_at)`` of the current definitions of a kind, by name
+        (``applied_at`` moves on every apply, even of an unchanged version)."""
+        rows = self._rows(
+            "SELECT name, version, applied_at FROM current_definitions WHERE kind = ? "
+            "ORDER BY name",
+            (kind,),
+        )
+        return [(str(n), str(v), str(a)) for n, v, a in rows]
+
     def definition(self, kind: str, name: str, version: str) -> str | None:
         """The JSON body of one version of a definition, or None."""
         row = self._one(

@@ -16,7 +16,7 @@ __all__ = ["Record", "Row"]
 
 class Row(Protocol):
     """A catalog row as a driver returns it: a mapping, or anything ``dict()`` reads
-    (``sqlite3.Row``; featstore.catalog.sqlite is the one module that imports sqlite3)."""
+    (such as the SQLite driver's row objects)."""
 
     def keys(self) -> Iterable[str]: ...
 
