@@ -299,10 +299,12 @@ def _apply_risky(c: Ctx) -> None:
 
 def _corrupt_active_file(c: Ctx) -> None:
     """Truncate the active file of 'amounts' for February (snapshot is taken after)."""
-    with closing(sqlite3.connect(c.path / "catalog.db")) as con:
-        (rel,) = con.execute(
-            "SELECT path FROM files WHERE view = 'amounts' AND bucket = '2024-02' AND active = 1"
-        ).fetchone()
+    version = c.store.get_feature_view("amounts")["version"]
+    (rel,) = [
+        f["path"]
+        for f in c.store.catalog.active_files("amounts", version)
+        if f["bucket"] == "2024-02"
+    ]
     target = c.path / rel
     size = target.stat().st_size
     with open(target, "r+b") as handle:

@@ -440,9 +440,17 @@ def test_a_reader_sees_one_snapshot_while_another_process_commits(
 # -- 6. what was written is what is read ------------------------------------------------
 
 
+def _active_paths(store: fs.FeatureStore) -> list[str]:
+    """The paths of the active offline files of every view, whatever their version."""
+    views = store.catalog.current_names("feature_view")
+    listed = store.catalog.files([p for v in views for p in store.catalog.file_paths(v)])
+    return sorted(path for path, row in listed.items() if row["active"])
+
+
 def _one_file(store: fs.FeatureStore) -> Path:
-    (row,) = store.catalog.all("SELECT path FROM files WHERE active = 1")
-    return store.offline.absolute(row["path"])
+    """The store's only active offline file."""
+    (path,) = _active_paths(store)
+    return store.offline.absolute(path)
 
 
 def test_what_was_written_is_what_is_read_a_rewritten_file_is_refused(tmp_path: Path):
@@ -795,8 +803,8 @@ def test_a_damaged_view_record_is_a_catalog_error_that_reapplying_repairs(tmp_pa
         store.materialize(D(2024, 1, 1), D(2024, 2, 1))
         schema = pa.schema([pa.field("x", pa.float64())], metadata={b"\xff": b"\xfe"})
         damaged = base64.b64encode(schema.serialize().to_pybytes()).decode()
-        row = store.catalog.one("SELECT body FROM definitions WHERE kind = 'feature_view'")
-        body = json.loads(row["body"]) | {"arrow_schema": damaged}
+        (stored,) = store.catalog.current_definitions("feature_view")
+        body = json.loads(stored) | {"arrow_schema": damaged}
         with store.catalog.transaction() as tx:
             tx.execute(
                 "UPDATE definitions SET body = ? WHERE kind = 'feature_view'", (json.dumps(body),)
@@ -891,7 +899,7 @@ def test_a_value_changed_after_the_view_was_defined_is_refused(tmp_path: Path):
                 store.materialize(D(2024, 1, 1), D(2024, 2, 1))
             with pytest.raises(fs.DefinitionError, match="changed after the view was defined"):
                 store.apply([ent, view])
-            assert store.catalog.all("SELECT * FROM files") == []
+            assert store.catalog.file_paths("v") == set()
     finally:
         RATES["mult"] = 2
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from referencing import Registry, Resource
 
 import featstore as fs
+from featstore.registration import DEFINITION_KINDS
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
 
@@ -74,8 +76,24 @@ def populated(tmp_path_factory: pytest.TempPathFactory) -> fs.FeatureStore:
     return store
 
 
-def _bodies(store: fs.FeatureStore, sql: str) -> list[dict]:
-    return [json.loads(r[0]) for r in store.catalog.all(sql)]
+def _definitions(store: fs.FeatureStore) -> list[str]:
+    """Every applied version of every definition (each name has a current version)."""
+    return [
+        body
+        for kind in DEFINITION_KINDS
+        for name in store.catalog.current_names(kind)
+        for body, _ in store.catalog.definition_history(kind, name)
+    ]
+
+
+# each kind of JSON document the catalog holds, as stored
+DOCUMENTS: dict[str, Callable[[fs.FeatureStore], list[str]]] = {
+    "definition": _definitions,
+    "run": lambda s: s.catalog.run_bodies(),
+    "training_set_manifest": lambda s: [t["manifest"] for t in s.catalog.training_sets()],
+    "model_version": lambda s: s.catalog.model_version_bodies(),
+    "prediction_batch": lambda s: [b["body"] for b in s.catalog.prediction_batches()],
+}
 
 
 def test_store_config_matches_schema(populated: fs.FeatureStore) -> None:
@@ -84,21 +102,21 @@ def test_store_config_matches_schema(populated: fs.FeatureStore) -> None:
 
 
 @pytest.mark.parametrize(
-    ("schema", "sql", "minimum"),
+    ("document", "minimum"),
     [
-        ("definition.schema.json", "SELECT body FROM definitions", 5),
-        ("run.schema.json", "SELECT body FROM runs", 2),
-        ("training_set_manifest.schema.json", "SELECT manifest FROM training_sets", 1),
-        ("model_version.schema.json", "SELECT body FROM model_versions", 1),
-        ("prediction_batch.schema.json", "SELECT body FROM prediction_batches", 1),
+        ("definition", 5),
+        ("run", 2),
+        ("training_set_manifest", 1),
+        ("model_version", 1),
+        ("prediction_batch", 1),
     ],
 )
 def test_catalog_documents_match_schema(
-    populated: fs.FeatureStore, schema: str, sql: str, minimum: int
+    populated: fs.FeatureStore, document: str, minimum: int
 ) -> None:
-    docs = _bodies(populated, sql)
+    docs = [json.loads(text) for text in DOCUMENTS[document](populated)]
     assert len(docs) >= minimum
-    validator = _validator(schema)
+    validator = _validator(f"{document}.schema.json")
     for doc in docs:
         validator.validate(doc)
 
