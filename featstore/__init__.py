@@ -24,6 +24,7 @@ from featstore.definitions import (
     SqlSource,
     feature_view,
 )
+from featstore.engine import Engine
 from featstore.errors import (
     CatalogError,
     ConfigError,
@@ -84,6 +85,7 @@ __all__ = [
     "feature_view",
     # store and results
     "FeatureStore",
+    "Engine",
     "Lineage",
     "MaterializationRun",
     "RetrievalResult",
