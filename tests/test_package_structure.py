@@ -5,8 +5,10 @@ modules."""
 from __future__ import annotations
 
 import ast
+import inspect
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
 import networkx as nx
@@ -149,3 +151,34 @@ def test_import_works_without_posix_only_modules() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "FeatureStore"
+
+
+def _featstore_types(hint: object) -> list[type]:
+    out: list[type] = []
+    todo = [hint]
+    while todo:
+        t = todo.pop()
+        todo.extend(typing.get_args(t))
+        if isinstance(t, type) and t.__module__.startswith("featstore"):
+            out.append(t)
+    return out
+
+
+def test_the_package_exports_every_type_a_public_method_returns() -> None:
+    import featstore as fs
+
+    missing = []
+    checked = 0
+    for name, member in inspect.getmembers(fs.FeatureStore):
+        if name.startswith("_"):
+            continue
+        function = member.fget if isinstance(member, property) else member
+        if not callable(function):
+            continue
+        returned = typing.get_type_hints(function).get("return")
+        for t in _featstore_types(returned):
+            checked += 1
+            if getattr(fs, t.__name__, None) is not t:
+                missing.append(f"FeatureStore.{name} -> {t.__module__}.{t.__name__}")
+    assert checked > 20  # the hints were read
+    assert not missing
