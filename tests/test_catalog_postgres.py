@@ -4,7 +4,7 @@ store-level rules for a catalog URL (featstore.json, reopening, a server that is
 read-only stores).
 
 Skipped when there is no PostgreSQL (see tests/pgserver.py). ``-m slow`` runs bigger
-loads and at least 40 kills.
+loads and 24 more kills.
 """
 
 from __future__ import annotations
@@ -442,8 +442,8 @@ def test_killed_operations_leave_before_or_after(tmp_path: Path, pg_url: str) ->
 
 @pytest.mark.slow
 def test_killed_operations_many_times(tmp_path: Path, pg_url: str) -> None:
-    outcomes = kill_mixed(tmp_path, pg_url, 40, seed=40)
-    assert sum(map(len, outcomes.values())) == 40
+    outcomes = kill_mixed(tmp_path, pg_url, 24, seed=40)
+    assert sum(map(len, outcomes.values())) == 24
     print(f"SIGKILL on PostgreSQL: {_summary(outcomes)}")
 
 
