@@ -14,26 +14,13 @@ from typing import Any
 
 from featstore.errors import CatalogError
 from featstore.lineage_ids import NodeKind, has_prefix
+from featstore.records.runs import OfflineFile
 
 __all__ = ["ReadOps", "WriteOps"]
 
 Row = tuple[Any, ...]
 
-_FILE_COLUMNS = (
-    "path",
-    "view",
-    "view_version",
-    "bucket",
-    "min_ts",
-    "max_ts",
-    "rows",
-    "bytes",
-    "run_id",
-    "active",
-    "superseded_at",
-    "mtime_ns",
-    "sha256",
-)
+_FILE_COLUMNS = OfflineFile.COLUMNS  # the files table, in one place
 _TRAINING_SET_COLUMNS = ("id", "name", "content_id", "path", "rows", "created_at", "manifest")
 
 
