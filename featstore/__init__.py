@@ -35,8 +35,10 @@ from featstore.errors import (
     EngineInputError,
     EngineMemoryError,
     FeatstoreError,
+    GateError,
     LineageError,
     MaterializationError,
+    MonitoringError,
     NotFoundError,
     PointInTimeError,
     SchemaError,
@@ -44,6 +46,13 @@ from featstore.errors import (
 )
 from featstore.lineage import Lineage
 from featstore.materialize import MaterializationRun
+from featstore.monitoring.drift import DriftReport, FeatureDrift
+from featstore.monitoring.evaluation import Comparison, Evaluation
+from featstore.monitoring.labels import LabelBatch
+from featstore.monitoring.performance import PerformanceReport
+from featstore.monitoring.skew import FeatureSkew, SkewReport
+from featstore.monitoring.stats import ColumnStatistics, Histogram, Statistics
+from featstore.monitoring.targets import Window
 from featstore.records import (
     AliasEvent,
     CodeVersion,
@@ -113,6 +122,19 @@ __all__ = [
     "AliasEvent",
     "PredictionBatch",
     "Node",
+    # monitoring: statistics, drift, skew, labels, performance, evaluation
+    "Statistics",
+    "ColumnStatistics",
+    "Histogram",
+    "Window",
+    "DriftReport",
+    "FeatureDrift",
+    "SkewReport",
+    "FeatureSkew",
+    "LabelBatch",
+    "PerformanceReport",
+    "Evaluation",
+    "Comparison",
     # errors
     "CatalogError",
     "ConfigError",
@@ -123,8 +145,10 @@ __all__ = [
     "EngineInputError",
     "EngineMemoryError",
     "FeatstoreError",
+    "GateError",
     "LineageError",
     "MaterializationError",
+    "MonitoringError",
     "NotFoundError",
     "PointInTimeError",
     "SchemaError",

@@ -20,8 +20,10 @@ __all__ = [
     "EngineInputError",
     "EngineMemoryError",
     "FeatstoreError",
+    "GateError",
     "LineageError",
     "MaterializationError",
+    "MonitoringError",
     "NotFoundError",
     "PointInTimeError",
     "SchemaError",
@@ -88,6 +90,17 @@ class CatalogError(FeatstoreError):
 class CoverageError(PointInTimeError):
     """Raised by a ``strict=True`` retrieval when a requested view gave no values: nothing
     materialized in reach of the entity rows, or no entity row matched."""
+
+
+class MonitoringError(FeatstoreError, ValueError):
+    """Raised when statistics, drift, skew, labels, performance or an evaluation cannot be
+    computed from what was given (no rows, a feature missing on one side, labels that
+    match no prediction, a metric an evaluation lacks); nothing is written."""
+
+
+class GateError(MonitoringError):
+    """Raised when a promotion gate refuses to move an alias: the version's recorded
+    evaluation fails a requirement."""
 
 
 class CoverageWarning(UserWarning):

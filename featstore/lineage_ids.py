@@ -14,6 +14,10 @@ materialization_run  ``run:<run_id>``
 training_set         ``training_set:<name>@<content_id>``
 model_version        ``model:<name>@<version>`` (a version number)
 prediction_batch     ``prediction_batch:<batch_id>``
+label_batch          ``label_batch:<batch_id>``
+drift_report         ``drift_report:<report_id>``
+skew_report          ``skew_report:<report_id>``
+evaluation           ``evaluation:<evaluation_id>``
 ===================  ===============================================
 
 An id is read back by its prefix (up to the first ``:``) and, for two-part ids, by the
@@ -61,6 +65,10 @@ class NodeKind(StrEnum):
     TRAINING_SET = "training_set"
     MODEL_VERSION = "model_version"
     PREDICTION_BATCH = "prediction_batch"
+    LABEL_BATCH = "label_batch"
+    DRIFT_REPORT = "drift_report"
+    SKEW_REPORT = "skew_report"
+    EVALUATION = "evaluation"
 
     @property
     def prefix(self) -> str:
@@ -100,6 +108,15 @@ class EdgeKind(StrEnum):
     """training_set -> model_version."""
     PREDICTED = "predicted"
     """model_version -> prediction_batch."""
+    LABELED_BY = "labeled_by"
+    """prediction_batch -> label_batch: ground truth for the batch's predictions."""
+    COMPARED_IN = "compared_in"
+    """training_set, prediction_batch, feature_view or materialization_run -> drift_report
+    (either side of a drift check)."""
+    CHECKED_IN = "checked_in"
+    """prediction_batch -> skew_report."""
+    EVALUATED_IN = "evaluated_in"
+    """model_version -> evaluation; training_set (the eval set) -> evaluation."""
 
 
 NODE_KINDS: tuple[str, ...] = tuple(kind.value for kind in NodeKind)
@@ -125,6 +142,10 @@ _SPECS: dict[NodeKind, _Spec] = {
     NodeKind.TRAINING_SET: _Spec("training_set:", ("name", "content_id")),
     NodeKind.MODEL_VERSION: _Spec("model:", ("name", "version"), last_pattern=re.compile("[0-9]+")),
     NodeKind.PREDICTION_BATCH: _Spec("prediction_batch:", ("batch_id",)),
+    NodeKind.LABEL_BATCH: _Spec("label_batch:", ("batch_id",)),
+    NodeKind.DRIFT_REPORT: _Spec("drift_report:", ("report_id",)),
+    NodeKind.SKEW_REPORT: _Spec("skew_report:", ("report_id",)),
+    NodeKind.EVALUATION: _Spec("evaluation:", ("evaluation_id",)),
 }
 _BY_PREFIX: dict[str, NodeKind] = {spec.prefix: kind for kind, spec in _SPECS.items()}
 _PREFIX_NAMES = ", ".join(spec.prefix[:-1] for spec in _SPECS.values())

@@ -47,6 +47,7 @@ from featstore.definitions import FeatureView
 from featstore.engine import BucketWrite, Engine
 from featstore.errors import EngineError, EngineMemoryError, FeatstoreError, MaterializationError
 from featstore.lineage_ids import EdgeKind, NodeKind, node_id
+from featstore.monitoring.recording import file_statistics
 from featstore.offline import OfflineStore, new_id
 from featstore.records import Run as MaterializationRun  # a run as recorded: one class
 from featstore.timeutil import bucket_bounds, bucket_of, iso, next_bucket, utc_now
@@ -65,6 +66,7 @@ class _Written:
     min_ts: datetime
     max_ts: datetime
     size: int
+    statistics: str | None = None  # the file's column statistics (JSON), if recorded
 
 
 def _fingerprints(view: FeatureView) -> list[InputFile]:
@@ -150,10 +152,12 @@ def materialize_views(
     catalog: Catalog,
     offline: OfflineStore,
     on_bucket: Callable[[str, str], None] | None = None,
+    statistics: bool = True,
 ) -> list[MaterializationRun]:
     """Materialize several views following the commit protocol above, all in one commit:
     readers see every view's new rows or none of them. ``on_bucket(view, month)`` is
-    called as each month is evaluated."""
+    called as each month is evaluated. With ``statistics``, each file's column
+    statistics are recorded in the same commit."""
     prepared: list[_Prepared] = []
     with ExitStack() as held:
         for name in sorted({job.view.name for job in jobs}):  # one order: no deadlocks
@@ -164,7 +168,9 @@ def materialize_views(
                 current = job
                 _collect_view_garbage(job.view.name, catalog, offline)
                 stage = held.enter_context(offline.staging(new_id()))
-                prepared.append(_prepare(job, stage, engine, catalog, offline, on_bucket))
+                prepared.append(
+                    _prepare(job, stage, engine, catalog, offline, on_bucket, statistics)
+                )
             with catalog.transaction() as tx:
                 for item in prepared:
                     _record(tx, item.run, item.job.view, item.written, item.finals, offline)
@@ -196,6 +202,7 @@ def _prepare(
     catalog: Catalog,
     offline: OfflineStore,
     on_bucket: Callable[[str, str], None] | None,
+    statistics: bool = True,
 ) -> _Prepared:
     """Evaluate one view chunk by chunk, write it month by month into ``stage``, and
     publish its files (unlisted).
@@ -265,7 +272,15 @@ def _prepare(
                         f"FeatureStore(memory_limit=...) at least about {need:,.0f}MB"
                     ) from exc
                 written.append(
-                    _Written(bucket, staged, count, lo_ts or lo, hi_ts or lo, staged.stat().st_size)
+                    _Written(
+                        bucket,
+                        staged,
+                        count,
+                        lo_ts or lo,
+                        hi_ts or lo,
+                        staged.stat().st_size,
+                        file_statistics(staged, names) if statistics and count else None,
+                    )
                 )
             if on_bucket:
                 on_bucket(view.name, bucket)
@@ -413,6 +428,8 @@ def _record(
             mtime_ns=stat.st_mtime_ns,
             sha256=file_sha256(str(final)),
         )
+        if item.statistics is not None:
+            tx.add_statistics(offline.relative(final), "offline_file", item.statistics)
     tx.add_run_inputs(
         run.run_id, [(i.path, i.size, i.mtime_ns, i.rows, i.sha256) for i in run.inputs]
     )

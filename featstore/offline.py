@@ -45,9 +45,17 @@ _OWNED = {
     "view": re.compile(r"[0-9a-f]{1,64}/\d{4}-\d{2}/part-[0-9a-f]{1,64}\.parquet"),
     "training_set": re.compile(r"[0-9a-f]{1,64}\.parquet"),
     "predictions": re.compile(r"[1-9][0-9]*/[0-9a-f]{1,64}\.parquet"),
+    "labels": re.compile(r"[0-9a-f]{1,64}\.parquet"),
+    "evaluations": re.compile(r"[0-9a-f]{1,64}\.parquet"),
 }
-_FOLDERS = {"view": "offline", "training_set": "training_sets", "predictions": "predictions"}
-_LOCK_FOLDERS = {"view": "", "training_set": "training_sets", "predictions": "predictions"}
+_FOLDERS = {
+    "view": "offline",
+    "training_set": "training_sets",
+    "predictions": "predictions",
+    "labels": "labels",
+    "evaluations": "evaluations",
+}
+_LOCK_FOLDERS = {**_FOLDERS, "view": ""}
 # held while a staging directory is created and locked (microseconds) and while staging
 # is inspected for collection; a dot name, so that no view's lock (locks/<view>.lock) can be it
 _STAGING_GUARD = ".staging.lock"

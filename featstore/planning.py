@@ -32,8 +32,10 @@ class Materializer:
         engine: Callable[[], Engine],
         *,
         progress: bool,
+        statistics: bool = True,
     ) -> None:
         self.catalog = catalog
+        self.statistics = statistics  # record per-file column statistics as files are written
         self.offline = offline
         self.definitions = definitions
         self._engine = engine
@@ -147,6 +149,7 @@ class Materializer:
             "engine": self._engine(),
             "catalog": self.catalog,
             "offline": self.offline,
+            "statistics": self.statistics,
         }
         if not self._progress:
             return materialize_views(jobs, **kwargs)

@@ -78,6 +78,9 @@ def log_predictions(
             f"log_predictions: the frame lacks entity key {missing[0]!r} of the features "
             f"model {model_version.id} uses; include the keys next to the predictions"
         )
+    table, served = _served_features(table, features, sorted(keys), model_version)
+    # the frame's own columns, the columns featstore adds, then the served features it added
+    added_served = [c for c in served if c not in entity_frame(frame).columns]
     moment: datetime | None = None
     if as_of is not None:
         moment = as_utc(as_of, "as_of")
@@ -94,6 +97,13 @@ def log_predictions(
         pl.lit(model_version.name).alias("model_name"),
         pl.lit(model_version.version).alias("model_version"),
         moment_expr.alias("as_of"),
+    ).select(
+        *[c for c in table.columns if c not in added_served],
+        "prediction_id",
+        "model_name",
+        "model_version",
+        "as_of",
+        *added_served,
     )
     return registry.log_predictions(
         store.catalog,
@@ -103,4 +113,38 @@ def log_predictions(
         batch_id=batch_id,
         retrieval=retrieval,
         as_of=moment,
+        record_statistics=store.record_statistics,
+        extra={"served_features": served} if served else None,
     )
+
+
+def _served_features(
+    table: pl.DataFrame,
+    features: RetrievalResult | None,
+    keys: list[str],
+    model_version: ModelVersion,
+) -> tuple[pl.DataFrame, dict[str, str]]:
+    """The frame with the feature values the model was served, and which column holds
+    which feature (``view@version:feature``): the retrieval's feature columns, taken
+    from ``frame`` when it has them and from the retrieval (row by row) otherwise."""
+    if features is None:
+        return table, {}
+    served: dict[str, str] = {}
+    for item in features.manifest["features"]:
+        for feature, column in zip(item["features"], item["columns"], strict=False):
+            served[column] = f"{item['view']}@{item['version']}:{feature}"
+    missing = [c for c in served if c not in table.columns]
+    if not missing:
+        return table, served
+    given = features.frame
+    lined_up = given.height == table.height and all(
+        k in given.columns and given.get_column(k).equals(table.get_column(k)) for k in keys
+    )
+    if not lined_up:
+        raise PointInTimeError(
+            f"log_predictions: the frame lacks feature column {missing[0]!r} and its rows do "
+            f"not line up with those of `features` (same count, same keys in the same "
+            f"order); keep the predictions in the retrieval's row order, or include the "
+            f"feature columns the model was served in the frame (model {model_version.id})"
+        )
+    return table.with_columns(given.select(missing)), served

@@ -32,6 +32,7 @@ from featstore.errors import (
     did_you_mean,
 )
 from featstore.lineage_ids import EdgeKind, NodeKind, node_id, strip_prefix
+from featstore.monitoring.recording import frame_statistics
 from featstore.names import validate_name
 from featstore.offline import OfflineStore, new_id
 from featstore.records import (
@@ -104,15 +105,16 @@ def collect_garbage(catalog: Catalog, offline: OfflineStore) -> list[str]:
     a writer killed before its commit), each name under its writers' lock. Returns the
     store-relative paths removed."""
     removed: list[str] = []
-    for kind in ("training_set", "predictions"):
+    live_paths: dict[str, Callable[[str], set[str]]] = {
+        "training_set": catalog.training_set_paths,
+        "predictions": catalog.prediction_paths,
+        "labels": catalog.label_paths,
+        "evaluations": lambda _name: catalog.report_paths(),
+    }
+    for kind, live_of in live_paths.items():
         for name in offline.names(kind):
             with exclusive(offline, catalog, name, kind=kind):
-                live = (
-                    catalog.training_set_paths(name)
-                    if kind == "training_set"
-                    else catalog.prediction_paths(name)
-                )
-                removed += offline.collect_orphans(name, live, kind=kind)
+                removed += offline.collect_orphans(name, live_of(name), kind=kind)
     return removed
 
 
@@ -125,6 +127,8 @@ def save_training_set(
     frame: pl.DataFrame,
     manifest: dict[str, Any],
     name: str,
+    *,
+    record_statistics: bool = True,
 ) -> TrainingSet:
     validate_name(name, "training set")
     content_id = str(manifest.get("content_id"))
@@ -147,7 +151,9 @@ def save_training_set(
                 publish(existing.path)
             return _refresh_provenance(catalog, existing, manifest, record)
         publish(final)
-        return _commit_training_set(catalog, offline, frame, manifest, record, name, final)
+        return _commit_training_set(
+            catalog, offline, frame, manifest, record, name, final, record_statistics
+        )
 
 
 def _intact(ts: TrainingSet) -> bool:
@@ -166,10 +172,12 @@ def _commit_training_set(
     record: TrainingSetManifest,
     name: str,
     final: Path,
+    record_statistics: bool = True,
 ) -> TrainingSet:
     """Record a published training-set file (holding its name's lock); ``record`` is
     ``manifest`` decoded."""
     content_id = str(manifest["content_id"])
+    statistics = frame_statistics(frame) if record_statistics else None
     now = iso(utc_now())
     ts = TrainingSet(
         name=name,
@@ -209,6 +217,8 @@ def _commit_training_set(
                     },
                 )
                 tx.add_edges(_retrieval_edges(manifest, ts.id))
+                if statistics is not None:
+                    tx.add_statistics(ts.id, "training_set", statistics)
     except BaseException:
         # never delete the file of a training set another process committed
         try:
@@ -481,6 +491,9 @@ def aliases(catalog: Catalog, name: str) -> dict[str, int]:
 
 # -- predictions -------------------------------------------------------------------------
 
+# the columns log_predictions adds to each row (no statistics are recorded for them)
+ADDED_COLUMNS = ("prediction_id", "model_name", "model_version", "as_of")
+
 
 def log_predictions(
     catalog: Catalog,
@@ -491,6 +504,8 @@ def log_predictions(
     batch_id: str,
     retrieval: dict[str, Any] | None,
     as_of: datetime | None,
+    record_statistics: bool = True,
+    extra: dict[str, Any] | None = None,
 ) -> PredictionBatch:
     if retrieval is not None:
         _manifest_record(retrieval, f"predictions of model {model.id!r}")
@@ -500,7 +515,16 @@ def log_predictions(
     ) as publish:
         publish(final)
         return _commit_predictions(
-            catalog, offline, model, frame, batch_id, retrieval, as_of, final
+            catalog,
+            offline,
+            model,
+            frame,
+            batch_id,
+            retrieval,
+            as_of,
+            final,
+            record_statistics,
+            extra or {},
         )
 
 
@@ -513,10 +537,14 @@ def _commit_predictions(
     retrieval: dict[str, Any] | None,
     as_of: datetime | None,
     final: Path,
+    record_statistics: bool,
+    extra: dict[str, Any],
 ) -> PredictionBatch:
-    """Record a published prediction file (holding its model's lock)."""
+    """Record a published prediction file (holding its model's lock); ``extra`` adds
+    keys to its record (``served_features``)."""
     now = iso(utc_now())
     digest = frame_digest(frame)
+    statistics = frame_statistics(frame, skip=ADDED_COLUMNS) if record_statistics else None
     body = {
         "content_hash": digest,
         "batch_id": batch_id,
@@ -528,6 +556,7 @@ def _commit_predictions(
         "as_of": iso(as_of) if as_of else None,
         "retrieval": retrieval,
         "columns": frame.columns,
+        **extra,
     }
     try:
         batch = PredictionBatch.from_json(body, root=offline.root)
@@ -556,6 +585,8 @@ def _commit_predictions(
             if retrieval:
                 edges += _retrieval_edges(retrieval, batch.id)
             tx.add_edges(edges)
+            if statistics is not None:
+                tx.add_statistics(batch.id, "prediction_batch", statistics)
     except BaseException:
         final.unlink(missing_ok=True)
         raise

@@ -20,6 +20,8 @@ from featstore.errors import ConfigError
 from featstore.explain import explain_prediction
 from featstore.lineage import Lineage
 from featstore.materialize import MaterializationRun
+from featstore.monitoring.api import MonitoringMethods
+from featstore.monitoring.evaluation import check_gate
 from featstore.offline import OfflineStore
 from featstore.planning import Materializer
 from featstore.registration import Definition, Definitions
@@ -28,7 +30,7 @@ from featstore.retrieval import RetrievalResult
 __all__ = ["FeatureStore"]
 
 
-class FeatureStore:
+class FeatureStore(MonitoringMethods):
     """A feature store in one directory: a Parquet offline store and a catalog (an SQLite
     file in the directory, or a PostgreSQL database shared by a team).
 
@@ -57,6 +59,10 @@ class FeatureStore:
     engine
         The query engine (see :class:`featstore.engine.Engine`); default: DuckDB in this
         process, configured by ``memory_limit`` and ``threads``.
+    statistics
+        Record column statistics of every materialized file, saved training set and
+        logged prediction batch (the default; see docs/monitoring.md). ``False`` writes
+        faster, and drift then reads the reference's rows.
 
     A FeatureStore is used from one thread; any number of processes may open the same
     directory at once.
@@ -73,8 +79,10 @@ class FeatureStore:
         catalog: str | None = None,
         read_only: bool = False,
         engine: Engine | None = None,
+        statistics: bool = True,
     ) -> None:
         DuckDBEngine.check_options(memory_limit, threads)
+        self.record_statistics = bool(statistics)
         self.path = Path(path).absolute()
         self.catalog = open_store(self.path, create=create, read_only=read_only, catalog=catalog)
         self.offline = OfflineStore(self.path, read_only=read_only)
@@ -91,6 +99,7 @@ class FeatureStore:
             self.definitions,
             lambda: self.engine,
             progress=sys.stderr.isatty() if progress is None else progress,
+            statistics=self.record_statistics,
         )
         self._lineage: Lineage | None = None
 
@@ -367,9 +376,23 @@ class FeatureStore:
             self, name, tags=tags, order_by=order_by, descending=descending, limit=limit
         )
 
-    def set_alias(self, name: str, alias: str, version: int) -> None:
+    def set_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int,
+        *,
+        require: dict[str, str] | None = None,
+        eval_set: Any = None,
+    ) -> None:
         """Point ``alias`` (e.g. ``production``) of model ``name`` at ``version``; the
-        previous target is kept in the alias history for :meth:`rollback`."""
+        previous target is kept in the alias history for :meth:`rollback`.
+
+        ``require`` is a promotion gate, e.g. ``{"auc": ">= 0.80"}``: the version's
+        latest recorded evaluation (on ``eval_set``, when given) must meet every
+        requirement, or GateError says which fails and the alias does not move."""
+        if require:
+            check_gate(self, name, registry.check_version(name, version), require, eval_set)
         registry.set_alias(self.catalog, name, alias, version)
 
     def rollback(self, name: str, alias: str) -> records.ModelVersion:

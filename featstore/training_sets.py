@@ -122,5 +122,10 @@ def save_training_set(store: FeatureStore, result: RetrievalResult, name: str) -
             f"returned; found {type(result).__name__}"
         )
     return registry.save_training_set(
-        store.catalog, store.offline, result.frame, result.manifest, name
+        store.catalog,
+        store.offline,
+        result.frame,
+        result.manifest,
+        name,
+        record_statistics=store.record_statistics,
     )

@@ -252,6 +252,7 @@ def build_world(root: Path, *, model_name: str = "churn", catalog: str | None = 
         orient="row",
     )
     ts_batch = store.log_predictions(model, ts_frame, timestamp_column="scored_at")
+    extra = monitor_world(store, training_set, model, batch)
     return World(
         root=root,
         store=store,
@@ -273,7 +274,30 @@ def build_world(root: Path, *, model_name: str = "churn", catalog: str | None = 
         latest=latest,
         batch=batch,
         ts_batch=ts_batch,
+        extra=extra,
     )
+
+
+def monitor_world(
+    store: fs.FeatureStore, training_set: Any, model: Any, batch: Any
+) -> dict[str, Any]:
+    """The monitoring operations, each once: a drift check between the training set and
+    the batch, the batch's skew, its labels, and an evaluation of the model on the
+    training set."""
+    drift = store.drift(training_set, batch)
+    skew = store.skew(batch)
+    labels = store.log_labels(
+        batch.to_polars()
+        .select("prediction_id")
+        .with_columns(pl.Series("label", [(i + 1) % 2 for i in range(batch.rows)]))
+    )
+    evaluation = store.evaluate(
+        model,
+        training_set,
+        predictions=[(i * 7 % 10) / 10 for i in range(training_set.rows)],
+        label_column="label",
+    )
+    return {"drift": drift, "skew": skew, "labels": labels, "evaluation": evaluation}
 
 
 # -- subprocesses ------------------------------------------------------------------------

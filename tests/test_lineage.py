@@ -40,12 +40,20 @@ ID_PATTERNS = {
     "training_set": r"training_set:[A-Za-z_][\w.-]*@[0-9a-f]{16}",
     "model_version": r"model:[A-Za-z_][\w.-]*@[1-9][0-9]*",
     "prediction_batch": r"prediction_batch:[0-9a-f]{32}",
+    "label_batch": r"label_batch:[0-9a-f]{32}",
+    "drift_report": r"drift_report:[0-9a-f]{32}",
+    "skew_report": r"skew_report:[0-9a-f]{32}",
+    "evaluation": r"evaluation:[0-9a-f]{32}",
 }
 
 
 pytestmark = BOTH_CATALOGS
 
 world = world_fixture("lineage")
+
+
+# the monitoring operations' nodes: all downstream of the training set or the batch
+MONITORING = ("drift", "skew", "labels", "evaluation")
 
 
 def _ids(w: World) -> dict[str, str]:
@@ -67,6 +75,10 @@ def _ids(w: World) -> dict[str, str]:
         "model": "model:churn@1",
         "batch": f"prediction_batch:{w.batch.batch_id}",
         "ts_batch": f"prediction_batch:{w.ts_batch.batch_id}",
+        "drift": w.extra["drift"].id,
+        "skew": w.extra["skew"].id,
+        "labels": w.extra["labels"].id,
+        "evaluation": w.extra["evaluation"].id,
     }
 
 
@@ -97,6 +109,12 @@ def _expected_edges(i: dict[str, str]) -> set[tuple[str, str, str]]:
         (i["run_profile"], i["batch"], "read_by"),
         (i["service"], i["batch"], "selected_by"),
         (i["model"], i["ts_batch"], "predicted"),
+        (i["ts"], i["drift"], "compared_in"),
+        (i["batch"], i["drift"], "compared_in"),
+        (i["batch"], i["skew"], "checked_in"),
+        (i["batch"], i["labels"], "labeled_by"),
+        (i["model"], i["evaluation"], "evaluated_in"),
+        (i["ts"], i["evaluation"], "evaluated_in"),
     }
 
 
@@ -123,6 +141,10 @@ def test_operations_record_every_node_kind_with_documented_ids(world: World) -> 
         "model": "model_version",
         "batch": "prediction_batch",
         "ts_batch": "prediction_batch",
+        "drift": "drift_report",
+        "skew": "skew_report",
+        "labels": "label_batch",
+        "evaluation": "evaluation",
     }
     assert found == {ids[k]: kind for k, kind in kinds.items()}
     for node_id, kind in found.items():
@@ -287,7 +309,10 @@ def test_new_process_sql_and_loaded_graph_answer_the_same(
     answers: dict[str, Any], world: World
 ) -> None:
     assert answers["loaded_during_sql"] is False, "one-off queries must not load the whole graph"
-    assert answers["whole"] == {"nodes": 14, "edges": len(_expected_edges(_ids(world)))}
+    assert answers["whole"] == {
+        "nodes": len(_ids(world)),
+        "edges": len(_expected_edges(_ids(world))),
+    }
     sql, graph = answers["sql"], answers["graph"]
     assert sql.keys() == graph.keys()
     for key in sql:
@@ -345,7 +370,7 @@ def test_downstream_impact_and_paths(answers: dict[str, Any], world: World, mode
         *sorted([ids["batch"], ids["ts_batch"]]),
     ]
     assert {n["id"] for n in a["impact_csv"]} == {
-        ids[k] for k in ("run_profile", "ts", "model", "batch", "ts_batch")
+        ids[k] for k in ("run_profile", "ts", "model", "batch", "ts_batch", *MONITORING)
     }
     assert a["path_file_model"] == [ids["file0"], ids["run_spend"], ids["ts"], ids["model"]]
     path = a["path_source_batch"]
@@ -385,13 +410,14 @@ def test_subgraphs_windows_and_model_graph(
     assert set(a["sub_up"]["nodes"]) == {ids[k] for k in up}
     assert a["sub_up"]["edges"] == induced(up)
     assert a["sub_up"]["nodes"][ids["model"]]["kind"] == "model_version"
-    down = {"ts", "model", "batch", "ts_batch"}
+    down = {"ts", "model", "batch", "ts_batch", *MONITORING}
     assert set(a["sub_down"]["nodes"]) == {ids[k] for k in down}
     assert a["sub_down"]["edges"] == induced(down)
     both = {"run_profile", "profile", "src_profiles", "csv", "ts", "model", "batch", "ts_batch"}
+    both |= set(MONITORING)
     assert set(a["sub_both"]["nodes"]) == {ids[k] for k in both}
     assert a["sub_both"]["edges"] == induced(both)
-    late = {"ts", "model", "batch", "ts_batch"}
+    late = {"ts", "model", "batch", "ts_batch", *MONITORING}
     assert set(a["window_late"]["nodes"]) == {ids[k] for k in late}
     assert a["window_late"]["edges"] == induced(late)
     assert not set(a["window_early"]["nodes"]) & {ids[k] for k in late}

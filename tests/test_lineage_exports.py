@@ -78,8 +78,8 @@ def test_node_link_round_trip(world: World, graph: nx.MultiDiGraph) -> None:
     document = json.loads(text)
     assert document["format"] == "featstore.lineage.node-link/1"
     assert document["featstore_version"] == fs.__version__
-    assert len(document["nodes"]) == graph.number_of_nodes() == 14
-    assert len(document["edges"]) == graph.number_of_edges() == 25
+    assert len(document["nodes"]) == graph.number_of_nodes() == 18  # 14 + 4 monitoring
+    assert len(document["edges"]) == graph.number_of_edges() == 31
     back = exports.from_node_link(document)
     assert isinstance(back, nx.MultiDiGraph)
     assert node_map(back) == node_map(graph)
@@ -241,7 +241,8 @@ def test_labels_are_escaped_and_shortened() -> None:
 def test_export_subgraph_and_unknown_format(world: World) -> None:
     sub = world.store.lineage.subgraph(world.model.id, direction="down")
     dot = world.store.lineage.export("dot", sub)
-    assert dot.count(" -> ") == sub.number_of_edges() == 2
+    # the model's batches, their skew report, labels and drift check, its evaluation
+    assert dot.count(" -> ") == sub.number_of_edges() == 6
     assert "source:txns" not in dot
     with pytest.raises(
         fs.LineageError, match="unknown export format 'grapml'; did you mean 'graphml'"

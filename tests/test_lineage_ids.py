@@ -52,6 +52,11 @@ PREFIXES = {
     "training_set": "training_set:",
     "model_version": "model:",
     "prediction_batch": "prediction_batch:",
+    # added with monitoring (format 4)
+    "label_batch": "label_batch:",
+    "drift_report": "drift_report:",
+    "skew_report": "skew_report:",
+    "evaluation": "evaluation:",
 }
 OLD_NODE_KINDS = tuple(PREFIXES)
 OLD_EDGE_KINDS = (
@@ -63,6 +68,11 @@ OLD_EDGE_KINDS = (
     "features_of",
     "trained",
     "predicted",
+    # added with monitoring (format 4)
+    "labeled_by",
+    "compared_in",
+    "checked_in",
+    "evaluated_in",
 )
 
 HOSTILE = [

@@ -41,7 +41,13 @@ def test_batch_with_features_writes_parquet_and_record(world: World) -> None:
     )
     assert (batch.model, batch.model_version, batch.rows) == ("churn", 1, 3)
     frame = pl.read_parquet(batch.path)
-    assert frame.columns == ["customer_id", "score", *ADDED]
+    # the served feature values follow: what skew recomputes
+    assert frame.columns == ["customer_id", "score", *ADDED, "amount", "age"]
+    assert dict(batch.served_features) == {
+        "amount": f"spend@{world.spend.version}:amount",
+        "age": f"profile@{world.profile.version}:age",
+    }
+    assert frame.select("amount", "age").equals(world.latest.frame.select("amount", "age"))
     assert frame["prediction_id"].to_list() == [f"{batch.batch_id}:{i}" for i in range(3)]
     assert frame["model_name"].to_list() == ["churn"] * 3
     assert frame["model_version"].to_list() == [1] * 3

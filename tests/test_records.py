@@ -23,6 +23,7 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from lineage_helpers import monitor_world
 from referencing import Registry, Resource
 
 import featstore as fs
@@ -246,6 +247,7 @@ def _build(root: Path) -> World:
             ),
             store.log_predictions(m2, labels.with_columns(p=pl.lit(0.7))),
         ]
+        monitor_world(store, churn_train, m1, batches[0])  # every node kind is recorded
     except BaseException:
         store.close()
         raise

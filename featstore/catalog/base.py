@@ -23,7 +23,7 @@ from featstore.catalog.ops import ReadOps, WriteOps
 __all__ = ["FORMAT_VERSION", "Catalog"]
 
 # the one catalog format, whatever the backend; docs/catalog.md describes it
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 
 
 class Catalog(ReadOps):

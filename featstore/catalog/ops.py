@@ -344,6 +344,57 @@ class ReadOps(_Primitives):
         rows = self._rows("SELECT path FROM prediction_batches WHERE model = ?", (model,))
         return {str(r[0]) for r in rows}
 
+    # -- monitoring ------------------------------------------------------------------------
+
+    def statistics_bodies(self, subjects: Sequence[str]) -> dict[str, str]:
+        """The recorded statistics (JSON) of each subject among ``subjects`` that has
+        them: an offline file's path, a training set's or a prediction batch's id."""
+        found: dict[str, str] = {}
+        for chunk in _chunks(sorted(set(subjects))):
+            rows = self._rows(
+                f"SELECT subject, body FROM statistics WHERE subject IN ({_marks(len(chunk))})",
+                chunk,
+            )
+            found.update((str(r[0]), str(r[1])) for r in rows)
+        return found
+
+    def report_body(self, report_id: str) -> str | None:
+        row = self._one("SELECT body FROM reports WHERE id = ?", (report_id,))
+        return None if row is None else str(row[0])
+
+    def report_bodies(self, kind: str, subject: str | None = None) -> list[str]:
+        """Reports of a kind (``drift``, ``evaluation``, ``skew``), optionally about one
+        subject (an evaluation's model), oldest first."""
+        if subject is None:
+            rows = self._rows(
+                "SELECT body FROM reports WHERE kind = ? ORDER BY created_at, id", (kind,)
+            )
+        else:
+            rows = self._rows(
+                "SELECT body FROM reports WHERE kind = ? AND subject = ? ORDER BY created_at, id",
+                (kind, subject),
+            )
+        return [str(r[0]) for r in rows]
+
+    def label_batch_bodies(self, model: str | None = None) -> list[str]:
+        """Logged label batches (of one model, or all), oldest first."""
+        if model is None:
+            rows = self._rows("SELECT body FROM label_batches ORDER BY created_at, batch_id")
+        else:
+            rows = self._rows(
+                "SELECT body FROM label_batches WHERE model = ? ORDER BY created_at, batch_id",
+                (model,),
+            )
+        return [str(r[0]) for r in rows]
+
+    def label_paths(self, model: str) -> set[str]:
+        rows = self._rows("SELECT path FROM label_batches WHERE model = ?", (model,))
+        return {str(r[0]) for r in rows}
+
+    def report_paths(self) -> set[str]:
+        rows = self._rows("SELECT path FROM reports WHERE path IS NOT NULL")
+        return {str(r[0]) for r in rows}
+
     # -- lineage -----------------------------------------------------------------------
 
     def lineage_node(self, node_id: str) -> Row | None:
@@ -517,6 +568,11 @@ class WriteOps(ReadOps):
     def delete_superseded_files(self, view: str, before: str) -> None:
         """Forget files of a view superseded before ``before`` (ISO text)."""
         self._run(
+            "DELETE FROM statistics WHERE subject IN (SELECT path FROM files WHERE view = ? "
+            "AND active = 0 AND superseded_at < ?)",
+            (view, before),
+        )
+        self._run(
             "DELETE FROM files WHERE view = ? AND active = 0 AND superseded_at < ?", (view, before)
         )
 
@@ -585,6 +641,42 @@ class WriteOps(ReadOps):
             "INSERT INTO prediction_batches (batch_id, model, model_version, path, rows, "
             "created_at, body) VALUES (?,?,?,?,?,?,?)",
             (batch_id, model, model_version, path, rows, created_at, body),
+        )
+
+    def add_statistics(self, subject: str, kind: str, body: str) -> None:
+        """Record (or replace) the statistics of a subject."""
+        self._run(
+            "INSERT INTO statistics (subject, kind, body) VALUES (?,?,?) "
+            "ON CONFLICT (subject) DO UPDATE SET kind = excluded.kind, body = excluded.body",
+            (subject, kind, body),
+        )
+
+    def add_report(
+        self,
+        *,
+        id: str,
+        kind: str,
+        subject: str | None,
+        created_at: str,
+        body: str,
+        path: str | None = None,
+    ) -> bool:
+        """Record a report; False (nothing written) when its id exists."""
+        if self._one("SELECT 1 FROM reports WHERE id = ?", (id,)) is not None:
+            return False
+        self._run(
+            "INSERT INTO reports (id, kind, subject, created_at, path, body) VALUES (?,?,?,?,?,?)",
+            (id, kind, subject, created_at, path, body),
+        )
+        return True
+
+    def add_label_batch(
+        self, *, batch_id: str, model: str, path: str, rows: int, created_at: str, body: str
+    ) -> None:
+        self._run(
+            "INSERT INTO label_batches (batch_id, model, path, rows, created_at, body) "
+            "VALUES (?,?,?,?,?,?)",
+            (batch_id, model, path, rows, created_at, body),
         )
 
     def add_node(self, node_id: str, kind: str, name: str, at: str, attrs: dict[str, Any]) -> None:

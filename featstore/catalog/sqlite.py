@@ -135,6 +135,31 @@ CREATE TABLE IF NOT EXISTS prediction_batches (
     created_at    TEXT NOT NULL,
     body          TEXT NOT NULL
 );
+-- monitoring: statistics of offline files, training sets and prediction batches (body is
+-- JSON); drift reports, evaluations and skew reports; logged labels
+CREATE TABLE IF NOT EXISTS statistics (
+    subject TEXT PRIMARY KEY,
+    kind    TEXT NOT NULL,
+    body    TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS reports (
+    id         TEXT PRIMARY KEY,
+    kind       TEXT NOT NULL,
+    subject    TEXT,
+    created_at TEXT NOT NULL,
+    path       TEXT,
+    body       TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS reports_kind ON reports (kind, subject, created_at);
+CREATE TABLE IF NOT EXISTS label_batches (
+    batch_id   TEXT PRIMARY KEY,
+    model      TEXT NOT NULL,
+    path       TEXT NOT NULL,
+    rows       INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    body       TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS label_batches_model ON label_batches (model, created_at);
 -- lineage: nodes and typed edges (upstream -> downstream); attrs is JSON. Edges refer to
 -- nodes by their integer nid, so recursive walks compare integers, not id strings.
 CREATE TABLE IF NOT EXISTS nodes (

@@ -893,6 +893,11 @@ def gc(ctx: click.Context, as_json: bool) -> None:
         click.echo(f"  {path}")
 
 
+from featstore.cli.monitor import register as _register_monitoring  # noqa: E402
+
+_register_monitoring(cli)  # stats, drift, skew, labels, performance, evaluate, compare
+
+
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """The ``featstore`` console script."""
     cli.main(args=list(argv) if argv is not None else None, prog_name="featstore")

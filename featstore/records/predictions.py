@@ -3,6 +3,7 @@ one model version, and the retrieval they were computed from."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -41,6 +42,9 @@ class PredictionBatch(Record):
     as_of: str | None = None
     retrieval: TrainingSetManifest | None = field(default=None, repr=False)
     columns: tuple[str, ...] = ()
+    served_features: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """Columns of the file holding the feature values the model was served: column ->
+    ``view@version:feature`` (what :meth:`FeatureStore.skew` recomputes)."""
     root: Path | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -76,6 +80,8 @@ class PredictionBatch(Record):
         }
         if self.content_hash is not None:
             out["content_hash"] = self.content_hash
+        if self.served_features:
+            out["served_features"] = dict(self.served_features)
         return out
 
     @classmethod
@@ -104,5 +110,6 @@ class PredictionBatch(Record):
             as_of=r.instant_or_none("as_of"),
             retrieval=r.nested_or_none("retrieval", TrainingSetManifest._read),
             columns=r.texts("columns"),
+            served_features=r.optional("served_features", r.text_map) or {},
             root=root,
         )

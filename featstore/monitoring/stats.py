@@ -1,0 +1,657 @@
+"""Per-column statistics of a frame, their JSON form, and merging them.
+
+For every column: the row count and null count, and by kind of column
+
+* numeric (integers, floats, decimals): minimum, maximum, mean, standard deviation
+  (population, ``ddof=0``), 101 quantiles at levels 0, 0.01, ..., 1, and the histogram
+  of the column over the distinct quantiles (its *bin edges*, kept as the reference
+  for drift), an approximate distinct count. NaN counts as a null; infinities are
+  counted (``infinite``) and left out of the distribution;
+* categorical (strings, categoricals, enums, booleans): the top 100 values with their
+  counts, the count of the other values, an approximate distinct count;
+* temporal (dates, datetimes, times, durations): minimum and maximum (ISO text) and an
+  approximate distinct count;
+* anything else (lists, structs, binary): counts only.
+
+Quantiles of one frame are exact: the value at level ``q`` is the smallest value ``x``
+with at least ``q`` of the values ``<= x`` (the inverted CDF). The histogram's bins are
+``[x < e0], [x == e0], (e0, e1], ..., (e_{B-1}, e_B], [x > e_B]`` over the distinct
+quantiles ``e0 < ... < e_B`` (see :mod:`featstore.monitoring.distances`); its counts
+are exact. Distinct counts of one frame are exact for numeric and categorical columns;
+each column also keeps a HyperLogLog sketch (2,048 registers over Polars' 64-bit hash,
+standard error about 2.3%), which merged statistics and temporal columns estimate from.
+
+Merging the statistics of several frames (the files of a view, over a time range) is
+exact for counts, nulls, minimum, maximum, mean and standard deviation (Chan's
+pairwise formulas). Quantiles and histograms of a merge come from the mixture of the
+parts' histograms, with each part's rows spread uniformly within each bin: the merged
+quantile at level ``q`` lies in the bin of the exact one, at most one part-bin away in
+rank (about 1% of each part's rows). Distinct counts merge exactly as sketches when the
+parts used the same hash (the same Polars version); otherwise the largest part's count
+is given, a lower bound. Top values of a merge are exact when every part listed all of
+its values, and lower bounds otherwise. A merged result says ``exact=False``.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from featstore.errors import MonitoringError
+
+__all__ = [
+    "QUANTILE_LEVELS",
+    "TOP_K",
+    "ColumnStatistics",
+    "Histogram",
+    "Statistics",
+    "column_kind",
+    "compute",
+    "merge",
+]
+
+LEVELS = 100
+QUANTILE_LEVELS: tuple[float, ...] = tuple(i / LEVELS for i in range(LEVELS + 1))
+TOP_K = 100
+HLL_P = 11
+HLL_M = 1 << HLL_P
+HASH_SEED = 0x5EED
+HASHER = f"polars-{pl.__version__}-hll{HLL_P}-seed{HASH_SEED}"
+
+NUMERIC, CATEGORICAL, TEMPORAL, OTHER = "numeric", "categorical", "temporal", "other"
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def column_kind(dtype: pl.DataType) -> str:
+    """``numeric``, ``categorical``, ``temporal`` or ``other`` for a Polars dtype."""
+    if dtype.is_numeric():
+        return NUMERIC
+    if dtype == pl.String or isinstance(dtype, pl.Categorical | pl.Enum) or dtype == pl.Boolean:
+        return CATEGORICAL
+    if dtype.is_temporal():
+        return TEMPORAL
+    return OTHER
+
+
+@dataclass(frozen=True, slots=True)
+class Histogram:
+    """A numeric column over its distinct quantiles ``edges``: ``counts`` has
+    ``len(edges) + 2`` entries, ``[x < e0], [x == e0], (e0, e1], ..., [x > e_B]``, and
+    ``means`` the mean of the rows in each bin (None for an empty bin; no means at all
+    for a merged histogram)."""
+
+    edges: tuple[float, ...]
+    counts: tuple[float, ...]
+    means: tuple[float | None, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.counts) != len(self.edges) + 2:
+            raise MonitoringError(
+                f"histogram: {len(self.edges)} edges need {len(self.edges) + 2} counts; "
+                f"found {len(self.counts)}"
+            )
+
+    @property
+    def total(self) -> float:
+        return float(sum(self.counts))
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"edges": list(self.edges), "counts": [_num(c) for c in self.counts]}
+        if self.means is not None:
+            out["means"] = list(self.means)
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Histogram:
+        means = data.get("means")
+        return cls(
+            tuple(float(e) for e in data["edges"]),
+            tuple(data["counts"]),
+            tuple(None if m is None else float(m) for m in means) if means is not None else None,
+        )
+
+
+def _num(value: float) -> float | int:
+    """A count as an int when it is whole (counts of one frame always are)."""
+    return int(value) if float(value).is_integer() else float(value)
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnStatistics:
+    """The statistics of one column (see the module docstring for what each means)."""
+
+    name: str
+    dtype: str
+    kind: str
+    count: int
+    nulls: int
+    infinite: int = 0
+    min: float | str | None = None
+    max: float | str | None = None
+    mean: float | None = None
+    std: float | None = None
+    quantiles: tuple[float, ...] | None = None
+    histogram: Histogram | None = None
+    distinct: int | None = None
+    top: tuple[tuple[str, int], ...] | None = None
+    other: int | None = None
+    exact: bool = True
+    sketch: str | None = field(default=None, repr=False)
+    hasher: str | None = field(default=None, repr=False)
+
+    @property
+    def values(self) -> int:
+        """Rows with a usable value: not null, not NaN, not infinite."""
+        return self.count - self.nulls - self.infinite
+
+    @property
+    def null_rate(self) -> float:
+        """Share of the rows that are null (or NaN); 0.0 for an empty column."""
+        return self.nulls / self.count if self.count else 0.0
+
+    def quantile(self, level: float) -> float | None:
+        """The quantile at one of the recorded levels (0, 0.01, ..., 1)."""
+        if self.quantiles is None:
+            return None
+        index = round(level * LEVELS)
+        if not (0 <= index <= LEVELS and math.isclose(index / LEVELS, level)):
+            raise MonitoringError(
+                f"column {self.name!r}: quantiles are recorded at 0, 0.01, ..., 1; "
+                f"{level!r} is not one of them"
+            )
+        return self.quantiles[index]
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name,
+            "dtype": self.dtype,
+            "kind": self.kind,
+            "count": self.count,
+            "nulls": self.nulls,
+            "infinite": self.infinite,
+            "min": self.min,
+            "max": self.max,
+            "mean": self.mean,
+            "std": self.std,
+            "quantiles": list(self.quantiles) if self.quantiles is not None else None,
+            "histogram": self.histogram.to_json() if self.histogram is not None else None,
+            "distinct": self.distinct,
+            "top": [list(t) for t in self.top] if self.top is not None else None,
+            "other": self.other,
+            "exact": self.exact,
+            "sketch": self.sketch,
+            "hasher": self.hasher,
+        }
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ColumnStatistics:
+        try:
+            hist = data.get("histogram")
+            quantiles = data.get("quantiles")
+            top = data.get("top")
+            return cls(
+                name=str(data["name"]),
+                dtype=str(data["dtype"]),
+                kind=str(data["kind"]),
+                count=int(data["count"]),
+                nulls=int(data["nulls"]),
+                infinite=int(data.get("infinite", 0)),
+                min=data.get("min"),
+                max=data.get("max"),
+                mean=data.get("mean"),
+                std=data.get("std"),
+                quantiles=tuple(float(q) for q in quantiles) if quantiles is not None else None,
+                histogram=Histogram.from_json(hist) if hist is not None else None,
+                distinct=data.get("distinct"),
+                top=tuple((str(v), int(c)) for v, c in top) if top is not None else None,
+                other=data.get("other"),
+                exact=bool(data.get("exact", True)),
+                sketch=data.get("sketch"),
+                hasher=data.get("hasher"),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise MonitoringError(
+                f"stored statistics of column {data.get('name')!r} are damaged ({exc!r}); "
+                f"re-run what recorded them (materialize the range again, or save the "
+                f"training set again)"
+            ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Statistics:
+    """The statistics of a frame (a run's files, a view over a time range, a training
+    set, a prediction batch): ``rows`` and one :class:`ColumnStatistics` per column.
+    ``parts`` is how many recorded statistics were merged (1 for a single frame)."""
+
+    target: str
+    rows: int
+    columns: tuple[ColumnStatistics, ...]
+    parts: int = 1
+
+    @property
+    def exact(self) -> bool:
+        """Whether quantiles, histograms and top values are exact (not merged)."""
+        return all(c.exact for c in self.columns)
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> ColumnStatistics:
+        """One column's statistics; MonitoringError naming the known columns if absent."""
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise MonitoringError(
+            f"statistics of {self.target}: no column {name!r}; its columns are {self.names}"
+        )
+
+    def __getitem__(self, name: str) -> ColumnStatistics:
+        return self.column(name)
+
+    def __contains__(self, name: object) -> bool:
+        return any(c.name == name for c in self.columns)
+
+    def to_polars(self) -> pl.DataFrame:
+        """One row per column: counts, null rate, min, max, mean, std, distinct, the
+        quartiles and 1st/5th/95th/99th percentiles, and the top values (as text)."""
+        rows = []
+        for c in self.columns:
+            q = c.quantile
+            rows.append(
+                {
+                    "column": c.name,
+                    "dtype": c.dtype,
+                    "kind": c.kind,
+                    "count": c.count,
+                    "nulls": c.nulls,
+                    "null_rate": c.null_rate,
+                    "infinite": c.infinite,
+                    "min": None if c.min is None else str(c.min),
+                    "max": None if c.max is None else str(c.max),
+                    "mean": c.mean,
+                    "std": c.std,
+                    "distinct": c.distinct,
+                    "p01": q(0.01),
+                    "p05": q(0.05),
+                    "p25": q(0.25),
+                    "p50": q(0.5),
+                    "p75": q(0.75),
+                    "p95": q(0.95),
+                    "p99": q(0.99),
+                    "top": ", ".join(f"{v}: {n}" for v, n in (c.top or ())[:5]) or None,
+                    "exact": c.exact,
+                }
+            )
+        schema = {
+            "column": pl.String,
+            "dtype": pl.String,
+            "kind": pl.String,
+            "count": pl.Int64,
+            "nulls": pl.Int64,
+            "null_rate": pl.Float64,
+            "infinite": pl.Int64,
+            "min": pl.String,
+            "max": pl.String,
+            "mean": pl.Float64,
+            "std": pl.Float64,
+            "distinct": pl.Int64,
+            **{p: pl.Float64 for p in ("p01", "p05", "p25", "p50", "p75", "p95", "p99")},
+            "top": pl.String,
+            "exact": pl.Boolean,
+        }
+        return pl.DataFrame(rows, schema=schema, orient="row")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "rows": self.rows,
+            "parts": self.parts,
+            "columns": [c.to_json() for c in self.columns],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Statistics:
+        return cls(
+            target=str(data["target"]),
+            rows=int(data["rows"]),
+            parts=int(data.get("parts", 1)),
+            columns=tuple(ColumnStatistics.from_json(c) for c in data["columns"]),
+        )
+
+    def __repr__(self) -> str:
+        kinds: dict[str, int] = {}
+        for c in self.columns:
+            kinds[c.kind] = kinds.get(c.kind, 0) + 1
+        shown = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+        return f"Statistics({self.target}: {self.rows:,} rows, {shown or 'no columns'})"
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        from featstore.monitoring.html import frame_table
+
+        return (
+            f"<p><b>Statistics of {escape(self.target)}</b>: {self.rows:,} rows</p>"
+            + frame_table(self.to_polars().drop("exact"))
+        )
+
+
+# -- computing ----------------------------------------------------------------------
+
+
+def compute(
+    frame: pl.DataFrame | pl.LazyFrame, target: str, columns: Sequence[str] | None = None
+) -> Statistics:
+    """The statistics of ``columns`` (default: all) of ``frame``. A LazyFrame is read
+    one column at a time, so memory holds one column, not the frame."""
+    schema = frame.collect_schema()
+    names = list(columns) if columns is not None else list(schema.names())
+    missing = [c for c in names if c not in schema]
+    if missing:
+        raise MonitoringError(
+            f"statistics of {target}: no column {missing[0]!r}; its columns are "
+            f"{list(schema.names())}"
+        )
+    if isinstance(frame, pl.LazyFrame):
+        rows = int(frame.select(pl.len()).collect().item())
+        cols = tuple(_column(frame.select(c).collect().to_series(), c) for c in names)
+    else:
+        rows = frame.height
+        cols = tuple(_column(frame.get_column(c), c) for c in names)
+    return Statistics(target=target, rows=rows, columns=cols)
+
+
+def _column(series: pl.Series, name: str) -> ColumnStatistics:
+    kind = column_kind(series.dtype)
+    dtype = str(series.dtype)
+    count = series.len()
+    nulls = series.null_count()
+    if kind == NUMERIC:
+        return _numeric(series, name, dtype, count, nulls)
+    if kind == CATEGORICAL:
+        return _categorical(series, name, dtype, count, nulls)
+    if kind == TEMPORAL:
+        present = series.drop_nulls()
+        return ColumnStatistics(
+            name=name,
+            dtype=dtype,
+            kind=kind,
+            count=count,
+            nulls=nulls,
+            min=_iso(present.min()) if present.len() else None,
+            max=_iso(present.max()) if present.len() else None,
+            **_distinct(present),
+        )
+    return ColumnStatistics(name=name, dtype=dtype, kind=kind, count=count, nulls=nulls)
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def _numeric(series: pl.Series, name: str, dtype: str, count: int, nulls: int) -> ColumnStatistics:
+    present = series.drop_nulls()
+    infinite = 0
+    if present.dtype.is_float():
+        nan = int(present.is_nan().sum())
+        nulls += nan
+        if nan:
+            present = present.filter(~present.is_nan())
+        infinite = int(present.is_infinite().sum())
+        if infinite:
+            present = present.filter(present.is_finite())
+    sketch = _distinct(present)
+    arr = present.cast(pl.Float64).sort().to_numpy()
+    n = len(arr)
+    # one frame's distinct count is exact (from the sorted values); the sketch is for merging
+    distinct = {**sketch, "distinct": int(np.count_nonzero(arr[1:] != arr[:-1])) + 1 if n else 0}
+    if n == 0:
+        return ColumnStatistics(
+            name=name, dtype=dtype, kind=NUMERIC, count=count, nulls=nulls, infinite=infinite,
+            **distinct,
+        )  # fmt: skip
+    # the smallest value with at least i/100 of the values <= it, in whole numbers
+    i = np.arange(LEVELS + 1, dtype=np.int64)
+    index = np.clip((i * n + LEVELS - 1) // LEVELS - 1, 0, n - 1)
+    quantiles = arr[index]
+    edges = np.unique(quantiles)
+    at_most = np.searchsorted(arr, edges, side="right")
+    counts = [0, int(at_most[0]), *(int(d) for d in np.diff(at_most)), 0]
+    cumulative = np.concatenate(([0.0], np.cumsum(arr)))[at_most]
+    sums = np.concatenate(([cumulative[0]], np.diff(cumulative)))
+    sizes = np.asarray(counts[1:-1], dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        inner = np.where(sizes > 0, sums / sizes, np.nan)
+    # a bin's mean stays inside the bin (summing can round it a hair past an edge)
+    inner = np.clip(inner, np.concatenate(([edges[0]], edges[:-1])), edges)
+    means = (None, *(None if np.isnan(v) else float(v) for v in inner), None)
+    mean = float(arr.mean())
+    std = float(np.sqrt(max(float(np.mean((arr - mean) ** 2)), 0.0)))
+    return ColumnStatistics(
+        name=name,
+        dtype=dtype,
+        kind=NUMERIC,
+        count=count,
+        nulls=nulls,
+        infinite=infinite,
+        min=float(arr[0]),
+        max=float(arr[-1]),
+        mean=mean,
+        std=std,
+        quantiles=tuple(float(q) for q in quantiles),
+        histogram=Histogram(tuple(float(e) for e in edges), tuple(counts), means),
+        **distinct,
+    )
+
+
+def _categorical(
+    series: pl.Series, name: str, dtype: str, count: int, nulls: int
+) -> ColumnStatistics:
+    present = series.drop_nulls().cast(pl.String)
+    counts = present.alias("v").value_counts(name="n").sort(["n", "v"], descending=[True, False])
+    top = counts.head(TOP_K)
+    listed = int(top.get_column("n").sum()) if top.height else 0
+    return ColumnStatistics(
+        name=name,
+        dtype=dtype,
+        kind=CATEGORICAL,
+        count=count,
+        nulls=nulls,
+        top=tuple(zip(top.get_column("v").to_list(), top.get_column("n").to_list(), strict=True)),
+        other=present.len() - listed,
+        **{**_distinct(present), "distinct": counts.height},
+    )
+
+
+def _distinct(present: pl.Series) -> dict[str, Any]:
+    """The HyperLogLog sketch of the non-null values and its estimate."""
+    if present.len() == 0:
+        return {"distinct": 0, "sketch": _encode(np.zeros(HLL_M, np.uint8)), "hasher": HASHER}
+    if isinstance(present.dtype, pl.Categorical | pl.Enum):
+        present = present.cast(pl.String)
+    hashed = pl.DataFrame({"h": present.hash(seed=HASH_SEED)})
+    low_bits = pl.lit(1 << (64 - HLL_P), dtype=pl.UInt64)
+    regs = (
+        hashed.select(
+            (pl.col("h") // low_bits).cast(pl.Int64).alias("i"),
+            # the rank of the first 1 bit of the low 64-p bits: leading zeros past the p
+            # index bits, plus one (64-p+1 when they are all zero)
+            ((pl.col("h") % low_bits).bitwise_leading_zeros().cast(pl.Int64) - HLL_P + 1).alias(
+                "r"
+            ),
+        )
+        .group_by("i")
+        .agg(pl.col("r").max())
+    )
+    registers = np.zeros(HLL_M, np.uint8)
+    registers[regs.get_column("i").to_numpy()] = regs.get_column("r").to_numpy()
+    return {"distinct": _estimate(registers), "sketch": _encode(registers), "hasher": HASHER}
+
+
+def _estimate(registers: npt.NDArray[np.uint8]) -> int:
+    m = float(len(registers))
+    alpha = 0.7213 / (1 + 1.079 / m)
+    raw = alpha * m * m / float(np.sum(np.ldexp(1.0, -registers.astype(np.int64))))
+    zeros = int(np.count_nonzero(registers == 0))
+    if raw <= 2.5 * m and zeros:
+        return round(m * math.log(m / zeros))
+    return round(raw)
+
+
+def _encode(registers: npt.NDArray[np.uint8]) -> str:
+    return base64.b64encode(zlib.compress(registers.tobytes(), 9)).decode("ascii")
+
+
+def _decode(text: str) -> npt.NDArray[np.uint8]:
+    return np.frombuffer(zlib.decompress(base64.b64decode(text)), np.uint8).copy()
+
+
+# -- merging ------------------------------------------------------------------------
+
+
+def merge(parts: Sequence[Statistics], target: str) -> Statistics:
+    """One statistics of several frames with the same columns (see the module
+    docstring for what is exact). A column missing from some parts is merged over the
+    parts that have it."""
+    if not parts:
+        raise MonitoringError(f"statistics of {target}: nothing recorded to merge")
+    if len(parts) == 1:
+        return replace(parts[0], target=target)
+    names: list[str] = []
+    for part in parts:
+        names += [n for n in part.names if n not in names]
+    cols = tuple(merge_columns([p.column(n) for p in parts if n in p], n) for n in names)
+    return Statistics(
+        target=target,
+        rows=sum(p.rows for p in parts),
+        columns=cols,
+        parts=sum(p.parts for p in parts),
+    )
+
+
+def merge_columns(cols: Sequence[ColumnStatistics], name: str) -> ColumnStatistics:
+    """One column's statistics of several frames."""
+    if len(cols) == 1:
+        return cols[0]
+    kinds = {c.kind for c in cols}
+    if len(kinds) > 1:
+        raise MonitoringError(
+            f"column {name!r} is {' in some parts and '.join(sorted(kinds))} in others; "
+            f"statistics of different kinds cannot be merged"
+        )
+    kind = cols[0].kind
+    dtype = cols[0].dtype if len({c.dtype for c in cols}) == 1 else "mixed"
+    base: dict[str, Any] = {
+        "name": name,
+        "dtype": dtype,
+        "kind": kind,
+        "count": sum(c.count for c in cols),
+        "nulls": sum(c.nulls for c in cols),
+        "infinite": sum(c.infinite for c in cols),
+        "exact": False,
+        **_merge_distinct(cols),
+    }
+    with_values = [c for c in cols if c.min is not None]
+    if with_values:
+        base["min"] = min(c.min for c in with_values)  # type: ignore[type-var]
+        base["max"] = max(c.max for c in with_values)  # type: ignore[type-var]
+    if kind == NUMERIC:
+        base.update(_merge_moments(cols))
+        hist = [c for c in cols if c.histogram is not None and c.values > 0]
+        if hist:
+            quantiles, histogram = _merge_histograms([c.histogram for c in hist])  # type: ignore[misc]
+            base["quantiles"], base["histogram"] = quantiles, histogram
+    elif kind == CATEGORICAL:
+        totals: dict[str, int] = {}
+        complete = True
+        for c in cols:
+            complete = complete and not c.other
+            for value, n in c.top or ():
+                totals[value] = totals.get(value, 0) + n
+        ranked = sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))
+        top = tuple(ranked[:TOP_K])
+        base["top"] = top
+        base["other"] = sum(c.values for c in cols) - sum(n for _, n in top)
+        if complete and len(ranked) <= TOP_K:
+            base["exact"] = True  # every part listed all its values: the merge is exact
+    return ColumnStatistics(**base)
+
+
+def _merge_distinct(cols: Sequence[ColumnStatistics]) -> dict[str, Any]:
+    sketches = [c.sketch for c in cols]
+    hashers = {c.hasher for c in cols}
+    if all(sketches) and len(hashers) == 1 and None not in hashers:
+        registers = np.maximum.reduce([_decode(s) for s in sketches if s])
+        return {
+            "distinct": _estimate(registers),
+            "sketch": _encode(registers),
+            "hasher": hashers.pop(),
+        }
+    known = [c.distinct for c in cols if c.distinct is not None]
+    return {"distinct": max(known) if known else None, "sketch": None, "hasher": None}
+
+
+def _merge_moments(cols: Iterable[ColumnStatistics]) -> dict[str, Any]:
+    n, mean, m2 = 0, 0.0, 0.0
+    for c in cols:
+        k = c.values
+        if k == 0 or c.mean is None or c.std is None:
+            continue
+        delta = c.mean - mean
+        total = n + k
+        mean += delta * k / total
+        m2 += c.std**2 * k + delta**2 * n * k / total
+        n = total
+    if n == 0:
+        return {}
+    return {"mean": mean, "std": math.sqrt(max(m2 / n, 0.0))}
+
+
+def _merge_histograms(hists: Sequence[Histogram]) -> tuple[tuple[float, ...], Histogram]:
+    """The mixture's quantiles and its histogram over them, each part's rows spread
+    uniformly within each of its bins (stored histograms have nothing below e0 or
+    above e_B: they describe their own rows)."""
+    grid = np.unique(np.concatenate([np.asarray(h.edges) for h in hists]))
+    cdf = np.zeros(len(grid))
+    jump = np.zeros(len(grid))
+    for h in hists:
+        cdf += _part_cdf(h, grid)
+        jump[np.searchsorted(grid, h.edges[0])] += h.counts[1]
+    total = float(cdf[-1])
+    before = cdf - jump  # F just below each grid point
+    quantiles = []
+    for level in QUANTILE_LEVELS:
+        t = level * total
+        j = int(np.searchsorted(cdf, t - 1e-9 * max(total, 1.0), side="left"))
+        j = min(j, len(grid) - 1)
+        if j == 0 or t >= before[j] or before[j] <= cdf[j - 1]:
+            quantiles.append(float(grid[j]))
+        else:  # within (grid[j-1], grid[j]): linear
+            frac = (t - cdf[j - 1]) / (before[j] - cdf[j - 1])
+            quantiles.append(float(grid[j - 1] + frac * (grid[j] - grid[j - 1])))
+    quantiles[0], quantiles[-1] = float(grid[0]), float(grid[-1])
+    edges = np.unique(np.asarray(quantiles))
+    at = np.zeros(len(edges))
+    for h in hists:
+        at += _part_cdf(h, edges)
+    counts = [0.0, float(at[0]), *(float(d) for d in np.diff(at)), 0.0]
+    return tuple(quantiles), Histogram(tuple(float(e) for e in edges), tuple(counts))
+
+
+def _part_cdf(h: Histogram, x: FloatArray) -> FloatArray:
+    """The histogram's count of rows ``<= x`` (uniform within bins)."""
+    edges = np.asarray(h.edges)
+    cum = np.concatenate([[0.0], np.cumsum(np.asarray(h.counts[2:-1], dtype=np.float64))])
+    out = h.counts[1] + np.interp(x, edges, cum) if len(edges) > 1 else np.full(len(x), h.counts[1])
+    return np.where(x < edges[0], 0.0, out)
