@@ -142,3 +142,60 @@ def test_opening_a_current_catalog_needs_no_write_lock(world: World) -> None:
     finally:
         holder.execute("ROLLBACK")
         holder.close()
+
+
+# -- format 3 -> 4: the monitoring tables ----------------------------------------------
+
+_V3 = """
+DROP TABLE statistics;
+DROP TABLE reports;
+DROP TABLE label_batches;
+UPDATE meta SET value = '3' WHERE key = 'format_version';
+"""
+
+
+def test_a_format_3_store_gains_the_monitoring_tables(world: World, tmp_path: Path) -> None:
+    world.store.catalog.all("PRAGMA wal_checkpoint(TRUNCATE)")
+    old = tmp_path / "v3"
+    shutil.copytree(world.store.path, old)
+    with sqlite3.connect(old / "catalog.db") as con:
+        con.executescript(_V3)
+    (old / "featstore.json").write_text(json.dumps({"format_version": 3, "created_by": "0.1"}))
+    with fs.FeatureStore(old, progress=False) as store:
+        # what format 3 recorded reads as before; what it never recorded says so
+        assert store.get_training_set(world.training_set.id) == world.training_set
+        with pytest.raises(fs.MonitoringError, match="no statistics are recorded"):
+            store.statistics(world.training_set.id)
+        report = store.drift(world.training_set, world.batch)  # reads the reference's rows
+        assert not report.reference_from_statistics
+        assert store.get_drift_report(report.id) == report
+    with sqlite3.connect(old / "catalog.db") as con:
+        assert con.execute("SELECT value FROM meta WHERE key = 'format_version'").fetchone() == (
+            str(FORMAT_VERSION),
+        )
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"statistics", "reports", "label_batches"} <= tables
+
+
+def test_a_format_3_postgresql_catalog_is_upgraded(tmp_path: Path, postgres_server: str) -> None:
+    import pgserver
+    import psycopg
+
+    url = pgserver.fresh_database_url(postgres_server)
+    try:
+        with fs.FeatureStore(tmp_path / "s", catalog=url) as store:
+            store.register_model("m", None)
+        with psycopg.connect(url, autocommit=True) as con:
+            for table in ("statistics", "reports", "label_batches"):
+                con.execute(f"DROP TABLE {table}")
+            con.execute("UPDATE meta SET value = '3' WHERE key = 'format_version'")
+        with pytest.raises(fs.CatalogError, match="format version 3 .* without read_only"):
+            fs.FeatureStore(tmp_path / "s", read_only=True)
+        with fs.FeatureStore(tmp_path / "s") as store:
+            assert store.get_model("m").version == 1
+            assert store.catalog.report_bodies("drift") == []
+        with psycopg.connect(url) as con:
+            row = con.execute("SELECT value FROM meta WHERE key = 'format_version'").fetchone()
+        assert row == (str(FORMAT_VERSION),)
+    finally:
+        pgserver.drop_database(url, postgres_server)

@@ -240,7 +240,7 @@ class PostgresCatalog(Catalog):
                 f"featstore reads format {FORMAT_VERSION}: open the store once without "
                 f"read_only to upgrade it (format 4 adds the monitoring tables)"
             )
-        if not create or self.read_only:
+        if found is None and (not create or self.read_only):
             raise CatalogError(
                 f"the PostgreSQL database {self.location!r} holds no featstore catalog (no "
                 f"meta table with a format_version), but this store's featstore.json says "

@@ -24,9 +24,10 @@ from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
-from featstore.errors import GateError, MonitoringError, NotFoundError
+from featstore.errors import GateError, MonitoringError
 from featstore.lineage_ids import EdgeKind, NodeKind, node_id, strip_prefix
 from featstore.monitoring import metrics as m
 from featstore.records import ModelVersion, TrainingSet
@@ -39,6 +40,13 @@ __all__ = ["Comparison", "Evaluation", "check_gate", "compare", "evaluate", "eva
 
 PREDICTION, LABEL = "prediction", "label"
 _PACKAGES = ("featstore", "polars", "numpy", "duckdb", "pyarrow")
+# metrics are kept in this order (unknown names last), however they were asked for or
+# stored: a recorded evaluation reads back exactly as it was returned
+_ORDER = {name: i for i, name in enumerate(m.CLASSIFICATION_METRICS + m.REGRESSION_METRICS)}
+
+
+def _in_order(names: Sequence[str]) -> list[str]:
+    return sorted(names, key=lambda n: (_ORDER.get(n, len(_ORDER)), n))
 
 
 def environment() -> dict[str, str]:
@@ -119,7 +127,7 @@ class Evaluation:
             threshold=float(data["threshold"]),
             task=data["task"],
             rows=int(data["rows"]),
-            metrics=dict(data["metrics"]),
+            metrics={k: data["metrics"][k] for k in _in_order(list(data["metrics"]))},
             predictions_sha256=data["predictions_sha256"],
             code_version=dict(data["code_version"]),
             environment=dict(data["environment"]),
@@ -173,9 +181,14 @@ def _eval_set(store: FeatureStore, eval_set: Any) -> TrainingSet:
     )
 
 
-def _predictions(predictions: Any, rows: int, column: str | None) -> np.ndarray:  # type: ignore[type-arg]
+def _predictions(predictions: Any, rows: int, column: str | None) -> npt.NDArray[np.float64]:
     if isinstance(predictions, pl.DataFrame):
         if column is not None:
+            if column not in predictions.columns:
+                raise MonitoringError(
+                    f"evaluate: the predictions frame has no column {column!r}; its columns "
+                    f"are {predictions.columns}"
+                )
             predictions = predictions.get_column(column)
         elif predictions.width == 1:
             predictions = predictions.to_series()
@@ -191,6 +204,11 @@ def _predictions(predictions: Any, rows: int, column: str | None) -> np.ndarray:
             raise MonitoringError(
                 f"evaluate: {predictions.null_count():,} predictions are null; every row of "
                 f"the eval set needs a prediction"
+            )
+        if not (predictions.dtype.is_numeric() or predictions.dtype == pl.Boolean):
+            raise MonitoringError(
+                f"evaluate: predictions must be numbers (a Series, array, list or one-"
+                f"column frame); found a Series of {predictions.dtype}"
             )
         values = predictions.cast(pl.Float64).to_numpy()
     else:
@@ -231,6 +249,12 @@ def evaluate(
             f"{frame.columns}"
         )
     labels = frame.get_column(label_column)
+    if not (labels.dtype.is_numeric() or labels.dtype == pl.Boolean):
+        raise MonitoringError(
+            f"evaluate: label column {label_column!r} of eval set {ts.id!r} holds "
+            f"{labels.dtype} values; labels must be numbers (0/1 for classification) or "
+            f"booleans"
+        )
     if labels.null_count():
         raise MonitoringError(
             f"evaluate: {labels.null_count():,} labels of eval set {ts.id!r} are null; "
@@ -239,7 +263,20 @@ def evaluate(
     y = labels.cast(pl.Float64).to_numpy()
     p = _predictions(predictions, frame.height, prediction_column)
     task = m.task_of(y)
-    chosen = tuple(dict.fromkeys(metrics)) if metrics is not None else m.default_metrics(task)
+    if metrics is None:
+        chosen = m.default_metrics(task)
+    elif isinstance(metrics, str):
+        raise MonitoringError(
+            f"evaluate: metrics must be a sequence of names, found the string {metrics!r}; "
+            f"pass [{metrics!r}]"
+        )
+    else:
+        chosen = tuple(_in_order(list(dict.fromkeys(metrics))))
+        if not chosen:
+            raise MonitoringError(
+                f"evaluate: metrics is empty; name at least one, e.g. "
+                f"{list(m.default_metrics(task))}, or leave it out for those"
+            )
     values = m.compute_all(chosen, y, p, threshold=threshold)
     digest = hashlib.sha256(p.astype("<f8").tobytes()).hexdigest()
     key = json.dumps(
@@ -390,8 +427,8 @@ def compare(
             f"compare: the evaluations used different label columns {sorted(labels)} or "
             f"thresholds {sorted(thresholds)}; evaluate every version the same way"
         )
-    preds: dict[str, np.ndarray] = {}  # type: ignore[type-arg]
-    y: np.ndarray | None = None  # type: ignore[type-arg]
+    preds: dict[str, npt.NDArray[np.float64]] = {}
+    y: npt.NDArray[np.float64] | None = None
     for ev in chosen:
         path = store.offline.root / ev.relative_path
         store.offline.check_inside(path)
@@ -473,12 +510,11 @@ def check_gate(
     """The evaluation that meets every requirement, or GateError saying which fails.
     The version's latest evaluation (on ``eval_set``, when given) is checked."""
     parsed = {metric: parse_requirement(metric, text) for metric, text in require.items()}
-    try:
-        found = evaluations(store, name, version, eval_set)
-    except NotFoundError:
-        raise
+    store.get_model(name, version)  # NotFoundError for an unknown model or version
+    found = evaluations(store, name, version, eval_set)
     if not found:
-        where = f" on {eval_set!r}" if eval_set is not None else ""
+        # the eval set by its id (the repr of a TrainingSet is its whole manifest)
+        where = f" on {_eval_set(store, eval_set).id!r}" if eval_set is not None else ""
         raise GateError(
             f"cannot move the alias to model {name!r} version {version}: it has no recorded "
             f"evaluation{where}; evaluate it first with store.evaluate(...)"

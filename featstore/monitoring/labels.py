@@ -89,6 +89,31 @@ def _batches(store: FeatureStore, model: str | None) -> list[PredictionBatch]:
     return out
 
 
+def _batches_named(
+    store: FeatureStore, table: pl.DataFrame, model: str | None
+) -> list[PredictionBatch]:
+    """The batches (of ``model``, when given) that the frame's prediction ids name, read
+    one by one: labelling a few predictions does not read every batch of the store."""
+    named = (
+        table.get_column(PREDICTION_ID)
+        .cast(pl.String)
+        .str.split_exact(":", 1)
+        .struct.field("field_0")
+        .drop_nulls()
+        .unique()
+        .sort()
+    )
+    out = []
+    for batch_id in named.to_list():
+        body = store.catalog.prediction_batch_body(batch_id)
+        if body is None:
+            continue
+        batch = PredictionBatch.loads(body, root=store.offline.root)
+        if model is None or batch.model == model:
+            out.append(batch)
+    return out
+
+
 def log_labels(
     store: FeatureStore,
     frame: Any,
@@ -110,14 +135,15 @@ def log_labels(
     _check_labels(table.get_column(label_column), what)
     if model is not None:
         store.get_model(model)  # NotFoundError for an unknown model
-    batches = _batches(store, model)
-    if not batches:
+    by_id = PREDICTION_ID in table.columns
+    batches = _batches_named(store, table, model) if by_id else _batches(store, model)
+    if not batches and (not by_id or not _batches(store, model)):
         raise MonitoringError(
             f"{what}: no predictions are logged"
             + (f" for model {model!r}" if model else "")
             + "; log_predictions first, then their labels"
         )
-    if PREDICTION_ID in table.columns:
+    if by_id:
         matched, unmatched = _by_prediction_id(table, batches)
     else:
         if model is None:
@@ -181,7 +207,8 @@ def _by_prediction_id(
             "__batch": [b.batch_id for b in batches],
             "__model": [b.model for b in batches],
             "__rows": [b.rows for b in batches],
-        }
+        },
+        schema={"__batch": pl.String, "__model": pl.String, "__rows": pl.Int64},
     )
     ids = table.with_columns(
         pl.col(PREDICTION_ID)

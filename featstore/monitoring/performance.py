@@ -148,11 +148,14 @@ def performance(
             for item in mv.features
             for k in store.definitions.view_record(item.view, item.version)["join_keys"]
         }
-        rows = b.to_polars()
-        column = prediction_column_of(b, keys, prediction_column, rows.schema)
+        logged = b.to_polars()
+        column = prediction_column_of(b, keys, prediction_column, logged.schema)
         parts.append(
-            rows.select(
-                PREDICTION_ID, "model_version", "as_of", pl.col(column).cast(pl.Float64).alias("__pred")
+            logged.select(
+                PREDICTION_ID,
+                "model_version",
+                "as_of",
+                pl.col(column).cast(pl.Float64).alias("__pred"),
             )
         )
     predictions = pl.concat(parts, how="vertical_relaxed")

@@ -233,7 +233,14 @@ def _compare(
     served_only = int((served.is_not_null() & recomputed.is_null()).sum())
     recomputed_only = int((served.is_null() & recomputed.is_not_null()).sum())
     max_difference = None
-    if served.dtype.is_numeric() and recomputed.dtype.is_numeric():
+    if served.dtype.is_integer() and recomputed.dtype.is_integer():
+        # exactly: as floats, Int64 values past 2**53 that differ by a little are equal
+        exact = (served.cast(pl.Int128) - recomputed.cast(pl.Int128)).abs().filter(both)
+        diff = exact.cast(pl.Float64)
+        differ = int((diff > tolerance).sum())
+        top = exact.max() if exact.len() else None
+        max_difference = float(top) if top is not None and top > 0 else None  # type: ignore[operator, arg-type]
+    elif served.dtype.is_numeric() and recomputed.dtype.is_numeric():
         diff = (served.cast(pl.Float64) - recomputed.cast(pl.Float64)).abs().filter(both)
         nan_mismatch = served.cast(pl.Float64).is_nan() != recomputed.cast(pl.Float64).is_nan()
         differ = int((diff > tolerance).sum()) + int(nan_mismatch.filter(both).sum())

@@ -412,7 +412,7 @@ def _numeric(series: pl.Series, name: str, dtype: str, count: int, nulls: int) -
         if infinite:
             present = present.filter(present.is_finite())
     sketch = _distinct(present)
-    arr = present.cast(pl.Float64).sort().to_numpy()
+    arr = np.sort(present.cast(pl.Float64).to_numpy())
     n = len(arr)
     # one frame's distinct count is exact (from the sorted values); the sketch is for merging
     distinct = {**sketch, "distinct": int(np.count_nonzero(arr[1:] != arr[:-1])) + 1 if n else 0}
@@ -480,22 +480,16 @@ def _distinct(present: pl.Series) -> dict[str, Any]:
         return {"distinct": 0, "sketch": _encode(np.zeros(HLL_M, np.uint8)), "hasher": HASHER}
     if isinstance(present.dtype, pl.Categorical | pl.Enum):
         present = present.cast(pl.String)
-    hashed = pl.DataFrame({"h": present.hash(seed=HASH_SEED)})
-    low_bits = pl.lit(1 << (64 - HLL_P), dtype=pl.UInt64)
-    regs = (
-        hashed.select(
-            (pl.col("h") // low_bits).cast(pl.Int64).alias("i"),
-            # the rank of the first 1 bit of the low 64-p bits: leading zeros past the p
-            # index bits, plus one (64-p+1 when they are all zero)
-            ((pl.col("h") % low_bits).bitwise_leading_zeros().cast(pl.Int64) - HLL_P + 1).alias(
-                "r"
-            ),
-        )
-        .group_by("i")
-        .agg(pl.col("r").max())
-    )
-    registers = np.zeros(HLL_M, np.uint8)
-    registers[regs.get_column("i").to_numpy()] = regs.get_column("r").to_numpy()
+    hashed = present.hash(seed=HASH_SEED).to_numpy()
+    index = (hashed >> np.uint64(64 - HLL_P)).astype(np.intp)
+    low = (hashed & np.uint64((1 << (64 - HLL_P)) - 1)).astype(np.float64)  # exact: < 2**53
+    # the rank of the first 1 bit of the low 64-p bits (64-p+1 when they are all zero):
+    # frexp's exponent is the bit length of a whole number below 2**53
+    rank = (64 - HLL_P + 1 - np.frexp(low)[1]).astype(np.uint8)
+    # the largest rank seen per register: mark (register, rank) pairs, take the last mark
+    seen = np.bincount(index * 64 + rank, minlength=HLL_M * 64).reshape(HLL_M, 64) > 0
+    last = 63 - np.argmax(seen[:, ::-1], axis=1)
+    registers = np.where(seen.any(axis=1), last, 0).astype(np.uint8)
     return {"distinct": _estimate(registers), "sketch": _encode(registers), "hasher": HASHER}
 
 
