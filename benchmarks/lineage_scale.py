@@ -40,21 +40,41 @@ BASE_DAY = datetime(2023, 1, 1)
 ISO = "%Y-%m-%dT%H:%M:%S.%f"  # featstore.materialize.ISO
 
 TARGETS = {
-    "oneoff_ms": 200.0,          # one-off upstream / impact from a fresh process
-    "loaded_upstream_ms": 1.0,   # median over random nodes, lineage loaded
-    "loaded_impact_ms": 100.0,   # median over random nodes, lineage loaded
+    "oneoff_ms": 200.0,  # one-off upstream / impact from a fresh process
+    "loaded_upstream_ms": 1.0,  # median over random nodes, lineage loaded
+    "loaded_impact_ms": 100.0,  # median over random nodes, lineage loaded
     "record_rows_per_s": 10_000.0,
 }
 
-WORDS = ["txns", "clicks", "sessions", "orders", "payments", "refunds", "logins", "devices",
-         "merchants", "accounts", "support_tickets", "shipments", "returns", "reviews",
-         "searches", "carts", "emails", "pushes", "credit_bureau", "geo"]
+WORDS = [
+    "txns",
+    "clicks",
+    "sessions",
+    "orders",
+    "payments",
+    "refunds",
+    "logins",
+    "devices",
+    "merchants",
+    "accounts",
+    "support_tickets",
+    "shipments",
+    "returns",
+    "reviews",
+    "searches",
+    "carts",
+    "emails",
+    "pushes",
+    "credit_bureau",
+    "geo",
+]
 AGGS = ["sum", "count", "avg", "max", "min", "distinct", "last", "ratio", "trend", "std"]
 
 
 # ----------------------------------------------------------------------------------
 # the synthetic history
 # ----------------------------------------------------------------------------------
+
 
 def scale_config(nodes: int, seed: int) -> dict[str, Any]:
     """Entity counts for a target node count. Days and entity counts both scale with
@@ -67,10 +87,10 @@ def scale_config(nodes: int, seed: int) -> dict[str, Any]:
         "sources": max(3, round(20 * f)),
         "views": max(4, round(50 * f)),
         "models": max(3, round(100 * f)),
-        "version_gap_days": (90, 300),       # a view gets a new version every 90-300 days
+        "version_gap_days": (90, 300),  # a view gets a new version every 90-300 days
         "view_windows": [1, 3, 7, 7, 14, 14, 30, 60],  # daily source files a run reads
-        "backfill_days": 180,                # a new view version is backfilled over this
-        "model_views": [1, 2, 3, 3, 4, 4],   # feature views per model
+        "backfill_days": 180,  # a new view version is backfilled over this
+        "model_views": [1, 2, 3, 3, 4, 4],  # feature views per model
         "retrain_days": [14, 30, 30, 60, 90],
         "train_window_days": [90, 180, 365, 365, 540],  # runs a training set reads
         # batches_per_day: set by plan() so that nodes ~= target; 1 of them per model and day
@@ -103,13 +123,20 @@ def _structure(cfg: dict[str, Any]) -> dict[str, Any]:
         while d < days:
             changes.append(d)
             d += rng.randint(*cfg["version_gap_days"])
-        views.append({
-            "name": f"{sources[src]['name']}_{rng.choice(AGGS)}_{j:03d}", "source": src,
-            "window": rng.choice(cfg["view_windows"]), "start": start, "changes": changes,
-            "features": [f"f{k}_{rng.choice(AGGS)}_{rng.choice([7, 30, 90])}d"
-                         for k in range(rng.randint(3, 8))],
-            "weight": 1 / (j + 1) ** 0.7,
-        })
+        views.append(
+            {
+                "name": f"{sources[src]['name']}_{rng.choice(AGGS)}_{j:03d}",
+                "source": src,
+                "window": rng.choice(cfg["view_windows"]),
+                "start": start,
+                "changes": changes,
+                "features": [
+                    f"f{k}_{rng.choice(AGGS)}_{rng.choice([7, 30, 90])}d"
+                    for k in range(rng.randint(3, 8))
+                ],
+                "weight": 1 / (j + 1) ** 0.7,
+            }
+        )
     models = []
     for k in range(cfg["models"]):
         n = min(rng.choice(cfg["model_views"]), len(views))
@@ -120,11 +147,15 @@ def _structure(cfg: dict[str, Any]) -> dict[str, Any]:
                 chosen.append(v)
         earliest = max(views[v]["start"] for v in chosen) + 2
         start = rng.randint(max(earliest, days // 10), max(earliest, days // 2))
-        models.append({
-            "name": f"{rng.choice(WORDS)}_model_{k:03d}", "views": chosen, "start": start,
-            "retrain": rng.choice(cfg["retrain_days"]),
-            "train_window": rng.choice(cfg["train_window_days"]),
-        })
+        models.append(
+            {
+                "name": f"{rng.choice(WORDS)}_model_{k:03d}",
+                "views": chosen,
+                "start": start,
+                "retrain": rng.choice(cfg["retrain_days"]),
+                "train_window": rng.choice(cfg["train_window_days"]),
+            }
+        )
     return {"sources": sources, "views": views, "models": models}
 
 
@@ -138,9 +169,9 @@ def history(cfg: dict[str, Any], bpd: int, picks: dict[str, Any] | None = None):
     rng = random.Random(cfg["seed"] + 1)
     days = cfg["days"]
     sources, views, models = st["sources"], st["views"], st["models"]
-    files: list[list[str]] = [[] for _ in sources]          # per source, per day
-    current: list[str | None] = [None] * len(views)            # current view version node
-    runs_of: dict[str, tuple[list[int], list[str]]] = {}       # view node -> (days, run ids)
+    files: list[list[str]] = [[] for _ in sources]  # per source, per day
+    current: list[str | None] = [None] * len(views)  # current view version node
+    runs_of: dict[str, tuple[list[int], list[str]]] = {}  # view node -> (days, run ids)
     mv_of: list[dict[str, Any] | None] = [None] * len(models)  # current model version
     last_batch: list[str | None] = [None] * len(models)
     version_day: dict[str, int] = {}
@@ -149,9 +180,20 @@ def history(cfg: dict[str, Any], bpd: int, picks: dict[str, Any] | None = None):
         edges: list[tuple[str, str, str]] = []
         if day == 0:
             for s in sources:
-                nodes.append((f"source:{s['name']}", "source", s["name"], _at(0, 0), {
-                    "source_kind": "parquet", "path": f"/data/lake/{s['name']}/*/*.parquet",
-                    "query": None, "timestamp_column": "event_ts"}))
+                nodes.append(
+                    (
+                        f"source:{s['name']}",
+                        "source",
+                        s["name"],
+                        _at(0, 0),
+                        {
+                            "source_kind": "parquet",
+                            "path": f"/data/lake/{s['name']}/*/*.parquet",
+                            "query": None,
+                            "timestamp_column": "event_ts",
+                        },
+                    )
+                )
         date = (BASE_DAY + timedelta(days=day)).strftime("%Y-%m-%d")
         # 1. each source lands one daily file
         for i, s in enumerate(sources):
@@ -159,27 +201,55 @@ def history(cfg: dict[str, Any], bpd: int, picks: dict[str, Any] | None = None):
             sha = _hex(rng, 64)
             fid = f"file:{path}@{sha[:12]}"
             rows = rng.randint(50_000, 2_000_000)
-            nodes.append((fid, "source_file", path, _at(day, 1800 + i), {
-                "path": path, "size": rows * 37, "mtime_ns": int((BASE_DAY + timedelta(days=day)).timestamp() * 1e9),
-                "rows": rows, "sha256": sha, "source": s["name"]}))
+            nodes.append(
+                (
+                    fid,
+                    "source_file",
+                    path,
+                    _at(day, 1800 + i),
+                    {
+                        "path": path,
+                        "size": rows * 37,
+                        "mtime_ns": int((BASE_DAY + timedelta(days=day)).timestamp() * 1e9),
+                        "rows": rows,
+                        "sha256": sha,
+                        "source": s["name"],
+                    },
+                )
+            )
             edges.append((f"source:{s['name']}", fid, "has_snapshot"))
             files[i].append(fid)
 
-        def run(day: int, nodes: list[Any], edges: list[Any], j: int, first: int, last: int,
-                sec: float) -> None:
+        def run(
+            day: int, nodes: list[Any], edges: list[Any], j: int, first: int, last: int, sec: float
+        ) -> None:
             """A materialization run of view j's current version reading files [first, last]."""
             v = views[j]
             vnode = current[j]
             assert vnode is not None
             rid = f"run:{_hex(rng, 32)}"
             start = BASE_DAY + timedelta(days=max(first, last - 1))
-            nodes.append((rid, "materialization_run", v["name"], _at(day, sec), {
-                "view_version": vnode.rsplit("@", 1)[1], "start": start.strftime(ISO),
-                "end": (BASE_DAY + timedelta(days=last + 1)).strftime(ISO),
-                "rows": rng.randint(10_000, 500_000),
-                "files": [f"offline/{v['name']}/{vnode.rsplit('@', 1)[1]}/{start:%Y-%m}/{_hex(rng, 32)}.parquet"]}))
+            nodes.append(
+                (
+                    rid,
+                    "materialization_run",
+                    v["name"],
+                    _at(day, sec),
+                    {
+                        "view_version": vnode.rsplit("@", 1)[1],
+                        "start": start.strftime(ISO),
+                        "end": (BASE_DAY + timedelta(days=last + 1)).strftime(ISO),
+                        "rows": rng.randint(10_000, 500_000),
+                        "files": [
+                            f"offline/{v['name']}/{vnode.rsplit('@', 1)[1]}/{start:%Y-%m}/{_hex(rng, 32)}.parquet"
+                        ],
+                    },
+                )
+            )
             edges.append((vnode, rid, "materialized_by"))
-            edges.extend((files[v["source"]][d], rid, "read_by") for d in range(max(0, first), last + 1))
+            edges.extend(
+                (files[v["source"]][d], rid, "read_by") for d in range(max(0, first), last + 1)
+            )
             ds, ids = runs_of.setdefault(vnode, ([], []))
             ds.append(day)
             ids.append(rid)
@@ -191,9 +261,20 @@ def history(cfg: dict[str, Any], bpd: int, picks: dict[str, Any] | None = None):
             if day == v["start"] or day in v["changes"]:
                 version = _hex(rng, 12)
                 vnode = f"view:{v['name']}@{version}"
-                nodes.append((vnode, "feature_view", v["name"], _at(day, 3600), {
-                    "version": version, "features": v["features"], "entity": "customer",
-                    "source_version": _hex(rng, 12)}))
+                nodes.append(
+                    (
+                        vnode,
+                        "feature_view",
+                        v["name"],
+                        _at(day, 3600),
+                        {
+                            "version": version,
+                            "features": v["features"],
+                            "entity": "customer",
+                            "source_version": _hex(rng, 12),
+                        },
+                    )
+                )
                 edges.append((f"source:{sources[v['source']]['name']}", vnode, "feeds"))
                 current[j] = vnode
                 version_day[vnode] = day
@@ -210,26 +291,58 @@ def history(cfg: dict[str, Any], bpd: int, picks: dict[str, Any] | None = None):
             ts_name = f"{m['name']}_train"
             ts = f"training_set:{ts_name}@{cid}"
             rows = rng.randint(100_000, 5_000_000)
-            nodes.append((ts, "training_set", ts_name, _at(day, 21600 + k), {
-                "content_id": cid, "rows": rows, "path": f"training_sets/{ts_name}/{cid}.parquet",
-                "mode": "point_in_time", "bitemporal": False, "entity_hash": _hex(rng, 16)}))
+            nodes.append(
+                (
+                    ts,
+                    "training_set",
+                    ts_name,
+                    _at(day, 21600 + k),
+                    {
+                        "content_id": cid,
+                        "rows": rows,
+                        "path": f"training_sets/{ts_name}/{cid}.parquet",
+                        "mode": "point_in_time",
+                        "bitemporal": False,
+                        "entity_hash": _hex(rng, 16),
+                    },
+                )
+            )
             pinned = [current[j] for j in m["views"]]
             read: set[str] = set()
             for vnode in pinned:
                 assert vnode is not None
                 edges.append((vnode, ts, "features_of"))
                 ds, ids = runs_of[vnode]
-                read.update(ids[bisect.bisect_left(ds, day - m["train_window"]):])
+                read.update(ids[bisect.bisect_left(ds, day - m["train_window"]) :])
             edges.extend((r, ts, "read_by") for r in sorted(read))
             version = 1 if mv is None else mv["version"] + 1
             mid = f"model:{m['name']}@{version}"
-            nodes.append((mid, "model_version", m["name"], _at(day, 25200 + k), {
-                "version": version, "metrics": {"auc": round(rng.uniform(0.6, 0.95), 4),
-                                                "logloss": round(rng.uniform(0.1, 0.6), 4)},
-                "artifact": f"/models/{m['name']}/{version}/model.pkl", "git_commit": _hex(rng, 40)}))
+            nodes.append(
+                (
+                    mid,
+                    "model_version",
+                    m["name"],
+                    _at(day, 25200 + k),
+                    {
+                        "version": version,
+                        "metrics": {
+                            "auc": round(rng.uniform(0.6, 0.95), 4),
+                            "logloss": round(rng.uniform(0.1, 0.6), 4),
+                        },
+                        "artifact": f"/models/{m['name']}/{version}/model.pkl",
+                        "git_commit": _hex(rng, 40),
+                    },
+                )
+            )
             edges.append((ts, mid, "trained"))
-            mv_of[k] = {"id": mid, "version": version, "day": day, "pinned": pinned, "ts": ts,
-                        "ts_runs": len(read)}
+            mv_of[k] = {
+                "id": mid,
+                "version": version,
+                "day": day,
+                "pinned": pinned,
+                "ts": ts,
+                "ts_runs": len(read),
+            }
         # 4. prediction batches: one offline scoring batch with its retrieval, the rest
         #    online prediction logs
         for k, m in enumerate(models):
@@ -238,9 +351,19 @@ def history(cfg: dict[str, Any], bpd: int, picks: dict[str, Any] | None = None):
                 continue
             for b in range(bpd):
                 bid = f"prediction_batch:{_hex(rng, 32)}"
-                nodes.append((bid, "prediction_batch", m["name"], _at(day, 30000 + b * 4000 + k), {
-                    "model_version": mv["version"], "rows": rng.randint(100, 200_000),
-                    "path": f"predictions/{m['name']}/{mv['version']}/{bid.split(':')[1]}.parquet"}))
+                nodes.append(
+                    (
+                        bid,
+                        "prediction_batch",
+                        m["name"],
+                        _at(day, 30000 + b * 4000 + k),
+                        {
+                            "model_version": mv["version"],
+                            "rows": rng.randint(100, 200_000),
+                            "path": f"predictions/{m['name']}/{mv['version']}/{bid.split(':')[1]}.parquet",
+                        },
+                    )
+                )
                 edges.append((mv["id"], bid, "predicted"))
                 if b == 0:
                     for vnode in mv["pinned"]:
@@ -270,7 +393,9 @@ def _pick_queries(st, cfg, mv_of, last_batch, current, version_day, runs_of, pic
     used = [sum(1 for m in models if j in m["views"]) for j in range(len(views))]
     j = max(range(len(views)), key=lambda j: (used[j], -j))
     mid = cfg["days"] // 2
-    versions = sorted((d, vn) for vn, d in version_day.items() if vn.startswith(f"view:{views[j]['name']}@"))
+    versions = sorted(
+        (d, vn) for vn, d in version_day.items() if vn.startswith(f"view:{views[j]['name']}@")
+    )
     picks["view_version"] = [vn for d, vn in versions if d <= mid][-1]
 
 
@@ -301,6 +426,7 @@ def count(cfg: dict[str, Any], bpd: int) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------
 # building (bulk recording)
 # ----------------------------------------------------------------------------------
+
 
 def build(store_dir: Path, cfg: dict[str, Any], bpd: int, batch_rows: int) -> dict[str, Any]:
     import featstore
@@ -338,8 +464,12 @@ def build(store_dir: Path, cfg: dict[str, Any], bpd: int, batch_rows: int) -> di
         if len(pending_n) + len(pending_e) >= batch_rows:
             flush()
         if day % 100 == 0:
-            print(f"  day {day}/{cfg['days']}: {rows:,} rows recorded, "
-                  f"{rows / tx_s if tx_s else 0:,.0f} rows/s", file=sys.stderr, flush=True)
+            print(
+                f"  day {day}/{cfg['days']}: {rows:,} rows recorded, "
+                f"{rows / tx_s if tx_s else 0:,.0f} rows/s",
+                file=sys.stderr,
+                flush=True,
+            )
     if pending_n or pending_e:
         flush()
     wall = time.perf_counter() - wall0
@@ -350,16 +480,25 @@ def build(store_dir: Path, cfg: dict[str, Any], bpd: int, batch_rows: int) -> di
     tail = next(m for m in marks if m[0] >= 0.9 * rows)
     size = sum(p.stat().st_size for p in store_dir.glob("catalog.db*"))
     return {
-        "nodes": n_nodes, "edges": n_edges, "rows": rows, "transactions": tx_count,
-        "batch_rows": batch_rows, "tx_seconds": tx_s, "wall_seconds": wall,
-        "rows_per_s": rows / tx_s, "rows_per_s_last_10pct": (rows - tail[0]) / (tx_s - tail[1]) if tx_s > tail[1] else None,
-        "catalog_bytes": size, "catalog_format": FORMAT_VERSION, "picks": picks,
+        "nodes": n_nodes,
+        "edges": n_edges,
+        "rows": rows,
+        "transactions": tx_count,
+        "batch_rows": batch_rows,
+        "tx_seconds": tx_s,
+        "wall_seconds": wall,
+        "rows_per_s": rows / tx_s,
+        "rows_per_s_last_10pct": (rows - tail[0]) / (tx_s - tail[1]) if tx_s > tail[1] else None,
+        "catalog_bytes": size,
+        "catalog_format": FORMAT_VERSION,
+        "picks": picks,
     }
 
 
 # ----------------------------------------------------------------------------------
 # the catalog format of a cached store
 # ----------------------------------------------------------------------------------
+
 
 def _ro(db: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{db}?mode=ro", uri=True)
@@ -380,15 +519,22 @@ def _catalog_stats(store_dir: Path) -> dict[str, Any]:
     """File sizes, pages (used and free) and lineage row counts of a store's catalog."""
     con = _ro(store_dir / "catalog.db")
     try:
-        page_size, pages, free = (con.execute(f"PRAGMA {p}").fetchone()[0]
-                                  for p in ("page_size", "page_count", "freelist_count"))
+        page_size, pages, free = (
+            con.execute(f"PRAGMA {p}").fetchone()[0]
+            for p in ("page_size", "page_count", "freelist_count")
+        )
         nodes = con.execute("SELECT count(*) FROM nodes").fetchone()[0]
         edges = con.execute("SELECT count(*) FROM edges").fetchone()[0]
     finally:
         con.close()
-    return {"files": {p.name: p.stat().st_size for p in sorted(store_dir.glob("catalog.db*"))},
-            "page_size": page_size, "pages": pages, "free_pages": free,
-            "nodes": nodes, "edges": edges}
+    return {
+        "files": {p.name: p.stat().st_size for p in sorted(store_dir.glob("catalog.db*"))},
+        "page_size": page_size,
+        "pages": pages,
+        "free_pages": free,
+        "nodes": nodes,
+        "edges": edges,
+    }
 
 
 def ensure_current_format(store_dir: Path, meta: dict[str, Any], meta_path: Path) -> None:
@@ -401,24 +547,37 @@ def ensure_current_format(store_dir: Path, meta: dict[str, Any], meta_path: Path
     if found == FORMAT_VERSION:
         return
     if found is None or found > FORMAT_VERSION:
-        raise SystemExit(f"{store_dir}: catalog format {found}; expected <= {FORMAT_VERSION} "
-                         "(--rebuild to rebuild the cached store)")
-    print(f"migrating {store_dir}: catalog format {found} -> {FORMAT_VERSION} "
-          "(first open, timed) ...", file=sys.stderr, flush=True)
+        raise SystemExit(
+            f"{store_dir}: catalog format {found}; expected <= {FORMAT_VERSION} "
+            "(--rebuild to rebuild the cached store)"
+        )
+    print(
+        f"migrating {store_dir}: catalog format {found} -> {FORMAT_VERSION} "
+        "(first open, timed) ...",
+        file=sys.stderr,
+        flush=True,
+    )
     before = _catalog_stats(store_dir)
     loadavg = os.getloadavg()
     timing = run_child({"mode": "migrate", "store": str(store_dir)})
     after = _catalog_stats(store_dir)
-    meta["migration"] = {"from_format": found, "to_format": _catalog_format(store_dir / "catalog.db"),
-                         "open_s": timing["open_s"], "close_s": timing["close_s"],
-                         "peak_rss_mb": timing["peak_rss_mb"], "before": before, "after": after,
-                         "loadavg_before": loadavg}
+    meta["migration"] = {
+        "from_format": found,
+        "to_format": _catalog_format(store_dir / "catalog.db"),
+        "open_s": timing["open_s"],
+        "close_s": timing["close_s"],
+        "peak_rss_mb": timing["peak_rss_mb"],
+        "before": before,
+        "after": after,
+        "loadavg_before": loadavg,
+    }
     meta_path.write_text(json.dumps(meta, indent=1))
 
 
 # ----------------------------------------------------------------------------------
 # child processes
 # ----------------------------------------------------------------------------------
+
 
 def _mem_mb() -> dict[str, float]:
     out = {}
@@ -550,10 +709,14 @@ def loaded(lin: Any, spec: dict[str, Any]) -> dict[str, Any]:
 
     def summary(samples):
         ms = sorted(s[0] for s in samples)
-        return {"n": len(ms), "median_ms": statistics.median(ms),
-                "p95_ms": ms[min(len(ms) - 1, int(0.95 * len(ms)))], "max_ms": ms[-1],
-                "median_size": statistics.median(s[1] for s in samples),
-                "max_size": max(s[1] for s in samples)}
+        return {
+            "n": len(ms),
+            "median_ms": statistics.median(ms),
+            "p95_ms": ms[min(len(ms) - 1, int(0.95 * len(ms)))],
+            "max_ms": ms[-1],
+            "median_size": statistics.median(s[1] for s in samples),
+            "max_size": max(s[1] for s in samples),
+        }
 
     sample = rng.sample(all_ids, min(spec["samples"], len(all_ids)))
     out["random_upstream"] = summary([timed(lin.upstream, n) for n in sample])
@@ -561,14 +724,19 @@ def loaded(lin: Any, spec: dict[str, Any]) -> dict[str, Any]:
     out["per_kind"] = {}
     for kind, ids in sorted(by_kind.items()):
         ks = rng.sample(ids, min(spec["per_kind"], len(ids)))
-        out["per_kind"][kind] = {"upstream": summary([timed(lin.upstream, n) for n in ks]),
-                                 "downstream": summary([timed(lin.downstream, n) for n in ks])}
+        out["per_kind"][kind] = {
+            "upstream": summary([timed(lin.upstream, n) for n in ks]),
+            "downstream": summary([timed(lin.downstream, n) for n in ks]),
+        }
     out["named"] = {}
     for q in spec["queries"]:
         fn = lin.upstream if q["direction"] == "up" else lin.downstream
         ms, size = zip(*[timed(fn, q["node"], q["kinds"]) for _ in range(3)], strict=True)
-        out["named"][q["label"]] = {"median_ms": statistics.median(ms), "size": size[0],
-                                    "digest": _digest(fn(q["node"], kinds=q["kinds"]))}
+        out["named"][q["label"]] = {
+            "median_ms": statistics.median(ms),
+            "size": size[0],
+            "digest": _digest(fn(q["node"], kinds=q["kinds"])),
+        }
     return out
 
 
@@ -585,15 +753,20 @@ def whole_graph(lin: Any) -> dict[str, Any]:
     gc.collect()
     out["gc_collect_after_s"] = time.perf_counter() - t
     mem = _mem_mb()
-    out.update(rss_after_mb=mem["VmRSS"], peak_rss_mb=mem["VmHWM"],
-               nodes=graph.number_of_nodes(), edges=graph.number_of_edges(),
-               loaded_after=lin.loaded)
+    out.update(
+        rss_after_mb=mem["VmRSS"],
+        peak_rss_mb=mem["VmHWM"],
+        nodes=graph.number_of_nodes(),
+        edges=graph.number_of_edges(),
+        loaded_after=lin.loaded,
+    )
     return out
 
 
 def run_child(spec: dict[str, Any]) -> dict[str, Any]:
-    proc = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", json.dumps(spec)], capture_output=True, text=True
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"child failed ({spec['mode']}):\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -603,18 +776,39 @@ def run_child(spec: dict[str, Any]) -> dict[str, Any]:
 # the benchmark
 # ----------------------------------------------------------------------------------
 
+
 def queries(picks: dict[str, Any]) -> list[dict[str, Any]]:
     return [
-        {"label": "upstream(batch typical, source_file)", "direction": "up",
-         "node": picks["batch_typical"], "kinds": ["source_file"]},
-        {"label": "upstream(batch worst, source_file)", "direction": "up",
-         "node": picks["batch_worst"], "kinds": ["source_file"]},
-        {"label": "downstream(source typical, model+batch)", "direction": "down",
-         "node": picks["source_typical"], "kinds": ["model_version", "prediction_batch"]},
-        {"label": "downstream(source worst, model+batch)", "direction": "down",
-         "node": picks["source_worst"], "kinds": ["model_version", "prediction_batch"]},
-        {"label": "downstream(view version, all)", "direction": "down",
-         "node": picks["view_version"], "kinds": None},
+        {
+            "label": "upstream(batch typical, source_file)",
+            "direction": "up",
+            "node": picks["batch_typical"],
+            "kinds": ["source_file"],
+        },
+        {
+            "label": "upstream(batch worst, source_file)",
+            "direction": "up",
+            "node": picks["batch_worst"],
+            "kinds": ["source_file"],
+        },
+        {
+            "label": "downstream(source typical, model+batch)",
+            "direction": "down",
+            "node": picks["source_typical"],
+            "kinds": ["model_version", "prediction_batch"],
+        },
+        {
+            "label": "downstream(source worst, model+batch)",
+            "direction": "down",
+            "node": picks["source_worst"],
+            "kinds": ["model_version", "prediction_batch"],
+        },
+        {
+            "label": "downstream(view version, all)",
+            "direction": "down",
+            "node": picks["view_version"],
+            "kinds": None,
+        },
     ]
 
 
@@ -624,11 +818,15 @@ def explain_plans(db: Path) -> dict[str, list[str]]:
 
     con = _ro(db)
     plans = {}
-    for name, up, params in [("up, 1 kind", True, ("x", "source_file")),
-                             ("down, 2 kinds", False, ("x", "model_version", "prediction_batch")),
-                             ("down, all kinds", False, ("x",))]:
+    for name, up, params in [
+        ("up, 1 kind", True, ("x", "source_file")),
+        ("down, 2 kinds", False, ("x", "model_version", "prediction_batch")),
+        ("down, all kinds", False, ("x",)),
+    ]:
         sql = _walk_sql(up=up, n_kinds=len(params) - 1)
-        plans[name] = [f"{r[0]}|{r[1]}|{r[3]}" for r in con.execute("EXPLAIN QUERY PLAN " + sql, params)]
+        plans[name] = [
+            f"{r[0]}|{r[1]}|{r[3]}" for r in con.execute("EXPLAIN QUERY PLAN " + sql, params)
+        ]
     con.close()
     return plans
 
@@ -638,17 +836,37 @@ def main() -> int:
         print(json.dumps(child(json.loads(sys.argv[2]))))
         return 0
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--nodes", type=int, default=1_000_000, help="target node count (default 1M; edges ~3x)")
+    p.add_argument(
+        "--nodes", type=int, default=1_000_000, help="target node count (default 1M; edges ~3x)"
+    )
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--workdir", type=Path, default=Path("/tmp/featstore-bench-lineage"))
-    p.add_argument("--out", type=Path, default=None, help="JSON results (default <workdir>/results_n<nodes>.json)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="JSON results (default <workdir>/results_n<nodes>.json)",
+    )
     p.add_argument("--rebuild", action="store_true", help="rebuild the cached store")
     p.add_argument("--plan-only", action="store_true", help="print the planned counts and exit")
-    p.add_argument("--batch-rows", type=int, default=10_000,
-                   help="nodes+edges per recording transaction (whole simulated days; default 10000)")
-    p.add_argument("--repeat", type=int, default=5, help="fresh processes per one-off query (default 5)")
-    p.add_argument("--samples", type=int, default=500, help="random nodes, loaded lineage (default 500)")
-    p.add_argument("--per-kind", type=int, default=20, help="random nodes per kind, loaded lineage (default 20)")
+    p.add_argument(
+        "--batch-rows",
+        type=int,
+        default=10_000,
+        help="nodes+edges per recording transaction (whole simulated days; default 10000)",
+    )
+    p.add_argument(
+        "--repeat", type=int, default=5, help="fresh processes per one-off query (default 5)"
+    )
+    p.add_argument(
+        "--samples", type=int, default=500, help="random nodes, loaded lineage (default 500)"
+    )
+    p.add_argument(
+        "--per-kind",
+        type=int,
+        default=20,
+        help="random nodes per kind, loaded lineage (default 20)",
+    )
     args = p.parse_args()
 
     cfg = scale_config(args.nodes, args.seed)
@@ -668,7 +886,11 @@ def main() -> int:
         meta_path.unlink(missing_ok=True)
         print(f"planning {key} ...", file=sys.stderr, flush=True)
         pl = plan(cfg)
-        print(f"building {key}: {pl['nodes']:,} nodes, {pl['edges']:,} edges ...", file=sys.stderr, flush=True)
+        print(
+            f"building {key}: {pl['nodes']:,} nodes, {pl['edges']:,} edges ...",
+            file=sys.stderr,
+            flush=True,
+        )
         b = build(store_dir, cfg, pl["batches_per_day"], args.batch_rows)
         meta = {"config": cfg, "plan": pl, "build": b}
         meta_path.write_text(json.dumps(meta, indent=1))
@@ -682,34 +904,57 @@ def main() -> int:
     import networkx
 
     results: dict[str, Any] = {
-        "config": cfg, "plan": meta["plan"], "build": b, "migration": meta.get("migration"),
-        "store": str(store_dir), "catalog": _catalog_stats(store_dir),
-        "targets": TARGETS, "python": sys.version.split()[0], "sqlite": sqlite3.sqlite_version,
-        "networkx": networkx.__version__, "platform": platform.platform(), "cpus": os.cpu_count(),
+        "config": cfg,
+        "plan": meta["plan"],
+        "build": b,
+        "migration": meta.get("migration"),
+        "store": str(store_dir),
+        "catalog": _catalog_stats(store_dir),
+        "targets": TARGETS,
+        "python": sys.version.split()[0],
+        "sqlite": sqlite3.sqlite_version,
+        "networkx": networkx.__version__,
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
         "loadavg_start": os.getloadavg(),
         "explain_query_plan": explain_plans(store_dir / "catalog.db"),
     }
 
     # one-off queries, each in fresh processes (round-robin over the queries)
     counted = [
-        {"label": f"downstream_counts(source {which})", "direction": "down",
-         "node": b["picks"][f"source_{which}"], "kinds": None, "counts": True}
+        {
+            "label": f"downstream_counts(source {which})",
+            "direction": "down",
+            "node": b["picks"][f"source_{which}"],
+            "kinds": None,
+            "counts": True,
+        }
         for which in ("typical", "worst")
     ]
     results["oneoff"] = {q["label"]: [] for q in qs + counted}
     for r in range(args.repeat):
         for q in qs + counted:
             print(f"one-off {r + 1}/{args.repeat}: {q['label']}", file=sys.stderr, flush=True)
-            results["oneoff"][q["label"]].append(run_child({"mode": "oneoff", "store": str(store_dir), **q}))
+            results["oneoff"][q["label"]].append(
+                run_child({"mode": "oneoff", "store": str(store_dir), **q})
+            )
     print("one-off breakdown ...", file=sys.stderr, flush=True)
-    results["breakdown"] = {q["label"]: run_child({"mode": "breakdown", "store": str(store_dir), **q})
-                            for q in qs}
+    results["breakdown"] = {
+        q["label"]: run_child({"mode": "breakdown", "store": str(store_dir), **q}) for q in qs
+    }
 
     # the loaded lineage (store.lineage.load()), then the networkx graph, each in its own process
     print("loaded lineage ...", file=sys.stderr, flush=True)
-    results["loaded"] = run_child({
-        "mode": "loaded", "store": str(store_dir), "seed": args.seed,
-        "samples": args.samples, "per_kind": args.per_kind, "queries": qs})
+    results["loaded"] = run_child(
+        {
+            "mode": "loaded",
+            "store": str(store_dir),
+            "seed": args.seed,
+            "samples": args.samples,
+            "per_kind": args.per_kind,
+            "queries": qs,
+        }
+    )
     print("networkx graph ...", file=sys.stderr, flush=True)
     results["graph"] = run_child({"mode": "graph", "store": str(store_dir)})
     results["loadavg_end"] = os.getloadavg()
@@ -731,12 +976,16 @@ def report(res: dict[str, Any]) -> bool:
     reported, never asserted)."""
     b, t, cat = res["build"], res["targets"], res["catalog"]
     size = sum(cat["files"].values())
-    print(f"\nlineage_scale: {b['nodes']:,} nodes, {b['edges']:,} edges "
-          f"({size / 2**20:,.0f} MiB catalog, {cat['free_pages'] * cat['page_size'] / 2**20:,.0f} MiB "
-          f"of it free pages), store {res['store']}")
+    print(
+        f"\nlineage_scale: {b['nodes']:,} nodes, {b['edges']:,} edges "
+        f"({size / 2**20:,.0f} MiB catalog, {cat['free_pages'] * cat['page_size'] / 2**20:,.0f} MiB "
+        f"of it free pages), store {res['store']}"
+    )
     la0, la1 = res["loadavg_start"], res["loadavg_end"]
-    print(f"load average (1 min) {la0[0]:.2f} at start, {la1[0]:.2f} at end; {res['cpus']} CPUs; "
-          f"Python {res['python']}, SQLite {res['sqlite']}, networkx {res['networkx']}")
+    print(
+        f"load average (1 min) {la0[0]:.2f} at start, {la1[0]:.2f} at end; {res['cpus']} CPUs; "
+        f"Python {res['python']}, SQLite {res['sqlite']}, networkx {res['networkx']}"
+    )
     print(f"{'measure':<58} {'value':>12} {'target':>9}")
     print("-" * 96)
 
@@ -747,51 +996,90 @@ def report(res: dict[str, Any]) -> bool:
         print(f"{label:<58} {v:>12} {tt:>9} {mark} {extra}".rstrip())
 
     fmt = b.get("catalog_format", 1)
-    row(f"bulk recording, nodes+edges/s (catalog format {fmt})", b["rows_per_s"], "/s",
-        t["record_rows_per_s"], True,
-        f"(last 10%: {b['rows_per_s_last_10pct']:,.0f}/s; {b['tx_seconds']:.0f}s in {b['transactions']} tx)")
+    row(
+        f"bulk recording, nodes+edges/s (catalog format {fmt})",
+        b["rows_per_s"],
+        "/s",
+        t["record_rows_per_s"],
+        True,
+        f"(last 10%: {b['rows_per_s_last_10pct']:,.0f}/s; {b['tx_seconds']:.0f}s in {b['transactions']} tx)",
+    )
     m = res.get("migration")
     if m:
         mb = sum(m["before"]["files"].values()) / 2**20
         ma = sum(m["after"]["files"].values()) / 2**20
-        row(f"catalog migration, format {m['from_format']} -> {m['to_format']} (first open)", m["open_s"], "s",
+        row(
+            f"catalog migration, format {m['from_format']} -> {m['to_format']} (first open)",
+            m["open_s"],
+            "s",
             extra=f"close {m['close_s']:.1f}s; peak RSS {m['peak_rss_mb']:,.0f} MB; "
-                  f"catalog {mb:,.0f} -> {ma:,.0f} MiB")
+            f"catalog {mb:,.0f} -> {ma:,.0f} MiB",
+        )
     oneoff = res["oneoff"]
     print(f"one-off, fresh process (median of {len(next(iter(oneoff.values())))}; query only)")
     for label, runs in oneoff.items():
         med = statistics.median(r["query_s"] for r in runs) * 1e3
         opn = statistics.median(r["open_s"] for r in runs) * 1e3
         warm = statistics.median(r["warm_query_s"] for r in runs) * 1e3
-        row(f"  {label}", med, "ms", t["oneoff_ms"],
-            extra=f"n={runs[0]['size']:,} open={opn:.0f}ms warm={warm:.0f}ms")
+        row(
+            f"  {label}",
+            med,
+            "ms",
+            t["oneoff_ms"],
+            extra=f"n={runs[0]['size']:,} open={opn:.0f}ms warm={warm:.0f}ms",
+        )
     L = res["loaded"]
     print("loaded lineage (store.lineage.load(), own process)")
-    row("  load()", L["load_s"], "s", extra=f"peak RSS {L['peak_rss_mb']:,.0f} MB "
-        f"(before {L['rss_before_load_mb']:,.0f}, after {L['rss_after_load_mb']:,.0f})")
+    row(
+        "  load()",
+        L["load_s"],
+        "s",
+        extra=f"peak RSS {L['peak_rss_mb']:,.0f} MB "
+        f"(before {L['rss_before_load_mb']:,.0f}, after {L['rss_after_load_mb']:,.0f})",
+    )
     u, d = L["random_upstream"], L["random_downstream"]
-    row(f"  upstream, median of {u['n']} random nodes", u["median_ms"], "ms", t["loaded_upstream_ms"],
-        extra=f"p95 {u['p95_ms']:.2f} max {u['max_ms']:.1f}; size med {u['median_size']:,.0f} max {u['max_size']:,}")
-    row(f"  downstream, median of {d['n']} random nodes", d["median_ms"], "ms", t["loaded_impact_ms"],
-        extra=f"p95 {d['p95_ms']:.2f} max {d['max_ms']:.1f}; size med {d['median_size']:,.0f} max {d['max_size']:,}")
+    row(
+        f"  upstream, median of {u['n']} random nodes",
+        u["median_ms"],
+        "ms",
+        t["loaded_upstream_ms"],
+        extra=f"p95 {u['p95_ms']:.2f} max {u['max_ms']:.1f}; size med {u['median_size']:,.0f} max {u['max_size']:,}",
+    )
+    row(
+        f"  downstream, median of {d['n']} random nodes",
+        d["median_ms"],
+        "ms",
+        t["loaded_impact_ms"],
+        extra=f"p95 {d['p95_ms']:.2f} max {d['max_ms']:.1f}; size med {d['median_size']:,.0f} max {d['max_size']:,}",
+    )
     for kind, pk in L["per_kind"].items():
-        print(f"    {kind:<22} up med {pk['upstream']['median_ms']:8.2f} ms (n≈{pk['upstream']['median_size']:>7,.0f})"
-              f"   down med {pk['downstream']['median_ms']:8.2f} ms max {pk['downstream']['max_ms']:8.1f}"
-              f" (n≈{pk['downstream']['median_size']:>7,.0f})")
+        print(
+            f"    {kind:<22} up med {pk['upstream']['median_ms']:8.2f} ms (n≈{pk['upstream']['median_size']:>7,.0f})"
+            f"   down med {pk['downstream']['median_ms']:8.2f} ms max {pk['downstream']['max_ms']:8.1f}"
+            f" (n≈{pk['downstream']['median_size']:>7,.0f})"
+        )
     for label, q in L["named"].items():
         target = t["loaded_upstream_ms"] if label.startswith("up") else t["loaded_impact_ms"]
         row(f"  {label}", q["median_ms"], "ms", target, extra=f"n={q['size']:,}")
     G = res["graph"]
-    row("networkx graph: store.lineage.graph (own process)", G["graph_s"], "s",
+    row(
+        "networkx graph: store.lineage.graph (own process)",
+        G["graph_s"],
+        "s",
         extra=f"peak RSS {G['peak_rss_mb']:,.0f} MB (before {G['rss_before_mb']:,.0f}, "
-              f"after {G['rss_after_mb']:,.0f}); gc.collect() after {G['gc_collect_after_s']:.2f}s")
+        f"after {G['rss_after_mb']:,.0f}); gc.collect() after {G['gc_collect_after_s']:.2f}s",
+    )
 
-    print("one-off breakdown, one fresh process per query (ms): walk only (cold) | whole SQL | "
-          "rows -> Nodes | parse every attrs")
+    print(
+        "one-off breakdown, one fresh process per query (ms): walk only (cold) | whole SQL | "
+        "rows -> Nodes | parse every attrs"
+    )
     for label, bd in res["breakdown"].items():
-        print(f"  {label:<44} {bd['sql_walk_only_s'] * 1e3:8.1f} | {bd['sql_full_s'] * 1e3:8.1f} | "
-              f"{bd['py_rows_to_nodes_s'] * 1e3:8.1f} | {bd['py_parse_all_attrs_s'] * 1e3:8.1f}"
-              f"   [{bd['walk_rows']:,} walked, {bd['result_size']:,} returned]")
+        print(
+            f"  {label:<44} {bd['sql_walk_only_s'] * 1e3:8.1f} | {bd['sql_full_s'] * 1e3:8.1f} | "
+            f"{bd['py_rows_to_nodes_s'] * 1e3:8.1f} | {bd['py_parse_all_attrs_s'] * 1e3:8.1f}"
+            f"   [{bd['walk_rows']:,} walked, {bd['result_size']:,} returned]"
+        )
 
     digests: dict[str, set[str]] = {}
     for label, runs in oneoff.items():
@@ -802,14 +1090,19 @@ def report(res: dict[str, Any]) -> bool:
         digests.setdefault(label, set()).add(q["digest"])
     bad = [label for label, d in digests.items() if len(d) != 1]
     res["answers_agree"] = not bad
-    print("answers: " + ("one-off (SQL) and loaded answers identical" if not bad else f"DIFFER for {bad}"))
+    print(
+        "answers: "
+        + ("one-off (SQL) and loaded answers identical" if not bad else f"DIFFER for {bad}")
+    )
     counts = {"catalog": (cat["nodes"], cat["edges"]), "networkx graph": (G["nodes"], G["edges"])}
     if m:
         counts["before migration"] = (m["before"]["nodes"], m["before"]["edges"])
     wrong = {k: v for k, v in counts.items() if v != (b["nodes"], b["edges"])}
     res["counts_agree"] = not wrong
-    print(f"counts: {b['nodes']:,} nodes, {b['edges']:,} edges recorded; "
-          + ("the same in " + ", ".join(counts) if not wrong else f"DIFFER: {wrong}"))
+    print(
+        f"counts: {b['nodes']:,} nodes, {b['edges']:,} edges recorded; "
+        + ("the same in " + ", ".join(counts) if not wrong else f"DIFFER: {wrong}")
+    )
     return not bad and not wrong
 
 

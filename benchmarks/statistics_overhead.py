@@ -25,7 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import pit_join  # noqa: E402  (the dataset and definitions of the point-in-time benchmark)
+import pit_join
 
 DEFAULT_DATA = Path("/tmp/featstore-bench/data_v1_e1000000_f10000000_n3_k100000_d365_month_s0")
 

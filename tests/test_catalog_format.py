@@ -189,7 +189,7 @@ def test_a_format_3_postgresql_catalog_is_upgraded(tmp_path: Path, postgres_serv
             for table in ("statistics", "reports", "label_batches"):
                 con.execute(f"DROP TABLE {table}")
             con.execute("UPDATE meta SET value = '3' WHERE key = 'format_version'")
-        with pytest.raises(fs.CatalogError, match="format version 3 .* without read_only"):
+        with pytest.raises(fs.CatalogError, match=r"format version 3 .* without read_only"):
             fs.FeatureStore(tmp_path / "s", read_only=True)
         with fs.FeatureStore(tmp_path / "s") as store:
             assert store.get_model("m").version == 1

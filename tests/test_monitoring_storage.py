@@ -12,7 +12,7 @@ import pytest
 from helpers import BOTH_CATALOGS
 
 import featstore as fs
-from featstore.columns import RANK, TS
+from featstore.columns import RANK
 from featstore.monitoring import stats
 
 pytestmark = BOTH_CATALOGS
@@ -68,7 +68,8 @@ def test_each_file_records_the_statistics_of_its_rows(tmp_path: Path) -> None:
         store.statistics(f"run:{run.run_id}"),
         store.statistics("spend"),
     ):
-        assert merged.rows == frame.height and merged.parts == 3
+        assert merged.rows == frame.height
+        assert merged.parts == 3
         assert merged["amount"].count == whole["amount"].count
         assert merged["amount"].nulls == whole["amount"].nulls
         assert merged["amount"].mean == pytest.approx(whole["amount"].mean)

@@ -22,6 +22,9 @@ Files written under the data directory (all timestamps are naive UTC)::
 About 1% of purchases get a late *correction* (a partial refund): a second row with the
 same ``txn_id`` and ``ts``, a lower amount, and a ``created`` timestamp days later.
 
+:func:`outcomes` gives the labels of a later snapshot (by default the year end, the day
+``run.py`` scores) from the same seed, without writing anything.
+
 Run ``python examples/churn/data.py [--out DIR]`` to (re)generate the files.
 """
 
@@ -46,6 +49,7 @@ __all__ = [
     "YEAR_START",
     "ensure_data",
     "generate",
+    "outcomes",
 ]
 
 SEED = 2024
@@ -200,22 +204,36 @@ def _tickets(rng: np.random.Generator, c: dict[str, np.ndarray]) -> pl.DataFrame
     )
 
 
+def _snapshot_labels(c: dict[str, np.ndarray], snap: datetime) -> pl.DataFrame:
+    """The customers at ``snap`` (signed up before it, not yet gone) and whether they
+    churn in the CHURN_HORIZON_DAYS after it."""
+    s = _days(snap)
+    active = (c["signup"] < s) & (c["churn"] >= s)
+    churned = c["churn"][active] < s + CHURN_HORIZON_DAYS
+    return pl.DataFrame(
+        {
+            "customer_id": c["customer_id"][active],
+            "event_timestamp": np.full(active.sum(), np.datetime64(snap, "us")),
+            "churned": churned.astype(np.int8),
+        }
+    )
+
+
 def _labels(c: dict[str, np.ndarray]) -> pl.DataFrame:
-    parts = []
-    for snap in SNAPSHOTS:
-        s = _days(snap)
-        active = (c["signup"] < s) & (c["churn"] >= s)
-        churned = c["churn"][active] < s + CHURN_HORIZON_DAYS
-        parts.append(
-            pl.DataFrame(
-                {
-                    "customer_id": c["customer_id"][active],
-                    "event_timestamp": np.full(active.sum(), np.datetime64(snap, "us")),
-                    "churned": churned.astype(np.int8),
-                }
-            )
-        )
-    return pl.concat(parts)
+    return pl.concat([_snapshot_labels(c, snap) for snap in SNAPSHOTS])
+
+
+def outcomes(as_of: datetime = YEAR_END, *, seed: int = SEED) -> pl.DataFrame:
+    """Churn labels of one more snapshot, by the rule of ``labels.parquet``: the customers
+    at ``as_of`` and whether they churn in the 30 days after it (``customer_id``,
+    ``event_timestamp``, ``churned``). The default, the year end, is the ground truth of
+    the batch ``run.py`` scores, known a month later.
+
+    Nothing is read or written: every customer's churn time is drawn first, before any
+    purchase or ticket, and runs past the year end where the raw files stop, so the
+    seeded generator gives it again without the rest of the data.
+    """
+    return _snapshot_labels(_customers(np.random.default_rng(seed)), as_of)
 
 
 def generate(out: str | os.PathLike[str] = DATA_DIR, *, seed: int = SEED) -> dict[str, int]:
