@@ -126,7 +126,9 @@ def _served_features(
 ) -> tuple[pl.DataFrame, dict[str, str]]:
     """The frame with the feature values the model was served, and which column holds
     which feature (``view@version:feature``): the retrieval's feature columns, taken
-    from ``frame`` when it has them and from the retrieval (row by row) otherwise."""
+    from ``frame`` when it has them, else from the retrieval, row by row when the rows
+    line up (same count, same keys in order) or by key when the retrieval has one row
+    per key. Otherwise no served values are recorded (and skew cannot check the batch)."""
     if features is None:
         return table, {}
     served: dict[str, str] = {}
@@ -140,11 +142,19 @@ def _served_features(
     lined_up = given.height == table.height and all(
         k in given.columns and given.get_column(k).equals(table.get_column(k)) for k in keys
     )
-    if not lined_up:
-        raise PointInTimeError(
-            f"log_predictions: the frame lacks feature column {missing[0]!r} and its rows do "
-            f"not line up with those of `features` (same count, same keys in the same "
-            f"order); keep the predictions in the retrieval's row order, or include the "
-            f"feature columns the model was served in the frame (model {model_version.id})"
-        )
-    return table.with_columns(given.select(missing)), served
+    if lined_up:
+        return table.with_columns(given.select(missing)), served
+    # another row order (e.g. sorted by score): match rows by key, where the retrieval has
+    # one row per key (latest values); otherwise the served values cannot be told apart
+    if (
+        keys
+        and all(k in given.columns for k in keys)
+        and not given.select(keys).is_duplicated().any()
+    ):
+        try:
+            joined = table.join(given.select(*keys, *missing), on=keys, how="left", validate="m:1")
+        except pl.exceptions.PolarsError:
+            return table, {}
+        if joined.height == table.height:
+            return joined, served
+    return table, {}
