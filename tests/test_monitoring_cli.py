@@ -432,7 +432,7 @@ def test_labels_from_parquet_and_csv(project: dict[str, Any], copy: Path, tmp_pa
     renamed = labels.rename({"label": "truth"})
     renamed.write_csv(tmp_path / "labels.csv")
     text = run(["--store", copy, "labels", tmp_path / "labels.csv", "--label-column", "truth"])
-    assert text.stdout.startswith("logged 60 labels for model 'm' as labels:")
+    assert text.stdout.startswith("logged 60 labels for model 'm' as label_batch:")
 
 
 def test_labels_by_keys_and_unmatched(project: dict[str, Any], copy: Path, tmp_path: Path) -> None:

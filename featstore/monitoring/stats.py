@@ -7,7 +7,7 @@ For every column: the row count and null count, and by kind of column
   of the column over the distinct quantiles (its *bin edges*, kept as the reference
   for drift), an approximate distinct count. NaN counts as a null; infinities are
   counted (``infinite``) and left out of the distribution;
-* categorical (strings, categoricals, enums, booleans): the top 100 values with their
+* categorical (strings, categoricals, enums, booleans): the top 500 values with their
   counts, the count of the other values, an approximate distinct count;
 * temporal (dates, datetimes, times, durations): minimum and maximum (ISO text) and an
   approximate distinct count;
@@ -60,7 +60,7 @@ __all__ = [
 
 LEVELS = 100
 QUANTILE_LEVELS: tuple[float, ...] = tuple(i / LEVELS for i in range(LEVELS + 1))
-TOP_K = 100
+TOP_K = 500
 HLL_P = 11
 HLL_M = 1 << HLL_P
 HASH_SEED = 0x5EED
@@ -351,10 +351,15 @@ class Statistics:
 
 
 def compute(
-    frame: pl.DataFrame | pl.LazyFrame, target: str, columns: Sequence[str] | None = None
+    frame: pl.DataFrame | pl.LazyFrame,
+    target: str,
+    columns: Sequence[str] | None = None,
+    *,
+    sketch: bool = True,
 ) -> Statistics:
     """The statistics of ``columns`` (default: all) of ``frame``. A LazyFrame is read
-    one column at a time, so memory holds one column, not the frame."""
+    one column at a time, so memory holds one column, not the frame. Without
+    ``sketch``, no distinct-count sketch is kept (statistics that are never merged)."""
     schema = frame.collect_schema()
     names = list(columns) if columns is not None else list(schema.names())
     missing = [c for c in names if c not in schema]
@@ -365,22 +370,26 @@ def compute(
         )
     if isinstance(frame, pl.LazyFrame):
         rows = int(frame.select(pl.len()).collect().item())
-        cols = tuple(_column(frame.select(c).collect().to_series(), c) for c in names)
+        cols = tuple(
+            column_statistics(frame.select(c).collect().to_series(), c, sketch=sketch)
+            for c in names
+        )
     else:
         rows = frame.height
-        cols = tuple(_column(frame.get_column(c), c) for c in names)
+        cols = tuple(column_statistics(frame.get_column(c), c, sketch=sketch) for c in names)
     return Statistics(target=target, rows=rows, columns=cols)
 
 
-def _column(series: pl.Series, name: str) -> ColumnStatistics:
+def column_statistics(series: pl.Series, name: str, *, sketch: bool = True) -> ColumnStatistics:
+    """The statistics of one column (``sketch``: keep the distinct-count sketch)."""
     kind = column_kind(series.dtype)
     dtype = str(series.dtype)
     count = series.len()
     nulls = series.null_count()
     if kind == NUMERIC:
-        return _numeric(series, name, dtype, count, nulls)
+        return _numeric(series, name, dtype, count, nulls, sketch)
     if kind == CATEGORICAL:
-        return _categorical(series, name, dtype, count, nulls)
+        return _categorical(series, name, dtype, count, nulls, sketch)
     if kind == TEMPORAL:
         present = series.drop_nulls()
         return ColumnStatistics(
@@ -400,7 +409,9 @@ def _iso(value: Any) -> str:
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
-def _numeric(series: pl.Series, name: str, dtype: str, count: int, nulls: int) -> ColumnStatistics:
+def _numeric(
+    series: pl.Series, name: str, dtype: str, count: int, nulls: int, sketch: bool = True
+) -> ColumnStatistics:
     present = series.drop_nulls()
     infinite = 0
     if present.dtype.is_float():
@@ -411,11 +422,12 @@ def _numeric(series: pl.Series, name: str, dtype: str, count: int, nulls: int) -
         infinite = int(present.is_infinite().sum())
         if infinite:
             present = present.filter(present.is_finite())
-    sketch = _distinct(present)
+    sketched = _distinct(present) if sketch else {}
     arr = np.sort(present.cast(pl.Float64).to_numpy())
     n = len(arr)
     # one frame's distinct count is exact (from the sorted values); the sketch is for merging
-    distinct = {**sketch, "distinct": int(np.count_nonzero(arr[1:] != arr[:-1])) + 1 if n else 0}
+    exact = int(np.count_nonzero(arr[1:] != arr[:-1])) + 1 if n else 0
+    distinct = {**sketched, "distinct": exact}
     if n == 0:
         return ColumnStatistics(
             name=name, dtype=dtype, kind=NUMERIC, count=count, nulls=nulls, infinite=infinite,
@@ -428,8 +440,7 @@ def _numeric(series: pl.Series, name: str, dtype: str, count: int, nulls: int) -
     edges = np.unique(quantiles)
     at_most = np.searchsorted(arr, edges, side="right")
     counts = [0, int(at_most[0]), *(int(d) for d in np.diff(at_most)), 0]
-    cumulative = np.concatenate(([0.0], np.cumsum(arr)))[at_most]
-    sums = np.concatenate(([cumulative[0]], np.diff(cumulative)))
+    sums = _run_sums(arr, np.concatenate(([0], at_most)))
     sizes = np.asarray(counts[1:-1], dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         inner = np.where(sizes > 0, sums / sizes, np.nan)
@@ -437,7 +448,9 @@ def _numeric(series: pl.Series, name: str, dtype: str, count: int, nulls: int) -
     inner = np.clip(inner, np.concatenate(([edges[0]], edges[:-1])), edges)
     means = (None, *(None if np.isnan(v) else float(v) for v in inner), None)
     mean = float(arr.mean())
-    std = float(np.sqrt(max(float(np.mean((arr - mean) ** 2)), 0.0)))
+    deviation = arr - mean
+    std = math.sqrt(max(float(np.dot(deviation, deviation)) / n, 0.0))
+    del deviation
     return ColumnStatistics(
         name=name,
         dtype=dtype,
@@ -455,8 +468,20 @@ def _numeric(series: pl.Series, name: str, dtype: str, count: int, nulls: int) -
     )
 
 
+def _run_sums(values: FloatArray, bounds: npt.NDArray[np.intp]) -> FloatArray:
+    """The sums of ``values[bounds[i]:bounds[i + 1]]`` (0 for an empty run), without a
+    cumulative array as long as ``values``; ``bounds`` ascend from 0 to ``len(values)``."""
+    sums = np.zeros(len(bounds) - 1)
+    starts = bounds[:-1]
+    nonempty = bounds[1:] > starts
+    if nonempty.any():
+        sums[nonempty] = np.add.reduceat(values, starts[nonempty])[: int(nonempty.sum())]
+        # reduceat sums up to the next start given, which is the next nonempty run's start
+    return sums
+
+
 def _categorical(
-    series: pl.Series, name: str, dtype: str, count: int, nulls: int
+    series: pl.Series, name: str, dtype: str, count: int, nulls: int, sketch: bool = True
 ) -> ColumnStatistics:
     present = series.drop_nulls().cast(pl.String)
     counts = present.alias("v").value_counts(name="n").sort(["n", "v"], descending=[True, False])
@@ -470,7 +495,7 @@ def _categorical(
         nulls=nulls,
         top=tuple(zip(top.get_column("v").to_list(), top.get_column("n").to_list(), strict=True)),
         other=present.len() - listed,
-        **{**_distinct(present), "distinct": counts.height},
+        **{**(_distinct(present) if sketch else {}), "distinct": counts.height},
     )
 
 
@@ -647,5 +672,11 @@ def _part_cdf(h: Histogram, x: FloatArray) -> FloatArray:
     """The histogram's count of rows ``<= x`` (uniform within bins)."""
     edges = np.asarray(h.edges)
     cum = np.concatenate([[0.0], np.cumsum(np.asarray(h.counts[2:-1], dtype=np.float64))])
-    out = h.counts[1] + np.interp(x, edges, cum) if len(edges) > 1 else np.full(len(x), h.counts[1])
+    if len(edges) == 1:
+        return np.where(x < edges[0], 0.0, float(h.counts[1]))
+    with np.errstate(invalid="ignore", over="ignore"):  # subnormal bin widths
+        out = h.counts[1] + np.interp(x, edges, cum)
+    if not np.isfinite(out).all():  # a bin too narrow to interpolate in: count it whole
+        at = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, len(cum) - 1)
+        out = np.where(np.isfinite(out), out, h.counts[1] + cum[at])
     return np.where(x < edges[0], 0.0, out)
