@@ -186,8 +186,14 @@ def log_labels(
 
 
 def _check_labels(labels: pl.Series, what: str) -> None:
-    """Refuse null and NaN labels: they are no ground truth, and one of them would make
-    every later performance report of the model fail."""
+    """Refuse labels that are not numbers or booleans, and null and NaN labels: they are
+    no ground truth, and one of them would make every later performance report of the
+    model fail."""
+    if not (labels.dtype.is_numeric() or labels.dtype in (pl.Boolean, pl.Null)):
+        raise MonitoringError(
+            f"{what}: the labels are {labels.dtype} values; log numbers (0/1 for a "
+            f"classifier) or booleans"
+        )
     bad = labels.is_null()
     if labels.dtype.is_float():
         bad = bad | labels.is_nan()

@@ -1,11 +1,13 @@
 """Training/serving skew: the feature values a model was served, against the values a
-point-in-time retrieval gives for the same keys and instants now."""
+point-in-time retrieval gives for the same keys and instants now (the instants the
+served retrieval was made for, which need not be the predictions' ``as_of``)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -165,7 +167,7 @@ def skew(
             for k in store.definitions.view_record(*_view_of(ref))["join_keys"]
         }
     )
-    entity = frame.select(*keys, "as_of")
+    entity = frame.select(*keys, _served_at(batch, frame).alias("as_of"))
     result = store.get_historical_features(
         entity,
         list(dict.fromkeys(served.values())),
@@ -210,6 +212,26 @@ def skew(
         )
         tx.add_edges([(batch.id, report.id, EdgeKind.CHECKED_IN)])
     return report
+
+
+def _served_at(batch: PredictionBatch, frame: pl.DataFrame) -> pl.Expr:
+    """The instants the served features describe, which need not be the predictions'
+    ``as_of`` (a batch scored on the 20th with features retrieved as of the 15th): the
+    ``as_of`` of a get_latest_features retrieval, the entity timestamps of a
+    get_historical_features one (when the batch kept that column), else ``as_of``."""
+    manifest = batch.retrieval.to_json() if batch.retrieval is not None else {}
+    if manifest.get("as_of"):
+        moment = datetime.fromisoformat(str(manifest["as_of"]))
+        return pl.lit(moment, dtype=pl.Datetime("us"))
+    column = manifest.get("timestamp_column")
+    if (
+        isinstance(column, str)
+        and column in frame.columns
+        and column not in batch.served_features
+        and frame.schema[column].is_temporal()
+    ):
+        return pl.col(column)
+    return pl.col("as_of")
 
 
 def _view_of(ref: str) -> tuple[str, str]:
