@@ -440,17 +440,14 @@ def _numeric(
     edges = np.unique(quantiles)
     at_most = np.searchsorted(arr, edges, side="right")
     counts = [0, int(at_most[0]), *(int(d) for d in np.diff(at_most)), 0]
-    sums = _run_sums(arr, np.concatenate(([0], at_most)))
     sizes = np.asarray(counts[1:-1], dtype=np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        sums = _run_sums(arr, np.concatenate(([0], at_most)))  # may overflow near 1e308
         inner = np.where(sizes > 0, sums / sizes, np.nan)
     # a bin's mean stays inside the bin (summing can round it a hair past an edge)
     inner = np.clip(inner, np.concatenate(([edges[0]], edges[:-1])), edges)
     means = (None, *(None if np.isnan(v) else float(v) for v in inner), None)
-    mean = float(arr.mean())
-    deviation = arr - mean
-    std = math.sqrt(max(float(np.dot(deviation, deviation)) / n, 0.0))
-    del deviation
+    mean, std = _moments(arr)
     return ColumnStatistics(
         name=name,
         dtype=dtype,
@@ -466,6 +463,19 @@ def _numeric(
         histogram=Histogram(tuple(float(e) for e in edges), tuple(counts), means),
         **distinct,
     )
+
+
+def _moments(arr: FloatArray) -> tuple[float, float]:
+    """Mean and standard deviation (``ddof=0``) of finite values, scaled by the largest
+    magnitude so that values near the float range neither overflow nor lose the spread."""
+    scale = max(abs(float(arr[0])), abs(float(arr[-1])))  # arr is sorted
+    if scale == 0.0:
+        return 0.0, 0.0
+    scaled = arr / scale
+    mean = float(np.mean(scaled))
+    deviation = scaled - mean
+    variance = max(float(np.dot(deviation, deviation)) / len(arr), 0.0)
+    return mean * scale, math.sqrt(variance) * scale
 
 
 def _run_sums(values: FloatArray, bounds: npt.NDArray[np.intp]) -> FloatArray:
@@ -622,19 +632,21 @@ def _merge_distinct(cols: Sequence[ColumnStatistics]) -> dict[str, Any]:
 
 
 def _merge_moments(cols: Iterable[ColumnStatistics]) -> dict[str, Any]:
+    parts = [c for c in cols if c.values and c.mean is not None and c.std is not None]
+    if not parts:
+        return {}
+    # in units of the largest magnitude, so that huge values do not overflow
+    scale = max(max(abs(c.mean or 0.0), c.std or 0.0) for c in parts) or 1.0
     n, mean, m2 = 0, 0.0, 0.0
-    for c in cols:
+    for c in parts:
         k = c.values
-        if k == 0 or c.mean is None or c.std is None:
-            continue
-        delta = c.mean - mean
+        mu, sd = (c.mean or 0.0) / scale, (c.std or 0.0) / scale
+        delta = mu - mean
         total = n + k
         mean += delta * k / total
-        m2 += c.std**2 * k + delta**2 * n * k / total
+        m2 += sd * sd * k + delta * delta * n * k / total
         n = total
-    if n == 0:
-        return {}
-    return {"mean": mean, "std": math.sqrt(max(m2 / n, 0.0))}
+    return {"mean": mean * scale, "std": math.sqrt(max(m2 / n, 0.0)) * scale}
 
 
 def _merge_histograms(hists: Sequence[Histogram]) -> tuple[tuple[float, ...], Histogram]:
