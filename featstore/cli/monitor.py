@@ -22,7 +22,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import operator
 import os
 import re
 import sys
@@ -39,7 +38,7 @@ from featstore.errors import GateError, MonitoringError, NotFoundError, did_you_
 from featstore.lineage_ids import NodeKind, has_prefix
 from featstore.monitoring import html as reports
 from featstore.monitoring.drift import DEFAULT_THRESHOLDS
-from featstore.monitoring.evaluation import check_gate, parse_requirement
+from featstore.monitoring.evaluation import OPERATORS, check_gate, parse_requirement
 from featstore.monitoring.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
 
 if TYPE_CHECKING:
@@ -63,14 +62,6 @@ EXIT_BREACHED = 3
 WINDOW_PREFIX = "window:"
 METRICS = CLASSIFICATION_METRICS + REGRESSION_METRICS
 EXIT_HELP = "\b\nExit status: 0 ok, 1 error (printed as 'error: ...'), 2 usage error,\n3 {what}."
-_OPS: dict[str, Callable[[float, float], bool]] = {
-    ">=": operator.ge,
-    "<=": operator.le,
-    "==": operator.eq,
-    "!=": operator.ne,
-    ">": operator.gt,
-    "<": operator.lt,
-}
 _REQUIRE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<=|==|!=|>|<)\s*(\S.*?)\s*$")
 
 
@@ -786,7 +777,7 @@ def _requirement_results(
                 "op": op,
                 "bound": bound,
                 "value": value,
-                "passed": bool(_OPS[op](value, bound)),
+                "passed": bool(OPERATORS[op](value, bound)),
             }
         )
     return out

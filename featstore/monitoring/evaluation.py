@@ -479,7 +479,7 @@ def compare(
 
 # -- the promotion gate ------------------------------------------------------------------
 
-_OPS: dict[str, Callable[[float, float], bool]] = {
+OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
     "<=": operator.le,
     "==": operator.eq,
@@ -495,7 +495,7 @@ def parse_requirement(metric: str, text: str) -> tuple[str, float]:
     if found is None:
         raise GateError(
             f"requirement on {metric!r}: {text!r} is not '<op> <number>' with op one of "
-            f"{list(_OPS)}, e.g. {{'{metric}': '>= 0.80'}}"
+            f"{list(OPERATORS)}, e.g. {{'{metric}': '>= 0.80'}}"
         )
     return found.group(1), float(found.group(2))
 
@@ -528,7 +528,7 @@ def check_gate(
                 f"evaluate it with metrics=[..., {metric!r}]"
             )
         value = float(ev.metrics[metric])
-        if not _OPS[op](value, bound):
+        if not OPERATORS[op](value, bound):
             raise GateError(
                 f"cannot move the alias to {ev.model_id}: {metric} is {value:.6g} on "
                 f"{ev.eval_set} (evaluation {ev.id}), which fails the requirement "
