@@ -18,8 +18,11 @@ with at least ``q`` of the values ``<= x`` (the inverted CDF). The histogram's b
 ``[x < e0], [x == e0], (e0, e1], ..., (e_{B-1}, e_B], [x > e_B]`` over the distinct
 quantiles ``e0 < ... < e_B`` (see :mod:`featstore.monitoring.distances`); its counts
 are exact. Distinct counts of one frame are exact for numeric and categorical columns;
-each column also keeps a HyperLogLog sketch (2,048 registers over Polars' 64-bit hash,
-standard error about 2.3%), which merged statistics and temporal columns estimate from.
+each column also keeps a HyperLogLog sketch (2,048 registers, standard error about
+2.3%), which merged statistics and temporal columns estimate from. Numeric values are
+hashed by their float64 bits with featstore's own mixer (the same everywhere, so their
+sketches always merge; integers beyond 2**53 that round to one float count once);
+other values by Polars' hash, whose sketches merge between equal Polars versions.
 
 Merging the statistics of several frames (the files of a view, over a time range) is
 exact for counts, nulls, minimum, maximum, mean and standard deviation (Chan's
@@ -36,8 +39,10 @@ from __future__ import annotations
 
 import base64
 import math
+import os
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -65,7 +70,10 @@ HLL_P = 11
 HLL_M = 1 << HLL_P
 HASH_SEED = 0x5EED
 HASHER = f"polars-{pl.__version__}-hll{HLL_P}-seed{HASH_SEED}"
+NUMERIC_HASHER = f"mix64-hll{HLL_P}"  # numeric values: featstore's own hash of their bits
 
+WORKERS = max(1, min(2, os.cpu_count() or 1))
+PARALLEL_ROWS = 100_000  # frames from this size get their columns computed in threads
 NUMERIC, CATEGORICAL, TEMPORAL, OTHER = "numeric", "categorical", "temporal", "other"
 
 FloatArray = npt.NDArray[np.float64]
@@ -356,10 +364,12 @@ def compute(
     columns: Sequence[str] | None = None,
     *,
     sketch: bool = True,
+    parallel: bool = True,
 ) -> Statistics:
     """The statistics of ``columns`` (default: all) of ``frame``. A LazyFrame is read
     one column at a time, so memory holds one column, not the frame. Without
-    ``sketch``, no distinct-count sketch is kept (statistics that are never merged)."""
+    ``sketch``, no distinct-count sketch is kept (statistics that are never merged);
+    ``parallel`` computes a large frame's columns in threads."""
     schema = frame.collect_schema()
     names = list(columns) if columns is not None else list(schema.names())
     missing = [c for c in names if c not in schema]
@@ -376,7 +386,14 @@ def compute(
         )
     else:
         rows = frame.height
-        cols = tuple(column_statistics(frame.get_column(c), c, sketch=sketch) for c in names)
+        series = [frame.get_column(c) for c in names]
+        if parallel and rows >= PARALLEL_ROWS and len(names) > 1:  # numpy releases the GIL
+            with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+                cols = tuple(
+                    pool.map(lambda s: column_statistics(s, s.name, sketch=sketch), series)
+                )
+        else:
+            cols = tuple(column_statistics(s, s.name, sketch=sketch) for s in series)
     return Statistics(target=target, rows=rows, columns=cols)
 
 
@@ -422,9 +439,9 @@ def _numeric(
         infinite = int(present.is_infinite().sum())
         if infinite:
             present = present.filter(present.is_finite())
-    sketched = _distinct(present) if sketch else {}
     arr = np.sort(present.cast(pl.Float64).to_numpy())
     n = len(arr)
+    sketched = _sketch(_mix64(arr), NUMERIC_HASHER) if sketch else {}
     # one frame's distinct count is exact (from the sorted values); the sketch is for merging
     exact = int(np.count_nonzero(arr[1:] != arr[:-1])) + 1 if n else 0
     distinct = {**sketched, "distinct": exact}
@@ -510,22 +527,42 @@ def _categorical(
 
 
 def _distinct(present: pl.Series) -> dict[str, Any]:
-    """The HyperLogLog sketch of the non-null values and its estimate."""
+    """The HyperLogLog sketch of the non-null values (Polars' hash) and its estimate."""
     if present.len() == 0:
-        return {"distinct": 0, "sketch": _encode(np.zeros(HLL_M, np.uint8)), "hasher": HASHER}
+        return _sketch(np.zeros(0, np.uint64), HASHER)
     if isinstance(present.dtype, pl.Categorical | pl.Enum):
         present = present.cast(pl.String)
-    hashed = present.hash(seed=HASH_SEED).to_numpy()
-    index = (hashed >> np.uint64(64 - HLL_P)).astype(np.intp)
-    low = (hashed & np.uint64((1 << (64 - HLL_P)) - 1)).astype(np.float64)  # exact: < 2**53
-    # the rank of the first 1 bit of the low 64-p bits (64-p+1 when they are all zero):
-    # frexp's exponent is the bit length of a whole number below 2**53
-    rank = (64 - HLL_P + 1 - np.frexp(low)[1]).astype(np.uint8)
-    # the largest rank seen per register: mark (register, rank) pairs, take the last mark
-    seen = np.bincount(index * 64 + rank, minlength=HLL_M * 64).reshape(HLL_M, 64) > 0
-    last = 63 - np.argmax(seen[:, ::-1], axis=1)
-    registers = np.where(seen.any(axis=1), last, 0).astype(np.uint8)
-    return {"distinct": _estimate(registers), "sketch": _encode(registers), "hasher": HASHER}
+    return _sketch(present.hash(seed=HASH_SEED).to_numpy(), HASHER)
+
+
+def _mix64(values: FloatArray) -> npt.NDArray[np.uint64]:
+    """A 64-bit hash of each float's bits (MurmurHash3's finalizer): numpy only, the same
+    on every machine and version, so numeric sketches always merge."""
+    x = (values + 0.0).view(np.uint64).copy()  # + 0.0: -0.0 hashes as 0.0
+    x ^= x >> np.uint64(33)
+    x *= np.uint64(0xFF51AFD7ED558CCD)
+    x ^= x >> np.uint64(33)
+    x *= np.uint64(0xC4CEB9FE1A85EC53)
+    x ^= x >> np.uint64(33)
+    return x
+
+
+def _sketch(hashed: npt.NDArray[np.uint64], hasher: str) -> dict[str, Any]:
+    """The HyperLogLog registers of 64-bit hashes, their estimate and the hasher's name."""
+    registers = np.zeros(HLL_M, np.uint8)
+    if len(hashed):
+        low = (hashed & np.uint64((1 << (64 - HLL_P)) - 1)).astype(np.float64)  # < 2**53: exact
+        # the rank of the first 1 bit of the low 64-p bits (64-p+1 when they are all zero):
+        # 64-p+1 minus its bit length, which is the float's biased exponent - 1022 (0 for 0)
+        exponent = (low.view(np.uint64) >> np.uint64(52)).astype(np.int64)
+        bit_length = np.maximum(exponent - 1022, 0)
+        key = (hashed >> np.uint64(64 - HLL_P)).astype(np.int64) * 64
+        key += 64 - HLL_P + 1 - bit_length
+        # the largest rank seen per register: mark (register, rank) pairs, take the last
+        seen = np.bincount(key, minlength=HLL_M * 64).reshape(HLL_M, 64) > 0
+        last = 63 - np.argmax(seen[:, ::-1], axis=1)
+        registers = np.where(seen.any(axis=1), last, 0).astype(np.uint8)
+    return {"distinct": _estimate(registers), "sketch": _encode(registers), "hasher": hasher}
 
 
 def _estimate(registers: npt.NDArray[np.uint8]) -> int:
