@@ -88,14 +88,16 @@ def build_store(
     *,
     source: str = "dataframe",
     ranges: Sequence[Range] | None = None,
+    statistics: bool = True,
 ) -> fs.FeatureStore:
     """A store at ``path`` with ``views`` applied and materialized.
 
     ``ranges``: the materialization runs to make, in order (default: one run over
-    :func:`data_range`); ``[]`` applies without materializing.
+    :func:`data_range`); ``[]`` applies without materializing. ``statistics``: record
+    column statistics (as stores do by default).
     """
     path.mkdir(parents=True, exist_ok=True)
-    store = fs.FeatureStore(path / "store", progress=False)
+    store = fs.FeatureStore(path / "store", progress=False, statistics=statistics)
     try:
         store.apply(feature_views(views, source=source, data_dir=path))
         for start, end in [data_range(views)] if ranges is None else ranges:

@@ -73,7 +73,8 @@ HASHER = f"polars-{pl.__version__}-hll{HLL_P}-seed{HASH_SEED}"
 NUMERIC_HASHER = f"mix64-hll{HLL_P}"  # numeric values: featstore's own hash of their bits
 
 WORKERS = max(1, min(2, os.cpu_count() or 1))
-PARALLEL_ROWS = 100_000  # frames from this size get their columns computed in threads
+PARALLEL_ROWS = 100_000
+SMALL_SKETCH = 20_000  # below this many values a sketch scatters instead of counting  # frames from this size get their columns computed in threads
 NUMERIC, CATEGORICAL, TEMPORAL, OTHER = "numeric", "categorical", "temporal", "other"
 
 FloatArray = npt.NDArray[np.float64]
@@ -558,10 +559,12 @@ def _sketch(hashed: npt.NDArray[np.uint64], hasher: str) -> dict[str, Any]:
         bit_length = np.maximum(exponent - 1022, 0)
         key = (hashed >> np.uint64(64 - HLL_P)).astype(np.int64) * 64
         key += 64 - HLL_P + 1 - bit_length
-        # the largest rank seen per register: mark (register, rank) pairs, take the last
-        seen = np.bincount(key, minlength=HLL_M * 64).reshape(HLL_M, 64) > 0
-        last = 63 - np.argmax(seen[:, ::-1], axis=1)
-        registers = np.where(seen.any(axis=1), last, 0).astype(np.uint8)
+        if len(key) < SMALL_SKETCH:  # few values: scatter the maxima directly
+            np.maximum.at(registers, key // 64, (key % 64).astype(np.uint8))
+        else:  # the largest rank per register: mark (register, rank) pairs, take the last
+            seen = np.bincount(key, minlength=HLL_M * 64).reshape(HLL_M, 64) > 0
+            last = 63 - np.argmax(seen[:, ::-1], axis=1)
+            registers = np.where(seen.any(axis=1), last, 0).astype(np.uint8)
     return {"distinct": _estimate(registers), "sketch": _encode(registers), "hasher": hasher}
 
 
