@@ -4,6 +4,7 @@ its recorded statistics (when there are some) and its lineage node."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -157,12 +158,18 @@ def _recorded(store: FeatureStore, subject: str, target: str) -> stats.Statistic
     return stats.Statistics.from_json({**json.loads(body), "target": target})
 
 
+def _once(read: Callable[[], pl.LazyFrame]) -> Callable[[], pl.LazyFrame]:
+    """``read`` run on the first call only: a saved file is read and checked against its
+    hash once, however often a check asks for its schema or rows."""
+    return functools.cache(read)
+
+
 def _training_set_side(store: FeatureStore, ts: TrainingSet) -> Side:
     manifest = ts.manifest.to_json()
     return Side(
         label=f"training set {ts.id!r}",
         node=ts.id,
-        read=lambda: ts.to_polars().lazy(),
+        read=_once(lambda: ts.to_polars().lazy()),
         stored=_recorded(store, ts.id, ts.id),
         skip=frozenset(_manifest_skips(store, manifest)),
         rows=ts.rows,
@@ -182,7 +189,7 @@ def _batch_side(store: FeatureStore, batch: PredictionBatch) -> Side:
     return Side(
         label=f"prediction batch {batch.id!r}",
         node=batch.id,
-        read=lambda: batch.to_polars().lazy(),
+        read=_once(lambda: batch.to_polars().lazy()),
         stored=_recorded(store, batch.id, batch.id),
         skip=frozenset(skip),
         rows=batch.rows,
