@@ -422,6 +422,16 @@ class ReadOps(_Primitives):
         """Every node: ``(nid, id, kind, name, created_at, attrs JSON)``."""
         return self._rows("SELECT nid, id, kind, name, created_at, attrs FROM nodes")
 
+    def lineage_node_heads(self) -> list[Row]:
+        """Every node without its document: ``(nid, id, kind, name)``."""
+        return self._rows("SELECT nid, id, kind, name FROM nodes")
+
+    def lineage_size(self) -> tuple[int, int]:
+        """How many nodes and edges the lineage has."""
+        row = self._one("SELECT (SELECT count(*) FROM nodes), (SELECT count(*) FROM edges)")
+        assert row is not None
+        return int(row[0]), int(row[1])
+
     def lineage_all_edges(self) -> list[Row]:
         """Every edge: ``(src nid, dst nid, kind)``."""
         return self._rows("SELECT src, dst, kind FROM edges")
