@@ -814,16 +814,16 @@ def queries(picks: dict[str, Any]) -> list[dict[str, Any]]:
 
 def explain_plans(db: Path) -> dict[str, list[str]]:
     """EXPLAIN QUERY PLAN of featstore's recursive lineage SQL."""
-    from featstore.lineage import _walk_sql
+    from featstore.catalog.ops import ReadOps, _walk_sql
 
     con = _ro(db)
     plans = {}
     for name, up, params in [
-        ("up, 1 kind", True, ("x", "source_file")),
-        ("down, 2 kinds", False, ("x", "model_version", "prediction_batch")),
-        ("down, all kinds", False, ("x",)),
+        ("up, 1 kind", True, ("x", "x", "source_file")),
+        ("down, 2 kinds", False, ("x", "x", "model_version", "prediction_batch")),
+        ("down, all kinds", False, ("x", "x")),
     ]:
-        sql = _walk_sql(up=up, n_kinds=len(params) - 1)
+        sql = _walk_sql(up=up, n_kinds=len(params) - 2, join=ReadOps._walk_join)
         plans[name] = [
             f"{r[0]}|{r[1]}|{r[3]}" for r in con.execute("EXPLAIN QUERY PLAN " + sql, params)
         ]
