@@ -457,8 +457,61 @@ class FeatureView:
         """Select some of this view's features: ``view[["a", "b"]]``."""
         return FeatureSelection(self, _str_tuple(features, f"selection of {self.name!r}"))
 
+    def _feature_dtypes(self) -> list[tuple[str, str | None]]:
+        """The features known without running the transformation, with their declared
+        dtypes (None: not declared; the catalog knows them after ``apply``)."""
+        declared = {k: str(v) for k, v in (self.schema or {}).items()}
+        names = list(self.features) if self.features is not None else list(declared)
+        return [(n, declared.get(n)) for n in names]
+
     def __repr__(self) -> str:
-        return f"FeatureView({self.name!r}, version={self.version!r})"
+        from featstore.display import one_line
+
+        feats = [n for n, _ in self._feature_dtypes()]
+        shown = ", ".join(feats[:5]) + (f", +{len(feats) - 5} more" if len(feats) > 5 else "")
+        return one_line(
+            f"FeatureView({self.name!r}, version={self.version!r}, entity={self.entity.name!r}, "
+            f"source={self.source.name!r}, features=[{shown or 'from transform'}])"
+        )
+
+    def _repr_html_(self) -> str:
+        """The view's name, version, entity and keys, source, features with dtypes, TTL,
+        lookback, description, owner and tags (nothing is computed or read)."""
+        from featstore import display
+
+        feats = self._feature_dtypes()
+        features = (
+            display.table(["feature", "dtype"], [(n, d) for n, d in feats])
+            if feats
+            else display.Html(
+                "<p>features: the transformation's output columns (known after apply)</p>"
+            )
+        )
+        source = self.source
+        facts = [
+            ("version", self.version),
+            ("entity", f"{self.entity.name} (keys: {', '.join(self.join_keys)})"),
+            ("source", f"{source.name} ({source.kind})"),
+            ("timestamp column", self.timestamp_column),
+            ("created column", source.created_timestamp_column),
+            ("transform", _function_name(self.transform)),
+            ("ttl", self.ttl),
+            ("lookback", self.lookback),
+            ("description", self.description or None),
+            ("owner", self.owner or None),
+            ("tags", dict(self.tags or ()) or None),
+        ]
+        return display.block(
+            [
+                display.title("FeatureView", self.name),
+                display.kv_table(facts),
+                display.section("features", features),
+            ]
+        )
+
+
+def _function_name(func: Transform | None) -> str | None:
+    return None if func is None else str(getattr(func, "__qualname__", None) or "a function")
 
 
 def _parse_dtype(dtype: Any) -> pl.DataType:

@@ -15,6 +15,7 @@ from featstore.columns import CREATED, FILE, ROW, TS
 from featstore.errors import LineageError
 from featstore.lineage_ids import NodeKind, node_id
 from featstore.pit import ViewJoin, detail_columns, matched_column, winner_query
+from featstore.records.lineage import Explanation
 from featstore.registry import (
     get_model_version,
     get_prediction_batch,
@@ -62,8 +63,9 @@ def _winner(
     return {**{f: row[f] for f in features}, TS: row[ts], CREATED: row[created], FILE: row[file]}
 
 
-def explain_prediction(store: FeatureStore, batch_ref: str, row: int) -> dict[str, Any]:
-    """See :meth:`featstore.lineage.Lineage.explain`."""
+def explain_prediction(store: FeatureStore, batch_ref: str, row: int) -> Explanation:
+    """See :meth:`featstore.lineage.Lineage.explain`; the dict it always was, which shows
+    itself as tables in a notebook."""
     batch = get_prediction_batch(store.catalog, batch_ref)
     frame = read_verified(
         store.offline.absolute(batch["path"]),
@@ -136,10 +138,13 @@ def explain_prediction(store: FeatureStore, batch_ref: str, row: int) -> dict[st
                 }
             )
     source_files = {}
-    for run in runs.values():
+    run_files: dict[str, list[str]] = {}
+    for run_key, run in runs.items():
+        paths = run_files.setdefault(node_id(NodeKind.MATERIALIZATION_RUN, run_key), [])
         for item in run.get("inputs", []):
             source_files[item["path"]] = {**item, "unchanged": _unchanged(item)}
-    return {
+            paths.append(item["path"])
+    data = {
         "prediction_batch": node_id(NodeKind.PREDICTION_BATCH, batch["batch_id"]),
         "row": row,
         "prediction": dict(record),
@@ -157,6 +162,7 @@ def explain_prediction(store: FeatureStore, batch_ref: str, row: int) -> dict[st
         },
         "source_files": list(source_files.values()),
     }
+    return Explanation(data, run_files=run_files)
 
 
 def _unchanged(item: dict[str, Any]) -> bool | None:

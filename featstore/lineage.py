@@ -35,9 +35,9 @@ import networkx as nx
 from featstore.catalog import Catalog
 from featstore.errors import LineageError, did_you_mean
 from featstore.lineage_ids import NODE_KINDS, NodeKind
-from featstore.records import Node  # the lineage node record, one class
+from featstore.records.lineage import Explanation, Node, NodeList  # the lineage node record
 
-__all__ = ["NODE_KINDS", "Lineage", "Node"]
+__all__ = ["NODE_KINDS", "Explanation", "Lineage", "Node", "NodeList"]
 
 
 # the kinds whose id shapes the hint of an unknown node id shows
@@ -60,9 +60,9 @@ def _in_kind_order(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     return [row for group in [*by_kind.values(), other] for row in group]
 
 
-def _sorted_nodes(rows: list[tuple[Any, ...]]) -> list[Node]:
+def _sorted_nodes(rows: list[tuple[Any, ...]]) -> NodeList:
     """Nodes from ``(id, kind, name, created_at, attrs)`` rows, in kind order."""
-    return [Node(*row) for row in _in_kind_order(rows)]
+    return NodeList(Node(*row) for row in _in_kind_order(rows))
 
 
 def _check_kinds(kinds: Iterable[str] | None) -> set[str] | None:
@@ -100,12 +100,12 @@ class _Index:
             self.succ = [tuple(x) for x in succ]
             self.pred = [tuple(x) for x in pred]
 
-    def walk(self, node_id: str, wanted: set[str] | None, *, up: bool) -> list[Node]:
+    def walk(self, node_id: str, wanted: set[str] | None, *, up: bool) -> NodeList:
         nodes = self.nodes
         found = sorted(self.reach(node_id, up=up))
         if wanted is None:
-            return [nodes[p] for p in found]
-        return [nodes[p] for p in found if nodes[p].kind in wanted]
+            return NodeList([nodes[p] for p in found])
+        return NodeList([nodes[p] for p in found if nodes[p].kind in wanted])
 
     def reach(self, node_id: str, *, up: bool) -> set[int]:
         """The positions of the node's ancestors or descendants."""
@@ -215,11 +215,11 @@ class Lineage:
             raise LineageError(f"unknown lineage node {node_id!r}{hint}")
         return Node(*row)
 
-    def upstream(self, node_id: str, kinds: Sequence[str] | str | None = None) -> list[Node]:
+    def upstream(self, node_id: str, kinds: Sequence[str] | str | None = None) -> NodeList:
         """Everything ``node_id`` depends on (its ancestors), optionally only some kinds."""
         return self._walk(node_id, kinds, up=True)
 
-    def downstream(self, node_id: str, kinds: Sequence[str] | str | None = None) -> list[Node]:
+    def downstream(self, node_id: str, kinds: Sequence[str] | str | None = None) -> NodeList:
         """Everything affected if ``node_id`` changes (its descendants)."""
         return self._walk(node_id, kinds, up=False)
 
@@ -244,11 +244,11 @@ class Lineage:
         ordered = [*NODE_KINDS, *sorted(set(found) - set(NODE_KINDS))]
         return {kind: found[kind] for kind in ordered if found[kind]}
 
-    def _walk(self, node_id: str, kinds: Sequence[str] | str | None, *, up: bool) -> list[Node]:
+    def _walk(self, node_id: str, kinds: Sequence[str] | str | None, *, up: bool) -> NodeList:
         wanted = _check_kinds(kinds)
         if wanted is not None and not wanted:  # no kinds asked for: nothing to return
             self.node(node_id)
-            return []
+            return NodeList()
         if self._index is not None and node_id in self._index.pos:
             return self._index.walk(node_id, wanted, up=up)
         ks = sorted(wanted) if wanted is not None else []
@@ -303,14 +303,15 @@ class Lineage:
             ids |= set(self.subgraph(node_id).nodes)
         return self._induced(ids)
 
-    def explain(self, prediction_batch: str | Any, row: int) -> dict[str, Any]:
+    def explain(self, prediction_batch: str | Any, row: int) -> Explanation:
         """For one prediction row: the model version, its training set, each feature value
         with its event time, view version and materialization run, and the source files
         (with fingerprints and whether they are unchanged on disk)."""
         if self._explainer is None:
             raise LineageError("explain needs a FeatureStore; use store.lineage.explain")
         batch_id = prediction_batch if isinstance(prediction_batch, str) else prediction_batch.id
-        return self._explainer(batch_id, row)
+        found = self._explainer(batch_id, row)
+        return found if isinstance(found, Explanation) else Explanation(found)
 
     # -- exports ---------------------------------------------------------------------
 

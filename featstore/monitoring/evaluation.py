@@ -140,10 +140,13 @@ class Evaluation:
         return f"Evaluation({self.model_id} on {self.eval_set}: {shown})"
 
     def _repr_html_(self) -> str:
+        from html import escape
+
         from featstore.monitoring.html import frame_table
 
-        return f"<p><b>Evaluation</b> of {self.model_id} on {self.eval_set}</p>" + frame_table(
-            self.to_polars()
+        return (
+            f"<p><b>Evaluation</b> of {escape(self.model_id)} on {escape(self.eval_set)}</p>"
+            + frame_table(self.to_polars())
         )
 
 
@@ -382,9 +385,11 @@ class Comparison:
         )
 
     def _repr_html_(self) -> str:
+        from html import escape
+
         from featstore.monitoring.html import frame_table
 
-        return f"<p><b>Comparison</b> on {self.eval_set}</p>" + frame_table(self.frame)
+        return f"<p><b>Comparison</b> on {escape(self.eval_set)}</p>" + frame_table(self.frame)
 
 
 def compare(

@@ -52,10 +52,13 @@ class PerformanceReport:
         )
 
     def _repr_html_(self) -> str:
+        from html import escape
+
         from featstore.monitoring.html import frame_table
 
-        return f"<p><b>Performance</b> of {self.model} every {self.every}</p>" + frame_table(
-            self.frame
+        return (
+            f"<p><b>Performance</b> of {escape(self.model)} every {escape(self.every)}</p>"
+            + frame_table(self.frame)
         )
 
     def to_html(self) -> str:

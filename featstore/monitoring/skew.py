@@ -136,9 +136,11 @@ class SkewReport:
         return f"SkewReport({self.batch}: {len(self.features)} features{tail})"
 
     def _repr_html_(self) -> str:
+        from html import escape
+
         from featstore.monitoring.html import frame_table
 
-        return f"<p><b>Skew</b> of {self.batch}</p>" + frame_table(self.to_polars())
+        return f"<p><b>Skew</b> of {escape(self.batch)}</p>" + frame_table(self.to_polars())
 
 
 def skew(

@@ -60,7 +60,7 @@ from featstore.records.definitions import (
     ViewSelection,
     definition_from_json,
 )
-from featstore.records.lineage import Node
+from featstore.records.lineage import Explanation, Node, NodeList
 from featstore.records.manifests import (
     ManifestFile,
     RetrievedFeatures,
@@ -109,5 +109,7 @@ __all__ = [
     # history and lineage
     "NODE_KINDS",
     "AliasEvent",
+    "Explanation",
     "Node",
+    "NodeList",
 ]

@@ -1,16 +1,22 @@
-"""The lineage node record (catalog table ``nodes``; a node of the node-link export)."""
+"""The lineage node record (catalog table ``nodes``; a node of the node-link export),
+the list of nodes a lineage query returns (:class:`NodeList`) and the explanation of one
+prediction (:class:`Explanation`)."""
 
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Self
 
+from featstore import display
+from featstore.errors import CatalogError
 from featstore.lineage_ids import NODE_KINDS, NodeKind
 from featstore.records._codec import Row
 from featstore.records._reader import _RESTORE, _decode, _label, _parse, _Reader
 from featstore.records._values import thaw_json
 
-__all__ = ["Node"]
+__all__ = ["Explanation", "Node", "NodeList"]
 
 
 class Node:
@@ -69,6 +75,21 @@ class Node:
     def __repr__(self) -> str:
         return f"Node(id={self.id!r}, kind={self.kind!r}, name={self.name!r})"
 
+    def _repr_html_(self) -> str:
+        """The node's id, kind, name and creation time, and its attributes as a nested
+        table (an encoded schema as ``column: dtype`` rows, never the base64 text)."""
+        facts = [
+            ("id", self.id),
+            ("kind", self.kind),
+            ("name", self.name),
+            ("created", _instant(self.created_at)),
+        ]
+        attrs = _readable(self.attrs)
+        parts = [display.title("Node", self.id), display.kv_table(facts)]
+        if attrs:
+            parts.append(display.section("attributes", display.kv_table(attrs.items())))
+        return display.block(parts)
+
     # -- the codec
 
     def to_json(self) -> dict[str, Any]:
@@ -111,3 +132,198 @@ class Node:
         if not isinstance(attrs, dict):
             raise r.bad("attrs", attrs, "an object")
         return cls(node_id, kind.value, r.text("name"), r.instant("created_at"), thaw_json(attrs))
+
+
+def _instant(text: str | None) -> str | None:
+    """A stored instant for people: ``2024-01-31 12:00:00`` (no empty fraction)."""
+    if not text:
+        return None
+    return text.replace("T", " ").removesuffix(".000000")
+
+
+def _schema_rows(text: str) -> dict[str, str] | None:
+    """An encoded feature schema (base64 Arrow IPC) as ``column: dtype``, or None when
+    ``text`` is no such schema."""
+    from featstore.dtypes import decode_schema
+
+    try:
+        return {name: str(dtype) for name, dtype in decode_schema(text).items()}
+    except CatalogError:
+        return None
+
+
+def _readable(value: Any) -> Any:
+    """``value`` with every base64 blob replaced: an encoded schema by its ``column:
+    dtype`` rows, anything else by a note of its size."""
+    if isinstance(value, Mapping):
+        return {k: _readable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_readable(v) for v in value]
+    if display.is_blob(value):
+        return _schema_rows(value) or f"(base64 data, {len(value):,} characters)"
+    return value
+
+
+class NodeList(list[Node]):
+    """The nodes a lineage query returns (``store.lineage.upstream`` / ``downstream``): a
+    plain ``list`` of :class:`Node` (equal to the list of the same nodes) that shows
+    itself as a table in a notebook and as counts per kind in a ``repr``."""
+
+    __slots__ = ()
+
+    SHOWN: ClassVar[int] = 200
+    """The most rows :meth:`_repr_html_` shows."""
+
+    def counts(self) -> dict[str, int]:
+        """How many nodes of each kind (NODE_KINDS order)."""
+        found = Counter(node.kind for node in self)
+        ordered = [*NODE_KINDS, *sorted(set(found) - set(NODE_KINDS))]
+        return {kind: found[kind] for kind in ordered if found[kind]}
+
+    def __repr__(self) -> str:
+        if not self:
+            return "NodeList(0 nodes)"
+        text = f"NodeList({len(self)} nodes: " + ", ".join(
+            f"{n} {kind}" for kind, n in self.counts().items()
+        )
+        ids: list[str] = []
+        for node in self[:3]:  # the first ids that fit
+            if len(text) + sum(len(i) + 2 for i in ids) + len(node.id) > display.REPR_LIMIT - 8:
+                break
+            ids.append(node.id)
+        more = ", ..." if len(ids) < len(self) else ""
+        return display.one_line(text + (f"; {', '.join(ids)}{more})" if ids else f"{more})"))
+
+    def _repr_html_(self) -> str:
+        rows = (
+            (node.kind, node.id, node.name, _instant(node.created_at))
+            for node in self[: self.SHOWN]
+        )
+        counts = ", ".join(f"{n} {kind}" for kind, n in self.counts().items())
+        return display.block(
+            [
+                display.title("NodeList", f"{len(self):,} nodes", counts),
+                display.table(
+                    ["kind", "id", "name", "created"], rows, max_rows=self.SHOWN, total=len(self)
+                ),
+            ]
+        )
+
+
+def _yes_no(flag: object) -> str | None:
+    return None if flag is None else "yes" if flag else "no"
+
+
+def _short_hash(text: object) -> object:
+    return text[:12] if isinstance(text, str) else text
+
+
+class Explanation(dict[str, Any]):
+    """The explanation of one prediction row (``store.lineage.explain``): the plain dict
+    it always was (equal to it, and ``json.dumps`` writes the same document), shown in a
+    notebook as a table per section: the prediction, the model version, the training
+    set, one row per feature and the source files.
+
+    ``run_files`` (not part of the dict) says which source files each materialization
+    run read, so that each feature row can name the raw files behind its value.
+    """
+
+    __slots__ = ("run_files",)
+
+    run_files: dict[str, list[str]]
+
+    def __init__(
+        self,
+        data: Mapping[str, Any] | None = None,
+        *,
+        run_files: Mapping[str, Iterable[str]] | None = None,
+    ) -> None:
+        super().__init__(data or {})
+        self.run_files = {run: list(paths) for run, paths in (run_files or {}).items()}
+
+    def __repr__(self) -> str:
+        model = self.get("model_version") or {}
+        feats = self.get("features") or []
+        return display.one_line(
+            f"Explanation({self.get('prediction_batch')} row {self.get('row')}: "
+            f"model {model.get('id')}, {len(feats)} features, "
+            f"{len(self.get('source_files') or [])} source files)"
+        )
+
+    def _files_of(self, run: str | None) -> display.Html | None:
+        if not run or run not in self.run_files:
+            return None
+        by_path = {f.get("path"): f for f in self.get("source_files") or []}
+        rows = []
+        for path in self.run_files[run]:
+            item = by_path.get(path, {})
+            rows.append((path, _short_hash(item.get("sha256")), _yes_no(item.get("unchanged"))))
+        return display.table(["file", "sha256", "unchanged"], rows)
+
+    def _repr_html_(self) -> str:
+        model = dict(self.get("model_version") or {})
+        prediction = dict(self.get("prediction") or {})
+        facts = [
+            ("prediction batch", self.get("prediction_batch")),
+            ("row", self.get("row")),
+            ("as of", self.get("as_of")),
+            *prediction.items(),
+        ]
+        model_facts = [
+            ("id", model.get("id")),
+            ("name", model.get("name")),
+            ("version", model.get("version")),
+            ("metrics", model.get("metrics") or None),
+            ("artifact", model.get("artifact")),
+            ("registered at", _instant(model.get("created_at"))),
+        ]
+        features = display.table(
+            [
+                "feature",
+                "view",
+                "value",
+                "event time",
+                "view version",
+                "run",
+                "source files",
+            ],
+            (
+                (
+                    f.get("feature"),
+                    f.get("view"),
+                    f.get("value"),
+                    f.get("event_timestamp"),
+                    f.get("view_version"),
+                    f.get("run"),
+                    self._files_of(f.get("run")),
+                )
+                for f in self.get("features") or []
+            ),
+        )
+        files = display.table(
+            ["file", "size", "rows", "sha256", "unchanged"],
+            (
+                (
+                    f.get("path"),
+                    f.get("size"),
+                    f.get("rows"),
+                    _short_hash(f.get("sha256")),
+                    _yes_no(f.get("unchanged")),
+                )
+                for f in self.get("source_files") or []
+            ),
+        )
+        return display.block(
+            [
+                display.title(
+                    "Explanation", f"{self.get('prediction_batch')} row {self.get('row')}"
+                ),
+                display.kv_table(facts),
+                display.section("model version", display.kv_table(model_facts)),
+                display.section(
+                    "training set", display.kv_table([("id", self.get("training_set"))])
+                ),
+                display.section("features", features),
+                display.section("source files", files),
+            ]
+        )

@@ -4,9 +4,10 @@ version that registered one, a model's summary, and alias changes (``alias_event
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Self, TypeAlias, cast
 
+from featstore import display
 from featstore.lineage_ids import NodeKind, node_id
 from featstore.records._codec import Record, Row
 from featstore.records._reader import _Reader
@@ -40,7 +41,11 @@ class CodeVersion(Record):
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class ModelVersion(Record):
-    """A registered model version (``model_versions.body``)."""
+    """A registered model version (``model_versions.body``).
+
+    ``aliases`` are the aliases that named this version when it was read, if the reader
+    looked them up (None: not looked up; not part of the stored body or the identity).
+    """
 
     _LABEL: ClassVar[str] = "model version"
     _NAMED_BY: ClassVar[tuple[str, ...]] = ("name", "version")
@@ -57,11 +62,60 @@ class ModelVersion(Record):
     feature_service: ServiceRef | None
     created_at: str
     artifact_sha256: str | None = None
+    aliases: tuple[str, ...] | None = field(default=None, compare=False, repr=False)
 
     @property
     def id(self) -> str:
         """The lineage node id, ``model:<name>@<version>``."""
         return node_id(NodeKind.MODEL_VERSION, self.name, self.version)
+
+    def __repr__(self) -> str:
+        metrics = ", ".join(f"{k}={display.fmt(v)}" for k, v in list(self.metrics.items())[:4])
+        aliases = f", aliases={list(self.aliases)}" if self.aliases else ""
+        return display.one_line(
+            f"ModelVersion({self.id}, metrics: {metrics or 'none'}{aliases}, "
+            f"training_set={self.training_set}, registered {self.created_at[:19]})"
+        )
+
+    def _repr_html_(self) -> str:
+        """Name, version, metrics, aliases, training set, when it was registered, and
+        what else was recorded with it."""
+        if self.aliases is None:
+            aliases: object = "not looked up (store.list_models() lists them)"
+        else:
+            aliases = ", ".join(self.aliases) or "none"
+        commit = self.code_version.git_commit
+        facts = [
+            ("name", self.name),
+            ("version", self.version),
+            ("aliases", aliases),
+            ("training set", self.training_set),
+            ("registered at", self.created_at.replace("T", " ").removesuffix(".000000")),
+            ("artifact", self.artifact),
+            ("artifact sha256", self.artifact_sha256),
+            (
+                "code version",
+                None
+                if commit is None
+                else commit + (" (dirty)" if self.code_version.git_dirty else ""),
+            ),
+            ("feature service", self.feature_service.id if self.feature_service else None),
+            ("params", thaw_json(self.params) or None),
+            ("tags", dict(self.tags) or None),
+        ]
+        metrics = display.table(["metric", "value"], self.metrics.items())
+        features = display.table(
+            ["view", "version", "features"],
+            ((f.view, f.version, ", ".join(f.features)) for f in self.features),
+        )
+        return display.block(
+            [
+                display.title("ModelVersion", self.id),
+                display.kv_table(facts),
+                display.section("metrics", metrics) if self.metrics else "",
+                display.section("features", features) if self.features else "",
+            ]
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -9,6 +9,8 @@ from typing import Any, ClassVar, Self
 
 import polars as pl
 
+from featstore import display
+from featstore.dtypes import read_frame
 from featstore.errors import LineageError, StorageError
 from featstore.lineage_ids import NodeKind, node_id
 from featstore.records._codec import Record, Row
@@ -22,7 +24,7 @@ __all__ = ["TrainingSet", "TrainingSetCheck", "read_verified"]
 def read_verified(path: Path, expected: str | None, what: str) -> pl.DataFrame:
     """Read a Parquet file featstore wrote and check it holds what was recorded."""
     try:
-        frame = pl.read_parquet(path)
+        frame = read_frame(path)  # naive timestamps come back naive (docs/files.md)
     except FileNotFoundError:
         raise StorageError(
             f"{what}: its file {str(path)!r} is gone; save it again from its source (for a "
@@ -89,6 +91,65 @@ class TrainingSet(Record):
         """The saved frame, checked against the content hash recorded when it was saved
         (StorageError if the file is gone or was changed)."""
         return read_verified(self.path, self.manifest.result_hash, f"training set {self.id!r}")
+
+    def __repr__(self) -> str:
+        views = ", ".join(f"{f.view}@{f.version}" for f in self.manifest.features[:3])
+        more = ", ..." if len(self.manifest.features) > 3 else ""
+        return display.one_line(
+            f"TrainingSet({self.name!r}, content_id={self.content_id!r}, rows={self.rows:,}, "
+            f"{len(self.manifest.columns)} feature columns from {views}{more})"
+        )
+
+    def _repr_html_(self) -> str:
+        """Name, content id, rows, the feature columns, and the manifest as a table: per
+        view version its features, columns, materialization runs and files read (the
+        saved file is not read)."""
+        m = self.manifest
+        runs: dict[tuple[str, str], list[str]] = {}
+        files: dict[tuple[str, str], int] = {}
+        for f in m.files:
+            key = (f.view, f.version)
+            files[key] = files.get(key, 0) + 1
+            if f.run_id not in runs.setdefault(key, []):
+                runs[key].append(f.run_id)
+        facts = [
+            ("name", self.name),
+            ("content id", self.content_id),
+            ("rows", self.rows),
+            ("feature columns", ", ".join(m.columns) or None),
+            ("timestamp column", m.timestamp_column),
+            ("mode", m.mode + (" (bitemporal)" if m.bitemporal else "")),
+            ("as of", m.as_of),
+            ("feature service", m.feature_service.id if m.feature_service else None),
+            ("entity hash", m.entity_hash[:16]),
+            ("saved at", self.created_at.replace("T", " ").removesuffix(".000000")),
+            ("file", self.relative_path),
+        ]
+        manifest = display.table(
+            ["view", "version", "features", "columns", "runs", "files"],
+            (
+                (
+                    f.view,
+                    f.version,
+                    ", ".join(f.features),
+                    ", ".join(f.columns),
+                    ", ".join(runs.get((f.view, f.version), [])) or None,
+                    files.get((f.view, f.version), 0),
+                )
+                for f in m.features
+            ),
+        )
+        return display.block(
+            [
+                display.title(
+                    "TrainingSet",
+                    self.name,
+                    f"{self.rows:,} rows, {len(m.columns)} feature columns",
+                ),
+                display.kv_table(facts),
+                display.section("manifest", manifest),
+            ]
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
