@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 DRAW_FORMATS = ("html", "svg", "png")
-NODE_W, NODE_H, COL_GAP, ROW_GAP = 190, 40, 90, 14
+NODE_W, NODE_H, COL_GAP, ROW_GAP = 190, 40, 70, 14
 MAX_EMBEDDED = 3000  # nodes an HTML file embeds at most (initial view and expansions)
 
 COLORS = {

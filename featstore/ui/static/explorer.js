@@ -26,7 +26,7 @@
     label_batch: "label batch", evaluation: "evaluation", drift_report: "drift report",
     skew_report: "skew report", group: "group",
   };
-  const NODE_W = 190, NODE_H = 40, COL_GAP = 90, ROW_GAP = 14;
+  const NODE_W = 190, NODE_H = 40, COL_GAP = 70, ROW_GAP = 14;
 
   function el(tag, attrs, text) {
     const e = document.createElement(tag);
@@ -255,9 +255,12 @@
       const lay = state.layout;
       if (!lay) return;
       const w = canvas.clientWidth || 800, h = canvas.clientHeight || 600;
-      const k = Math.min(1.2, Math.max(0.15, Math.min(w / (lay.width + 40), h / (lay.height + 40))));
+      // fit, but never so small that labels cannot be read: then centre on the centre node
+      const fits = Math.min(w / (lay.width + 40), h / (lay.height + 40));
+      const k = Math.min(1.1, Math.max(0.45, fits));
       state.view = { k: k, x: (w - lay.width * k) / 2 + (COL_GAP * k) / 2, y: Math.max(10, (h - lay.height * k) / 2) };
       applyView();
+      if (fits < k && state.center) centerOn(state.center);
     }
 
     function centerOn(id) {
