@@ -44,6 +44,23 @@ class Definitions:
         ``objects`` or already registered. Checks the source columns and the view's
         output schema (reading only schemas, not data).
         """
+        records, views = self.records(objects)
+        now = iso(utc_now())
+        with self.catalog.transaction() as tx:
+            for rec in records:
+                body = json.dumps(rec, sort_keys=True)
+                # same version, same definition: the body is rewritten (it repairs a
+                # damaged record and keeps descriptions current); created_at is kept
+                tx.put_definition(rec["kind"], rec["name"], rec["version"], body, now)
+                _record_definition_lineage(tx, rec, now)
+        self.views.update(views)
+
+    def records(
+        self, objects: Sequence[Definition]
+    ) -> tuple[list[dict[str, Any]], dict[str, FeatureView]]:
+        """The catalog records ``apply`` would write for ``objects`` (sources that views
+        bring along included), and their views by name; validated the same way, writing
+        nothing."""
         entities: dict[str, Entity] = {}
         sources: dict[str, Source] = {}
         views: dict[str, FeatureView] = {}
@@ -97,15 +114,7 @@ class Definitions:
         records += view_records.values()
         for service in services.values():
             records.append(self._service_record(service, view_records))
-        now = iso(utc_now())
-        with self.catalog.transaction() as tx:
-            for rec in records:
-                body = json.dumps(rec, sort_keys=True)
-                # same version, same definition: the body is rewritten (it repairs a
-                # damaged record and keeps descriptions current); created_at is kept
-                tx.put_definition(rec["kind"], rec["name"], rec["version"], body, now)
-                _record_definition_lineage(tx, rec, now)
-        self.views.update(views)
+        return records, views
 
     def _view_record(self, view: FeatureView, schema: pl.Schema) -> dict[str, Any]:
         view.check_unchanged()

@@ -74,6 +74,16 @@ LABELS = pl.DataFrame(
 )
 
 
+def naive_utc(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with time-zone-aware instants as naive UTC ones (a written file holds
+    UTC-adjusted timestamps; an in-memory result keeps the entity frame's)."""
+    return frame.with_columns(
+        pl.col(c).dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+        for c, d in frame.schema.items()
+        if isinstance(d, pl.Datetime) and d.time_zone is not None
+    )
+
+
 def run(args: Sequence[str], *, code: int = 0, env: dict[str, str] | None = None) -> Result:
     result = CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
     assert result.exit_code == code, (result.stdout, result.stderr)
@@ -172,11 +182,11 @@ def test_installed_entry_points_print_help(launcher: str) -> None:
 
 def test_init_creates_a_store_once(tmp_path: Path) -> None:
     target = tmp_path / "new_repo"
-    first = run(["init", str(target)])
+    first = run(["init", str(target), "--store-only"])
     assert f"created feature store at {target}" in first.stdout
     assert (target / "featstore.json").is_file()
     assert (target / "catalog.db").is_file()
-    assert run_json(["init", str(target)]) == {
+    assert run_json(["init", str(target), "--store-only"]) == {
         "path": str(target),
         "created": False,
         "catalog": str(target / "catalog.db"),
@@ -192,7 +202,7 @@ def test_init_uses_the_store_option_and_env(tmp_path: Path) -> None:
 
 def test_init_refuses_a_non_empty_directory(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("mine")
-    result = run(["init", str(tmp_path)], code=1)
+    result = run(["init", str(tmp_path), "--store-only"], code=1)
     assert result.stderr.startswith("error: cannot create a store at")
     assert not (tmp_path / "featstore.json").exists()
 
@@ -501,10 +511,10 @@ def test_historical_with_service_matches_the_python_api(
     assert summary["training_set"] == f"training_set:cli_train@{summary['content_id']}"
     with fs.FeatureStore(copy, progress=False) as s:
         api = s.get_historical_features(LABELS, ["last_amount:last_amount", "amounts:amount"])
-        assert api.frame.equals(frame)
+        assert naive_utc(api.frame).equals(naive_utc(frame))
         saved = s.get_training_set("cli_train")
         assert saved.manifest["feature_service"]["name"] == "scoring"
-        assert saved.to_polars().equals(frame)
+        assert naive_utc(saved.to_polars()).equals(naive_utc(frame))
     names = [t["name"] for t in run_json(["--store", str(copy), "list", "training-sets"])]
     assert sorted(names) == ["churn_train", "cli_train"]
 
@@ -755,12 +765,14 @@ def test_lineage_export_json_node_and_file(project: dict[str, Any], tmp_path: Pa
 def test_lineage_openlineage(project: dict[str, Any], tmp_path: Path) -> None:
     lines = run([*st(project), "lineage", "openlineage"]).stdout.splitlines()
     events = [json.loads(line) for line in lines]
-    assert len(events) == 4  # two runs, one training set, one prediction batch
-    assert {e["eventType"] for e in events} == {"COMPLETE"}
-    assert sorted(e["job"]["name"] for e in events) == [
+    # START and COMPLETE of two runs, a training set, two model versions, a prediction batch
+    assert len(events) == 12
+    assert [e["eventType"] for e in events].count("START") == 6
+    assert sorted({e["job"]["name"] for e in events}) == [
         "materialize.amounts",
         "materialize.last_amount",
         "predict.churn",
+        "register_model.churn",
         "training_set.churn_train",
     ]
     out = tmp_path / "events.jsonl"

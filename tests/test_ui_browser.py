@@ -15,6 +15,7 @@ from typing import Any
 import polars as pl
 import pytest
 from browser import Page, launched_browser, serving
+from cli_project import build_cli_project, run_cli_json
 from lineage_helpers import World, world_fixture
 
 import featstore as fs
@@ -227,4 +228,27 @@ def test_a_group_of_similar_siblings_opens_in_place(many_files: Path, page: Page
             timeout=TIMEOUT,
         )
         assert not page.page.query_selector_all("g.fs-node.fs-group")
+    assert page.errors == []
+
+
+def test_a_new_users_cli_walk_ends_in_the_browser(tmp_path: Path, page: Page) -> None:
+    """init, apply, materialize, historical, models register, predictions log through the
+    CLI alone (tests/cli_project.py), then `featstore lineage draw`, opened in the browser,
+    and `featstore ui`'s pages over the same store."""
+    project = build_cli_project(tmp_path)
+    drawn = run_cli_json(
+        ["lineage", "draw", "model:churn", "--out", "lineage.html"], cwd=project.root
+    )
+    assert drawn["node"] == project.model
+    page.page.goto((project.root / "lineage.html").as_uri())
+    _ready(page.page, center=project.model)
+    shown = _shown(page.page)
+    assert {project.model, project.training_set, project.batch} <= shown
+    page.page.fill("#fs-search", "spending")
+    page.page.wait_for_selector("#fs-search-results li[data-id^='view:spending@']", timeout=TIMEOUT)
+    with serving(project.store) as server:
+        page.page.goto(server.url + "#/models/churn")
+        page.page.wait_for_function(
+            "() => /auc/.test(document.querySelector('#main').textContent)", timeout=TIMEOUT
+        )
     assert page.errors == []

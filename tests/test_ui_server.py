@@ -538,3 +538,31 @@ def test_concurrent_requests_all_answer(served: Served) -> None:
     for t in threads:
         t.join(20)
     assert results == [200] * len(paths)
+
+
+def test_the_ui_command_serves_on_loopback_until_interrupted(served: Served) -> None:
+    """`featstore ui --store PATH --port 0` in a real process: it prints its address,
+    serves the app, and stops on SIGINT with status 0."""
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "featstore.cli", "ui"]
+    command += ["--store", str(served.world.store_path), "--port", "0"]
+    with subprocess.Popen(
+        command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+    ) as proc:
+        try:
+            assert proc.stderr is not None
+            line = proc.stderr.readline()
+            found = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+            assert found, line
+            status, _, body = fetch(found.group(0) + "api/summary")
+            assert status == 200
+            assert json.loads(body)["counts"] == get(served, "/api/summary")["counts"]
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=30) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()

@@ -5,15 +5,21 @@ Two layers, as in Hamilton's CLI: the functions in :mod:`featstore.cli.actions` 
 strings); the click commands in :mod:`featstore.cli.commands` parse arguments, call one
 of them and render the result, as rich tables for people or as JSON with ``--json``.
 
+``featstore init`` scaffolds a project (:mod:`featstore.cli.project`): a
+``featstore.toml`` naming the store and the definitions file, found from any
+subdirectory, so commands need neither ``--store`` nor a definitions path.
 Definitions are code and are never loaded from storage: commands that need them
-(``apply``, ``materialize``, ``materialize-incremental``) import the user's
+(``plan``, ``apply``, ``materialize``, ``materialize-incremental``) import the
 definitions file by path. Errors featstore raises are printed as ``error: <message>``
-with exit status 1; usage errors exit with status 2.
+with exit status 1 (under ``--json``, as ``{"error": ..., "type": ...}``); usage errors
+exit with status 2. docs/cli.md describes every command.
 
-    featstore --store feature_repo init
-    featstore apply features.py
-    featstore materialize 2024-01-01 2024-07-01 --defs features.py
-    featstore historical labels.parquet --service churn_v1 --out train.parquet
+    featstore init shop && cd shop
+    featstore plan
+    featstore apply
+    featstore materialize 2024-01-01 2024-04-01
+    featstore historical data/entities.parquet -f spending:spend_30d --save-as train
+    featstore models register churn --training-set train --metric auc=0.8
     featstore lineage downstream source:transactions --kind model_version --json
 """
 
@@ -24,6 +30,7 @@ from featstore.cli.actions import (
     explain_row,
     gc_store,
     historical_features,
+    init_project,
     init_store,
     latest_features,
     lineage_export,
@@ -31,11 +38,15 @@ from featstore.cli.actions import (
     lineage_walk,
     list_objects,
     load_definitions,
+    log_prediction_batch,
     materialize_incremental_views,
     materialize_views,
     model_details,
     open_store,
     openlineage_events,
+    plan_definitions,
+    register_model_version,
+    resolve_model,
     resolve_node,
     rollback_alias,
     set_alias,
@@ -49,6 +60,7 @@ __all__ = [
     "explain_row",
     "gc_store",
     "historical_features",
+    "init_project",
     "init_store",
     "latest_features",
     "lineage_export",
@@ -56,12 +68,16 @@ __all__ = [
     "lineage_walk",
     "list_objects",
     "load_definitions",
+    "log_prediction_batch",
     "main",
     "materialize_incremental_views",
     "materialize_views",
     "model_details",
     "open_store",
     "openlineage_events",
+    "plan_definitions",
+    "register_model_version",
+    "resolve_model",
     "resolve_node",
     "rollback_alias",
     "set_alias",

@@ -8,17 +8,28 @@ import contextlib
 import dataclasses
 import hashlib
 import importlib.util
+import json
+import math
 import os
 import sys
 import traceback
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 import featstore as fs
+from featstore.cli.project import scaffold_project
 from featstore.config import CONFIG_FILE
-from featstore.errors import ConfigError, DefinitionError, LineageError
+from featstore.errors import (
+    ConfigError,
+    DefinitionError,
+    LineageError,
+    NotFoundError,
+    PointInTimeError,
+)
 from featstore.lineage import Node
 from featstore.lineage_export import format_names
 from featstore.lineage_ids import NodeKind, match_prefix, node_id, strip_prefix
@@ -31,6 +42,7 @@ CATALOG_KINDS = ("entity", "source", "feature_view", "feature_service")
 LISTABLE = ("entities", "sources", "views", "services", "runs", "training-sets", "models")
 EXPORT_FORMATS = format_names()  # json, graphml, dot, mermaid: featstore.lineage_export
 DEFAULT_STORE = "feature_repo"
+PREVIEW_ROWS = 10
 
 
 # -- stores --------------------------------------------------------------------------
@@ -53,16 +65,30 @@ def init_store(path: str | os.PathLike[str], *, catalog: str | None = None) -> d
     return {"path": str(target), "created": not existed, "catalog": location}
 
 
-def open_store(path: str | os.PathLike[str], *, progress: bool | None = None) -> fs.FeatureStore:
+def init_project(
+    directory: str | os.PathLike[str], *, catalog: str | None = None
+) -> dict[str, Any]:
+    """Scaffold a runnable project in ``directory`` (see
+    :func:`featstore.cli.project.scaffold_project`) and create its store; an existing
+    project is kept as it is. ``catalog`` as for :func:`init_store`."""
+    info = scaffold_project(directory)
+    store = init_store(info["store"], catalog=catalog)
+    return {**info, "store_created": store["created"], "catalog": store["catalog"]}
+
+
+def open_store(
+    path: str | os.PathLike[str], *, progress: bool | None = None, read_only: bool = False
+) -> fs.FeatureStore:
     """Open the existing store at ``path``; ConfigError if there is none (a FeatureStore
-    would silently create one)."""
+    would silently create one). ``read_only`` opens it without writing anything."""
     target = Path(path).absolute()
     if not (target / CONFIG_FILE).is_file():
         raise ConfigError(
             f"no feature store at {str(target)!r}; create one with 'featstore --store "
-            f"{path} init', or point --store (or FEATSTORE_STORE) at an existing store"
+            f"{path} init --store-only' (or a whole project with 'featstore init DIR'), or "
+            f"point --store (or FEATSTORE_STORE) at an existing store"
         )
-    return fs.FeatureStore(target, progress=progress)
+    return fs.FeatureStore(target, progress=progress, read_only=read_only)
 
 
 # -- definitions ---------------------------------------------------------------------
@@ -171,25 +197,23 @@ def _user_frame(exc: BaseException, file: Path) -> str:
     return f" (at {file.name}:{frames[-1].lineno})"
 
 
-def apply_definitions(
-    store: fs.FeatureStore, definitions: Sequence[Definition]
+def _current_versions(store: fs.FeatureStore) -> dict[tuple[str, str], str]:
+    return {(k, r.name): r.version for k in CATALOG_KINDS for r in store.list_definitions(k)}
+
+
+def _changes(
+    touched: Iterable[tuple[str, str]],
+    before: Mapping[tuple[str, str], str],
+    after: Mapping[tuple[str, str], str],
+    changed: str,
 ) -> list[dict[str, Any]]:
-    """Apply ``definitions`` and report, for each registered object (sources that views
-    bring along included), its kind, name, version and whether it is new, updated or
-    unchanged."""
-    before = {(k, r.name): r.version for k in CATALOG_KINDS for r in store.list_definitions(k)}
-    touched: dict[tuple[str, str], None] = {}
-    for obj in definitions:
-        touched[(_catalog_kind(obj), obj.name)] = None
-        if isinstance(obj, fs.FeatureView):
-            touched[("source", obj.source.name)] = None
-    store.apply(definitions)
-    after = {(k, r.name): r.version for k in CATALOG_KINDS for r in store.list_definitions(k)}
+    """Per definition, in kind then name order: its version, the one registered before,
+    and ``new``, ``unchanged`` or ``changed`` (the word passed)."""
     out = []
-    for kind, name in sorted(touched, key=lambda t: (CATALOG_KINDS.index(t[0]), t[1])):
+    for kind, name in sorted(set(touched), key=lambda t: (CATALOG_KINDS.index(t[0]), t[1])):
         version = after[(kind, name)]
         previous = before.get((kind, name))
-        status = "new" if previous is None else "unchanged" if previous == version else "updated"
+        status = "new" if previous is None else "unchanged" if previous == version else changed
         out.append(
             {
                 "kind": kind,
@@ -200,6 +224,33 @@ def apply_definitions(
             }
         )
     return out
+
+
+def apply_definitions(
+    store: fs.FeatureStore, definitions: Sequence[Definition]
+) -> list[dict[str, Any]]:
+    """Apply ``definitions`` and report, for each registered object (sources that views
+    bring along included), its kind, name, version and whether it is new, updated or
+    unchanged."""
+    before = _current_versions(store)
+    touched: dict[tuple[str, str], None] = {}
+    for obj in definitions:
+        touched[(_catalog_kind(obj), obj.name)] = None
+        if isinstance(obj, fs.FeatureView):
+            touched[("source", obj.source.name)] = None
+    store.apply(definitions)
+    return _changes(touched, before, _current_versions(store), "updated")
+
+
+def plan_definitions(
+    store: fs.FeatureStore, definitions: Sequence[Definition]
+) -> list[dict[str, Any]]:
+    """What applying ``definitions`` would change, writing nothing: per definition (the
+    sources views bring along included) its version, the registered one, and ``new``,
+    ``changed`` or ``unchanged``. Validated as ``apply`` validates (the same records)."""
+    records, _ = store.definitions.records(definitions)
+    planned = {(rec["kind"], rec["name"]): rec["version"] for rec in records}
+    return _changes(planned, _current_versions(store), planned, "changed")
 
 
 # -- listings and records ------------------------------------------------------------
@@ -352,12 +403,39 @@ def _feature_request(
     return [NodeKind.FEATURE_SERVICE.prefix + service]
 
 
-def _retrieval_summary(result: fs.RetrievalResult, out: Path) -> dict[str, Any]:
+def _json_value(value: Any) -> Any:
+    """A preview cell as JSON: instants and dates as ISO text, NaN as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else str(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, list):
+        return [_json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _json_value(v) for k, v in value.items()}
+    return value
+
+
+def _preview(frame: pl.DataFrame, rows: int) -> dict[str, Any]:
+    head = frame.head(rows)
+    return {
+        "columns": head.columns,
+        "dtypes": [str(d) for d in head.dtypes],
+        "rows": [[_json_value(v) for v in row] for row in head.iter_rows()],
+    }
+
+
+def _retrieval_summary(
+    result: fs.RetrievalResult, out: Path | None, preview_rows: int = PREVIEW_ROWS
+) -> dict[str, Any]:
     frame = result.frame
     manifest = result.manifest
     feature_columns = [c for item in manifest["features"] for c in item["columns"]]
     return {
-        "out": str(out),
+        "out": str(out) if out is not None else None,
+        "preview": _preview(frame, preview_rows) if out is None else None,
         "rows": frame.height,
         "columns": frame.columns,
         "content_id": result.content_id,
@@ -385,7 +463,7 @@ def _retrieving(call: Callable[[], fs.RetrievalResult]) -> fs.RetrievalResult:
 def historical_features(
     store: fs.FeatureStore,
     entity: str | os.PathLike[str],
-    out: str | os.PathLike[str],
+    out: str | os.PathLike[str] | None,
     *,
     features: Sequence[str] = (),
     service: str | None = None,
@@ -394,10 +472,12 @@ def historical_features(
     timestamp_column: str | None = None,
     save_as: str | None = None,
     strict: bool = False,
+    preview_rows: int = PREVIEW_ROWS,
 ) -> dict[str, Any]:
     """Point-in-time join of the entity Parquet file with ``features`` (``view:feature``
-    references) or a registered ``service``; writes ``out`` and optionally saves a named
-    training set. Returns a summary of what was written."""
+    references) or a registered ``service``; writes ``out`` (or, when it is None, returns
+    the first ``preview_rows`` rows as ``preview``) and optionally saves a named training
+    set. Returns a summary of the result."""
     request = _feature_request(store, features, service)
     result = _retrieving(
         lambda: store.get_historical_features(
@@ -409,8 +489,8 @@ def historical_features(
             strict=strict,
         )
     )
-    target = result.to_parquet(Path(out))
-    summary = _retrieval_summary(result, target)
+    target = result.to_parquet(Path(out)) if out is not None else None
+    summary = _retrieval_summary(result, target, preview_rows)
     if save_as is not None:
         summary["training_set"] = store.save_training_set(result, save_as).id
     return summary
@@ -419,22 +499,25 @@ def historical_features(
 def latest_features(
     store: fs.FeatureStore,
     keys: str | os.PathLike[str],
-    out: str | os.PathLike[str],
+    out: str | os.PathLike[str] | None,
     *,
     features: Sequence[str] = (),
     service: str | None = None,
     as_of: str | None = None,
     full_feature_names: bool = False,
     strict: bool = False,
+    preview_rows: int = PREVIEW_ROWS,
 ) -> dict[str, Any]:
-    """Each key's latest feature values as of ``as_of`` (default: now), written to ``out``."""
+    """Each key's latest feature values as of ``as_of`` (default: now), written to ``out``
+    (or, when it is None, the first ``preview_rows`` rows returned as ``preview``)."""
     request = _feature_request(store, features, service)
     result = _retrieving(
         lambda: store.get_latest_features(
             Path(keys), request, as_of=as_of, full_feature_names=full_feature_names, strict=strict
         )
     )
-    return _retrieval_summary(result, result.to_parquet(Path(out)))
+    target = result.to_parquet(Path(out)) if out is not None else None
+    return _retrieval_summary(result, target, preview_rows)
 
 
 # -- models --------------------------------------------------------------------------
@@ -456,6 +539,136 @@ def rollback_alias(store: fs.FeatureStore, name: str, alias: str) -> dict[str, A
     previous = _alias_of(store, name, alias)
     mv = store.rollback(name, alias)
     return {"name": name, "alias": alias, "version": mv.version, "previous_version": previous}
+
+
+def parse_pairs(pairs: Sequence[str], what: str, *, numbers: bool) -> dict[str, Any]:
+    """``["auc=0.8", "f1=0.5"]`` as ``{"auc": 0.8, "f1": 0.5}``: values as numbers with
+    ``numbers``, else as JSON when they parse (``depth=3`` is 3) and as text otherwise."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.strip():
+            raise DefinitionError(
+                f"{what} {pair!r} is not NAME=VALUE; write it like {what}=auc=0.8 without "
+                f"spaces around '='"
+            )
+        if numbers:
+            try:
+                out[key.strip()] = float(text)
+            except ValueError:
+                raise DefinitionError(
+                    f"{what} {key.strip()!r}: {text!r} is not a number; pass e.g. {key.strip()}=0.8"
+                ) from None
+        else:
+            try:
+                out[key.strip()] = json.loads(text)
+            except ValueError:
+                out[key.strip()] = text
+    return out
+
+
+def parse_json_object(text: str | None, what: str) -> dict[str, Any]:
+    """``'{"auc": 0.8}'`` as a dict; DefinitionError for other JSON or none."""
+    if text is None:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise DefinitionError(
+            f"{what} {text!r} is not JSON ({exc}); pass an object such as '{{\"auc\": 0.8}}'"
+        ) from None
+    if not isinstance(value, dict):
+        raise DefinitionError(
+            f"{what} must be a JSON object such as '{{\"auc\": 0.8}}'; found "
+            f"{type(value).__name__} {text!r}"
+        )
+    return value
+
+
+def register_model_version(
+    store: fs.FeatureStore,
+    name: str,
+    training_set: str | None,
+    *,
+    artifact: str | os.PathLike[str] | None = None,
+    params: dict[str, Any] | None = None,
+    metrics: dict[str, float] | None = None,
+    tags: dict[str, str] | None = None,
+    description: str | None = None,
+) -> dict[str, Any]:
+    """Register a new version of model ``name`` against the saved training set
+    ``training_set`` (an id or a name: the newest of that name); an ``artifact`` that is
+    a local path is recorded absolute; ``description`` is kept as the tag
+    ``description``. Returns the version's record with its id."""
+    all_tags = {k: str(v) for k, v in (tags or {}).items()}
+    if artifact is not None and os.path.exists(artifact):
+        artifact = Path(artifact).absolute()  # the same file from any directory
+    if description is not None:
+        all_tags["description"] = description
+    mv = store.register_model(
+        name,
+        store.get_training_set(training_set) if training_set is not None else None,
+        artifact=artifact,
+        params=params or None,
+        metrics=metrics or None,
+        tags=all_tags or None,
+    )
+    return {"id": mv.id, **mv.to_json()}
+
+
+def resolve_model(store: fs.FeatureStore, ref: str) -> Any:
+    """The model version ``ref`` names: ``NAME`` (the latest version), ``NAME@3``,
+    ``NAME:production`` (an alias), or the lineage id ``model:NAME@3``."""
+    text = strip_prefix(NodeKind.MODEL_VERSION, ref)
+    if "@" in text:
+        name, _, version = text.partition("@")
+        if not version.isdecimal():
+            raise NotFoundError(
+                f"model reference {ref!r}: {version!r} is not a version number; write "
+                f"NAME@3, NAME:ALIAS or NAME"
+            )
+        return store.get_model(name, int(version))
+    name, sep, alias = text.partition(":")
+    if sep:
+        return store.get_model(name, alias=alias)
+    return store.get_model(name)
+
+
+def log_prediction_batch(
+    store: fs.FeatureStore,
+    model: str,
+    predictions: str | os.PathLike[str],
+    *,
+    features: Sequence[str] = (),
+    service: str | None = None,
+    as_of: str | None = None,
+    timestamp_column: str | None = None,
+) -> dict[str, Any]:
+    """Record the predictions in the Parquet file ``predictions`` as a batch of ``model``
+    (see :func:`resolve_model`). With ``features`` (or a ``service``), the predictions
+    were scored from those features' latest values as of ``as_of``: they are retrieved
+    again for the frame's keys, which pins the exact feature files for explain and
+    skew. Returns the batch's record with its id and row count."""
+    path = Path(predictions)
+    if not path.is_file():
+        raise PointInTimeError(
+            f"predictions file {str(path)!r} does not exist; pass a Parquet file of entity "
+            f"keys and predictions"
+        )
+    frame = pl.read_parquet(path)
+    mv = resolve_model(store, model)
+    served = None
+    if features or service:
+        request = _feature_request(store, features, service)
+        served = _retrieving(lambda: store.get_latest_features(frame, request, as_of=as_of))
+    batch = store.log_predictions(
+        mv,
+        frame,
+        features=served,
+        timestamp_column=timestamp_column,
+        as_of=None if served is not None else as_of,
+    )
+    return {"id": batch.id, **batch.to_json(), "model_id": mv.id, "path": str(batch.path)}
 
 
 # -- lineage -------------------------------------------------------------------------

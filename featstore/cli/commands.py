@@ -19,10 +19,12 @@ from featstore.cli.actions import (
     DEFAULT_STORE,
     EXPORT_FORMATS,
     LISTABLE,
+    PREVIEW_ROWS,
     apply_definitions,
     explain_row,
     gc_store,
     historical_features,
+    init_project,
     init_store,
     latest_features,
     lineage_export,
@@ -30,40 +32,92 @@ from featstore.cli.actions import (
     lineage_walk,
     list_objects,
     load_definitions,
+    log_prediction_batch,
     materialize_incremental_views,
     materialize_views,
     model_details,
     open_store,
     openlineage_events,
+    parse_json_object,
+    parse_pairs,
+    plan_definitions,
+    register_model_version,
     rollback_alias,
     set_alias,
     view_details,
 )
-from featstore.errors import FeatstoreError
+from featstore.cli.project import PROJECT_FILE, Project, find_project
+from featstore.errors import ConfigError, FeatstoreError
 from featstore.lineage import NODE_KINDS
 
 
 class _ReportedError(click.ClickException):
-    """A featstore error shown as ``error: <message>`` with exit status 1."""
+    """A featstore error shown as ``error: <message>`` with exit status 1, or under
+    ``--json`` as ``{"error": <message>, "type": <class>}`` on stderr."""
 
     exit_code = 1
 
+    def __init__(self, message: str, *, kind: str, as_json: bool) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.as_json = as_json
+
     def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True)
+        if self.as_json:
+            error = {"error": self.format_message(), "type": self.kind}
+            click.echo(json.dumps(error), err=True)
+        else:
+            click.echo(f"error: {self.format_message()}", err=True)
+
+
+class _ReportedUsageError(_ReportedError):
+    """A usage error under ``--json``: exit status 2, like click's own."""
+
+    exit_code = 2
 
 
 class _Group(click.Group):
     """Turns featstore errors (and OS errors such as an unwritable --out) into
-    ``error: ...`` lines instead of tracebacks."""
+    ``error: ...`` lines instead of tracebacks, and every error into one JSON line on
+    stderr when ``--json`` was asked for (exit statuses unchanged)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # a usage error can come before the subcommand has parsed --json itself
+        options = args[: args.index("--")] if "--" in args else args
+        ctx.meta[_JSON_IN_ARGS] = "--json" in options
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except FeatstoreError as exc:
-            raise _ReportedError(str(exc)) from exc
+            raise _ReportedError(
+                str(exc), kind=type(exc).__name__, as_json=_json_asked(ctx)
+            ) from exc
         except OSError as exc:
             where = f": {exc.filename!r}" if exc.filename else ""
-            raise _ReportedError(f"{exc.strerror or exc}{where}") from exc
+            raise _ReportedError(
+                f"{exc.strerror or exc}{where}", kind=type(exc).__name__, as_json=_json_asked(ctx)
+            ) from exc
+        except click.UsageError as exc:
+            if not _json_asked(ctx):
+                raise
+            raise _ReportedUsageError(
+                exc.format_message(), kind="UsageError", as_json=True
+            ) from exc
+
+
+_JSON_IN_ARGS = "featstore.json_in_args"
+
+
+def _json_asked(ctx: click.Context) -> bool:
+    """Whether the command was given --json: as parsed (by the option's callback), or
+    as found among the arguments (a usage error can come before --json is parsed, and
+    the monitoring commands parse their own)."""
+    state = ctx.find_object(_State)
+    if state is not None and state.json:
+        return True
+    return bool(ctx.meta.get(_JSON_IN_ARGS))
 
 
 def _json_default(value: Any) -> Any:
@@ -177,16 +231,27 @@ def _duration(us: int | None) -> str | None:
     return " ".join(parts)
 
 
+def _remember_json(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    """Note on the context object that --json was asked for: errors are JSON too."""
+    state = ctx.find_object(_State)
+    if value and state is not None:
+        state.json = True
+    return value
+
+
 json_option = click.option(
-    "--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of tables."
+    "--json",
+    "as_json",
+    is_flag=True,
+    callback=_remember_json,
+    help="Print machine-readable JSON instead of tables (errors too, on stderr).",
 )
 defs_option = click.option(
     "--defs",
     "defs",
-    required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Python file of definitions to apply first (definitions are code, never read "
-    "from the store).",
+    f"from the store; default: the project's, from {PROJECT_FILE}).",
 )
 views_option = click.option(
     "--view",
@@ -198,15 +263,58 @@ views_option = click.option(
 
 
 class _State:
-    def __init__(self, store_path: Path) -> None:
-        self.store_path = store_path
+    """What the root group parsed, shared with every command through ``ctx.obj``."""
+
+    def __init__(self, store_path: Path, *, store_given: bool) -> None:
+        self.given_store = store_path
+        self.store_given = store_given  # --store or FEATSTORE_STORE, not the default
+        self.json = False
+        self._project: Project | None = None
+        self._looked = False
+
+    @property
+    def project(self) -> Project | None:
+        """The project around the current directory (read once), or None."""
+        if not self._looked:
+            self._project = find_project()
+            self._looked = True
+        return self._project
+
+    @property
+    def store_path(self) -> Path:
+        """--store (or FEATSTORE_STORE) when given, else the project's store, else the
+        default ``feature_repo``."""
+        if self.store_given or self.project is None:
+            return self.given_store
+        return self.project.store
+
+    def definitions(self, given: Path | None) -> Path:
+        """The definitions file: ``given``, else the project's."""
+        if given is not None:
+            return given
+        if self.project is None:
+            raise ConfigError(
+                f"no definitions file: pass one (DEFS or --defs), or run inside a featstore "
+                f"project (a directory with a {PROJECT_FILE}, created by 'featstore init')"
+            )
+        if not self.project.definitions.is_file():
+            raise ConfigError(
+                f"project file {str(self.project.file)!r} names the definitions file "
+                f"{str(self.project.definitions)!r}, which does not exist; create it or fix "
+                f"the key 'definitions'"
+            )
+        return self.project.definitions
 
 
-def _store(ctx: click.Context) -> fs.FeatureStore:
-    """The store named by --store, closed when the command ends."""
+def _state(ctx: click.Context) -> _State:
     state = ctx.find_object(_State)
     assert state is not None
-    return ctx.with_resource(open_store(state.store_path))
+    return state
+
+
+def _store(ctx: click.Context, *, read_only: bool = False) -> fs.FeatureStore:
+    """The store named by --store (or the project), closed when the command ends."""
+    return ctx.with_resource(open_store(_state(ctx).store_path, read_only=read_only))
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -218,14 +326,17 @@ def _store(ctx: click.Context) -> fs.FeatureStore:
     show_default=True,
     show_envvar=True,
     type=click.Path(path_type=Path),
-    help="The store directory.",
+    help=f"The store directory (default: the store of the {PROJECT_FILE} project around "
+    "the current directory, else feature_repo).",
 )
 @click.version_option(fs.__version__, prog_name="featstore")
 @click.pass_context
 def cli(ctx: click.Context, store_path: Path) -> None:
     """featstore: Polars feature definitions, a Parquet offline store, point-in-time
     training sets, a model registry and lineage."""
-    ctx.obj = _State(store_path)
+    source = ctx.get_parameter_source("store_path")
+    given = source not in (None, click.core.ParameterSource.DEFAULT)
+    ctx.obj = _State(store_path, store_given=given)
 
 
 # -- init / apply ----------------------------------------------------------------------
@@ -233,6 +344,11 @@ def cli(ctx: click.Context, store_path: Path) -> None:
 
 @cli.command()
 @click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.option(
+    "--store-only",
+    is_flag=True,
+    help="Create only a store at PATH (default: --store), no project files.",
+)
 @click.option(
     "--catalog",
     metavar="URL",
@@ -242,17 +358,47 @@ def cli(ctx: click.Context, store_path: Path) -> None:
 )
 @json_option
 @click.pass_context
-def init(ctx: click.Context, path: Path | None, catalog: str | None, as_json: bool) -> None:
-    """Create a store at PATH (default: --store)."""
-    state = ctx.find_object(_State)
-    assert state is not None
-    info = init_store(path if path is not None else state.store_path, catalog=catalog)
-    if as_json:
-        _echo_json(info)
-    elif info["created"]:
-        click.echo(f"created feature store at {info['path']}")
+def init(
+    ctx: click.Context, path: Path | None, store_only: bool, catalog: str | None, as_json: bool
+) -> None:
+    """Create a project in PATH (default: the current directory): featstore.toml,
+    features.py, sample data under data/ and an empty store.
+
+    With --store-only, with --catalog, or with --store (or FEATSTORE_STORE) and no PATH,
+    create only a store, at PATH or --store (a project's store takes FEATSTORE_CATALOG).
+    An existing project or store is left as it is; a non-empty directory that is neither
+    is refused.
+    """
+    state = _state(ctx)
+    catalog_given = ctx.get_parameter_source("catalog") is click.core.ParameterSource.COMMANDLINE
+    if store_only or catalog_given or (path is None and state.store_given):
+        info = init_store(path if path is not None else state.given_store, catalog=catalog)
+        if as_json:
+            _echo_json(info)
+        elif info["created"]:
+            click.echo(f"created feature store at {info['path']}")
+        else:
+            click.echo(f"feature store at {info['path']} already exists")
+        return
+    info = init_project(path if path is not None else Path.cwd(), catalog=catalog)
+    _emit(as_json, info, _render_project)
+
+
+def _render_project(info: dict[str, Any]) -> None:
+    root = Path(info["path"])
+    if info["created"]:
+        click.echo(f"created featstore project in {root}")
+        for name in (PROJECT_FILE, "features.py", "data/transactions.parquet"):
+            click.echo(f"  {name}")
+        click.echo("  data/entities.parquet")
+        click.echo(f"  {Path(info['store']).relative_to(root)}/  (the store)")
     else:
-        click.echo(f"feature store at {info['path']} already exists")
+        click.echo(f"featstore project in {root} already exists (nothing changed)")
+    click.echo("next:")
+    if root != Path.cwd().absolute():
+        click.echo(f"  cd {root}")
+    for command in info["next"]:
+        click.echo(f"  {command}")
 
 
 def _render_applied(applied: list[dict[str, Any]]) -> None:
@@ -275,22 +421,61 @@ def _render_applied(applied: list[dict[str, Any]]) -> None:
     )
 
 
+defs_argument = click.argument(
+    "defs", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+
+
 @cli.command()
-@click.argument("defs", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@defs_argument
 @json_option
 @click.pass_context
-def apply(ctx: click.Context, defs: Path, as_json: bool) -> None:
-    """Register the definitions in the Python file DEFS.
+def apply(ctx: click.Context, defs: Path | None, as_json: bool) -> None:
+    """Register the definitions in the Python file DEFS (default: the project's).
 
     Applies the list named `definitions` if DEFS has one, else every Entity, Source,
     FeatureView and FeatureService at module level.
     """
-    store = _store(ctx)
-    applied = apply_definitions(store, load_definitions(defs))
+    definitions = load_definitions(_state(ctx).definitions(defs))
+    applied = apply_definitions(_store(ctx), definitions)
     if as_json:
         _echo_json(applied)
     else:
         _render_applied(applied)
+
+
+def _render_plan(planned: list[dict[str, Any]]) -> None:
+    counts = {s: sum(a["status"] == s for a in planned) for s in ("new", "changed", "unchanged")}
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    _table(
+        f"apply would register {_n(len(planned), 'definition')} ({summary})",
+        ["kind", "name", "status", "version"],
+        [
+            [
+                a["kind"],
+                a["name"],
+                a["status"],
+                f"{a['previous_version']} -> {a['version']}"
+                if a["status"] == "changed"
+                else a["version"],
+            ]
+            for a in planned
+        ],
+    )
+    if not any(a["status"] != "unchanged" for a in planned):
+        click.echo("nothing to change")
+
+
+@cli.command()
+@defs_argument
+@json_option
+@click.pass_context
+def plan(ctx: click.Context, defs: Path | None, as_json: bool) -> None:
+    """Show what `apply` would change, writing nothing: each definition in DEFS (default:
+    the project's) as new, changed (old -> new version) or unchanged."""
+    definitions = load_definitions(_state(ctx).definitions(defs))
+    planned = plan_definitions(_store(ctx, read_only=True), definitions)
+    _emit(as_json, planned, _render_plan)
 
 
 # -- list / show -----------------------------------------------------------------------
@@ -441,11 +626,12 @@ def show_view(ctx: click.Context, name: str, as_json: bool) -> None:
 @json_option
 @click.pass_context
 def show_model(ctx: click.Context, name: str, as_json: bool) -> None:
-    """A model: its versions with metrics and training sets, and its aliases."""
-    info = model_details(_store(ctx), name)
-    if as_json:
-        _echo_json(info)
-        return
+    """A model: its versions with metrics and training sets, and its aliases (the same
+    as `featstore models show`)."""
+    _emit(as_json, model_details(_store(ctx), name), _render_model)
+
+
+def _render_model(info: dict[str, Any]) -> None:
     metric_names = sorted({m for v in info["versions"] for m in v["metrics"]})
     _table(
         f"model {info['name']}",
@@ -507,10 +693,16 @@ def _render_runs(result: dict[str, Any]) -> None:
 @json_option
 @click.pass_context
 def materialize(
-    ctx: click.Context, start: str, end: str, defs: Path, views: tuple[str, ...], as_json: bool
+    ctx: click.Context,
+    start: str,
+    end: str,
+    defs: Path | None,
+    views: tuple[str, ...],
+    as_json: bool,
 ) -> None:
     """Compute and store feature rows with event time in [START, END) (ISO 8601)."""
-    result = materialize_views(_store(ctx), defs, start, end, views)
+    path = _state(ctx).definitions(defs)
+    result = materialize_views(_store(ctx), path, start, end, views)
     _emit(as_json, result, _render_runs)
 
 
@@ -521,10 +713,11 @@ def materialize(
 @json_option
 @click.pass_context
 def materialize_incremental(
-    ctx: click.Context, end: str, defs: Path, views: tuple[str, ...], as_json: bool
+    ctx: click.Context, end: str, defs: Path | None, views: tuple[str, ...], as_json: bool
 ) -> None:
     """Materialize each view from where its last run ended (or its first event) to END."""
-    result = materialize_incremental_views(_store(ctx), defs, end, views)
+    path = _state(ctx).definitions(defs)
+    result = materialize_incremental_views(_store(ctx), path, end, views)
     _emit(as_json, result, _render_runs)
 
 
@@ -539,7 +732,17 @@ def _check_request(features: tuple[str, ...], service: str | None) -> None:
 def _render_retrieval(summary: dict[str, Any]) -> None:
     views = ", ".join(f"{v['view']}@{v['version']}" for v in summary["views"])
     when = f" as of {_instant(summary['as_of'])}" if summary["as_of"] else ""
-    click.echo(f"wrote {summary['rows']} rows to {summary['out']}{when}")
+    preview = summary["preview"]
+    if preview is None:
+        click.echo(f"wrote {summary['rows']} rows to {summary['out']}{when}")
+    else:
+        shown = len(preview["rows"])
+        _table(
+            f"{summary['rows']} rows x {len(summary['columns'])} columns{when} "
+            f"(first {shown} shown; --out FILE writes them all)",
+            preview["columns"],
+            _preview_rows(preview),
+        )
     click.echo(
         f"content id {summary['content_id']}; views {views}; "
         f"{summary['files_read']} offline files read"
@@ -557,8 +760,21 @@ def _render_retrieval(summary: dict[str, Any]) -> None:
         click.echo(f"saved training set {summary['training_set']}")
 
 
+def _preview_rows(preview: dict[str, Any]) -> list[list[Any]]:
+    """Preview rows for people: instants as ``2024-03-02 14:00:00``."""
+    instants = [d.startswith("Datetime") for d in preview["dtypes"]]
+    return [
+        [
+            _instant(v) if is_instant and isinstance(v, str) else v
+            for v, is_instant in zip(row, instants, strict=True)
+        ]
+        for row in preview["rows"]
+    ]
+
+
 feature_option = click.option(
     "--feature",
+    "--features",
     "-f",
     "features",
     multiple=True,
@@ -568,9 +784,16 @@ feature_option = click.option(
 service_option = click.option("--service", metavar="NAME", help="A registered feature service.")
 out_option = click.option(
     "--out",
-    required=True,
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    help="The Parquet file to write.",
+    help="The Parquet file to write (default: print a preview of the first rows).",
+)
+rows_option = click.option(
+    "--rows",
+    "preview_rows",
+    type=click.IntRange(min=0),
+    default=PREVIEW_ROWS,
+    show_default=True,
+    help="Without --out: how many rows the preview shows.",
 )
 strict_option = click.option(
     "--strict",
@@ -598,6 +821,7 @@ full_names_option = click.option(
 )
 @click.option("--save-as", metavar="NAME", help="Also save the result as a named training set.")
 @strict_option
+@rows_option
 @json_option
 @click.pass_context
 def historical(
@@ -605,12 +829,13 @@ def historical(
     entity: Path,
     features: tuple[str, ...],
     service: str | None,
-    out: Path,
+    out: Path | None,
     full_feature_names: bool,
     bitemporal: bool,
     timestamp_column: str | None,
     save_as: str | None,
     strict: bool,
+    preview_rows: int,
     as_json: bool,
 ) -> None:
     """Point-in-time join of the ENTITY Parquet file (keys + timestamps) with features."""
@@ -626,6 +851,7 @@ def historical(
         timestamp_column=timestamp_column,
         save_as=save_as,
         strict=strict,
+        preview_rows=preview_rows,
     )
     _emit(as_json, summary, _render_retrieval)
 
@@ -638,6 +864,7 @@ def historical(
 @out_option
 @full_names_option
 @strict_option
+@rows_option
 @json_option
 @click.pass_context
 def latest(
@@ -646,9 +873,10 @@ def latest(
     features: tuple[str, ...],
     service: str | None,
     as_of: str | None,
-    out: Path,
+    out: Path | None,
     full_feature_names: bool,
     strict: bool,
+    preview_rows: int,
     as_json: bool,
 ) -> None:
     """Each key's latest feature values, for batch scoring; KEYS is a Parquet file of join keys."""
@@ -662,6 +890,7 @@ def latest(
         as_of=as_of,
         full_feature_names=full_feature_names,
         strict=strict,
+        preview_rows=preview_rows,
     )
     _emit(as_json, summary, _render_retrieval)
 
@@ -671,7 +900,93 @@ def latest(
 
 @cli.group()
 def models() -> None:
-    """Model aliases (list models with `featstore list models`)."""
+    """The model registry: register versions, show them, move aliases (list models with
+    `featstore list models`)."""
+
+
+def _render_registered(info: dict[str, Any]) -> None:
+    metrics = ", ".join(f"{k}={v:.6g}" for k, v in sorted(info["metrics"].items()))
+    click.echo(f"registered {info['id']}" + (f" ({metrics})" if metrics else ""))
+    if info["training_set"]:
+        click.echo(f"training set {info['training_set']}")
+    if info["artifact"]:
+        sha = info["artifact_sha256"]
+        click.echo(f"artifact {info['artifact']}" + (f" (sha256 {sha[:12]})" if sha else ""))
+
+
+@models.command("register")
+@click.argument("name")
+@click.option(
+    "--training-set",
+    metavar="ID_OR_NAME",
+    help="The saved training set it was fit on: an id, or a name (the newest of that name).",
+)
+@click.option(
+    "--metrics", "metrics_json", metavar="JSON", help="Metrics as JSON: '{\"auc\": 0.8}'."
+)
+@click.option(
+    "--metric", "metric_pairs", multiple=True, metavar="NAME=NUMBER", help="A metric; repeatable."
+)
+@click.option(
+    "--params", "params_json", metavar="JSON", help="Parameters as JSON: '{\"depth\": 3}'."
+)
+@click.option(
+    "--param",
+    "param_pairs",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A parameter (the value read as JSON when it is, else as text); repeatable.",
+)
+@click.option("--tag", "tag_pairs", multiple=True, metavar="NAME=VALUE", help="A tag; repeatable.")
+@click.option(
+    "--artifact",
+    metavar="PATH_OR_URI",
+    help="Where the trained model is: a local file (recorded as an absolute path, with "
+    "its hash) or a URI such as s3://bucket/model.json.",
+)
+@click.option("--description", help="What this version is (kept as the tag 'description').")
+@json_option
+@click.pass_context
+def models_register(
+    ctx: click.Context,
+    name: str,
+    training_set: str | None,
+    metrics_json: str | None,
+    metric_pairs: tuple[str, ...],
+    params_json: str | None,
+    param_pairs: tuple[str, ...],
+    tag_pairs: tuple[str, ...],
+    artifact: str | None,
+    description: str | None,
+    as_json: bool,
+) -> None:
+    """Register a new version of model NAME (versions count up from 1 per name)."""
+    metrics = parse_json_object(metrics_json, "--metrics")
+    metrics |= parse_pairs(metric_pairs, "--metric", numbers=True)
+    params = parse_json_object(params_json, "--params")
+    params |= parse_pairs(param_pairs, "--param", numbers=False)
+    tags = {k: str(v) for k, v in parse_pairs(tag_pairs, "--tag", numbers=False).items()}
+    info = register_model_version(
+        _store(ctx),
+        name,
+        training_set,
+        artifact=artifact,
+        params=params,
+        metrics=metrics,
+        tags=tags,
+        description=description,
+    )
+    _emit(as_json, info, _render_registered)
+
+
+@models.command("show")
+@click.argument("name")
+@json_option
+@click.pass_context
+def models_show(ctx: click.Context, name: str, as_json: bool) -> None:
+    """A model: its versions with metrics and training sets, its aliases and their
+    history."""
+    _emit(as_json, model_details(_store(ctx), name), _render_model)
 
 
 def _render_alias(info: dict[str, Any]) -> None:
@@ -701,6 +1016,68 @@ def models_rollback(ctx: click.Context, name: str, alias: str, as_json: bool) ->
     """Move ALIAS of model NAME back to the version it named before its latest change."""
     info = rollback_alias(_store(ctx), name, alias)
     _emit(as_json, info, _render_alias)
+
+
+# -- predictions -----------------------------------------------------------------------
+
+
+@cli.group()
+def predictions() -> None:
+    """Prediction batches: what a model version predicted, traced back by lineage."""
+
+
+def _render_batch(info: dict[str, Any]) -> None:
+    click.echo(f"logged {_n(info['rows'], 'prediction')} of {info['model_id']} as {info['id']}")
+    click.echo(f"as of {_instant(info['as_of'])}; written to {info['path']}")
+    if info["served_features"]:
+        click.echo(f"served features recorded: {', '.join(info['served_features'].values())}")
+
+
+@predictions.command("log")
+@click.argument("model")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@feature_option
+@service_option
+@click.option(
+    "--as-of",
+    metavar="TS",
+    help="The moment the predictions describe (ISO 8601); with --feature, the features' "
+    "as-of time (default: now).",
+)
+@click.option(
+    "--timestamp-column", metavar="COLUMN", help="A column holding each row's as-of time."
+)
+@json_option
+@click.pass_context
+def predictions_log(
+    ctx: click.Context,
+    model: str,
+    file: Path,
+    features: tuple[str, ...],
+    service: str | None,
+    as_of: str | None,
+    timestamp_column: str | None,
+    as_json: bool,
+) -> None:
+    """Record the predictions in the Parquet FILE (entity keys and predictions) as a
+    batch of MODEL: NAME (its latest version), NAME@VERSION or NAME:ALIAS.
+
+    With --feature (or --service), the predictions were scored from those features'
+    latest values as of --as-of: they are looked up again for FILE's keys, which pins the
+    feature files for `lineage explain` and `skew`.
+    """
+    if features and service:
+        raise click.UsageError("pass either --feature (one or more) or --service, not both")
+    info = log_prediction_batch(
+        _store(ctx),
+        model,
+        file,
+        features=features,
+        service=service,
+        as_of=as_of,
+        timestamp_column=timestamp_column,
+    )
+    _emit(as_json, info, _render_batch)
 
 
 # -- lineage ---------------------------------------------------------------------------
@@ -870,7 +1247,8 @@ def lineage_export_command(
 )
 @click.pass_context
 def lineage_openlineage(ctx: click.Context, out: Path | None) -> None:
-    """OpenLineage RunEvents as JSON lines (one per run, training set and prediction batch)."""
+    """OpenLineage RunEvents as JSON lines: START and COMPLETE of each materialization
+    run, training set, model version and prediction batch (docs/openlineage.md)."""
     events = openlineage_events(_store(ctx))
     text = "".join(json.dumps(e, sort_keys=True, default=_json_default) + "\n" for e in events)
     _write_or_echo(text, out, _n(len(events), "event"))
@@ -896,6 +1274,10 @@ def gc(ctx: click.Context, as_json: bool) -> None:
 from featstore.cli.monitor import register as _register_monitoring  # noqa: E402
 
 _register_monitoring(cli)  # stats, drift, skew, labels, performance, evaluate, compare
+
+from featstore.cli.ui import register as _register_ui  # noqa: E402
+
+_register_ui(cli)  # ui, lineage draw
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:

@@ -172,9 +172,9 @@ html_option = click.option(
 def _store_path(ctx: click.Context) -> Path:
     """The root group's --store (featstore.cli.commands defines it)."""
     root = ctx.find_root()
-    found = root.params.get("store_path")
+    found = getattr(root.obj, "store_path", None)  # --store, else the project's store
     if found is None:
-        found = getattr(root.obj, "store_path", None)
+        found = root.params.get("store_path")
     if found is None:
         raise click.UsageError("no store: pass --store (or set FEATSTORE_STORE)")
     return Path(found)

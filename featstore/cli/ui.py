@@ -23,9 +23,9 @@ def _store_path(ctx: click.Context, given: Path | None) -> Path:
     if given is not None:
         return given
     root = ctx.find_root()
-    found = root.params.get("store_path")
+    found = getattr(root.obj, "store_path", None)  # --store, else the project's store
     if found is None:
-        found = getattr(root.obj, "store_path", None)
+        found = root.params.get("store_path")
     if found is None:
         raise click.UsageError("no store: pass --store (or set FEATSTORE_STORE)")
     return Path(found)
