@@ -1,5 +1,6 @@
 """A store's configuration file, ``featstore.json``: its format version, who created it,
-and which catalog it uses.
+which catalog it uses, and (optionally, written by the user) where its OpenLineage events
+go (``"openlineage"``: the client's config, docs/openlineage.md).
 
 The file is written last when a store is created (a store with a config has a complete
 catalog) and never holds a password: a PostgreSQL catalog is recorded by its URL without
@@ -12,8 +13,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from featstore._version import __version__
 from featstore.catalog import FORMAT_VERSION, Catalog, is_url, open_catalog, redact
@@ -25,6 +28,7 @@ __all__ = [
     "CONFIG_FILE",
     "StoreConfig",
     "catalog_spec",
+    "check_openlineage",
     "open_store",
     "prepare_directory",
 ]
@@ -39,6 +43,7 @@ class StoreConfig:
     format_version: int
     created_by: str
     catalog: str | None  # None: the embedded SQLite file
+    openlineage: Mapping[str, Any] | None = None  # the OpenLineage client's config, if any
 
     @staticmethod
     def read(store: Path) -> StoreConfig | None:
@@ -58,6 +63,9 @@ class StoreConfig:
             catalog = data.get("catalog")
             if catalog is not None and not (isinstance(catalog, str) and is_url(catalog)):
                 raise ValueError(f"catalog {catalog!r} is not a PostgreSQL URL")
+            openlineage = data.get("openlineage")
+            if openlineage is not None:
+                openlineage = check_openlineage(openlineage, f"{CONFIG_FILE} 'openlineage'")
         except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             detail = exc.strerror if isinstance(exc, OSError) else exc
             raise ConfigError(
@@ -70,7 +78,7 @@ class StoreConfig:
                 f"{data.get('created_by', '?')} (format {found}); this featstore "
                 f"{__version__} reads format {FORMAT_VERSION}: upgrade featstore"
             )
-        return StoreConfig(found, str(data.get("created_by", "?")), catalog)
+        return StoreConfig(found, str(data.get("created_by", "?")), catalog, openlineage)
 
     def write(self, store: Path) -> None:
         """Write the config atomically, never through a link planted at its name."""
@@ -81,6 +89,8 @@ class StoreConfig:
         }
         if self.catalog is not None:
             data["catalog"] = redact(self.catalog)
+        if self.openlineage is not None:
+            data["openlineage"] = dict(self.openlineage)
         tmp = config.with_name(f".{CONFIG_FILE}.{new_id()}.tmp")
         try:
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
@@ -166,8 +176,69 @@ def open_store(path: Path, *, create: bool, read_only: bool, catalog: str | None
         raise
     if not opened.read_only and (found is None or found.format_version < FORMAT_VERSION):
         try:
-            StoreConfig(FORMAT_VERSION, __version__, spec).write(path)
+            kept = found.openlineage if found is not None else None
+            StoreConfig(FORMAT_VERSION, __version__, spec, kept).write(path)
         except BaseException:
             opened.close()
             raise
     return opened
+
+
+# what the OpenLineage config may hold: a namespace and a transport of a built-in type.
+# Keys and types that name Python code for the client to import (a dotted class path, a
+# filesystem or transformer factory) are refused: featstore never runs code read from
+# storage.
+_OPENLINEAGE_KEYS = ("namespace", "transport")
+_TRANSPORT_TYPES = ("http", "async_http", "file", "console", "kafka", "composite", "noop")
+_AUTH_TYPES = ("api_key", "jwt", "oauth2")
+_CODE_KEYS = ("filesystem", "transformer_class", "transformer_properties", "fs_kwargs")
+
+
+def _check_transport(transport: object, where: str) -> None:
+    if not isinstance(transport, dict) or not isinstance(transport.get("type"), str):
+        raise ValueError(f"{where} must be an object with a 'type' string")
+    kind = transport["type"]
+    if kind not in _TRANSPORT_TYPES:
+        raise ValueError(
+            f"{where} has type {kind!r}; expected one of {list(_TRANSPORT_TYPES)} "
+            f"(a class path would be code read from storage)"
+        )
+    code = sorted(set(transport) & set(_CODE_KEYS))
+    if code:
+        raise ValueError(f"{where} names code to import ({code[0]!r}); remove it")
+    auth = transport.get("auth")
+    if auth is not None and (
+        not isinstance(auth, dict) or auth.get("type", "api_key") not in _AUTH_TYPES
+    ):
+        raise ValueError(f"{where} 'auth' must have a type among {list(_AUTH_TYPES)}")
+    if kind == "composite":
+        inner = transport.get("transports")
+        items = inner.items() if isinstance(inner, dict) else enumerate(inner or [])
+        if not isinstance(inner, dict | list) or not inner:
+            raise ValueError(f"{where} is composite: give its 'transports' (a list or object)")
+        for key, sub in items:
+            _check_transport(sub, f"{where} transports[{key!r}]")
+
+
+def check_openlineage(value: object, where: str) -> dict[str, Any]:
+    """The OpenLineage config ``value`` (from ``featstore.json`` or ``openlineage=``) if
+    it is usable: an object with an optional non-empty ``namespace`` string and an
+    optional ``transport`` of a built-in type. ValueError (naming ``where``) otherwise."""
+    if not isinstance(value, dict):
+        raise ValueError(f"{where} must be a JSON object, found {type(value).__name__}")
+    unknown = sorted(set(value) - set(_OPENLINEAGE_KEYS))
+    if unknown:
+        raise ValueError(
+            f"{where} has unknown key {unknown[0]!r}; expected {list(_OPENLINEAGE_KEYS)}"
+        )
+    namespace = value.get("namespace")
+    if namespace is not None and (
+        not isinstance(namespace, str)
+        or not namespace.strip()
+        or any(ord(c) < 32 for c in namespace)
+    ):
+        raise ValueError(f"{where} 'namespace' must be a non-empty one-line string")
+    if "transport" in value:
+        _check_transport(value["transport"], f"{where} 'transport'")
+    copy: dict[str, Any] = json.loads(json.dumps(value))  # a plain copy, JSON values only
+    return copy

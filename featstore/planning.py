@@ -1,10 +1,11 @@
 """Planning materialization: which views, which ranges, then running the jobs (with
-progress bars on a terminal) through :func:`featstore.materialize.materialize_views`."""
+progress bars on a terminal) through :func:`featstore.materialize.materialize_views`,
+with OpenLineage START before and COMPLETE or FAIL after (:mod:`featstore.lineage_events`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from featstore.catalog import Catalog
@@ -12,6 +13,7 @@ from featstore.compute import output_schema, read_start, scan_source, source_sch
 from featstore.definitions import FeatureView
 from featstore.engine import Engine
 from featstore.errors import DefinitionError, MaterializationError
+from featstore.lineage_events import Emitter
 from featstore.materialize import MaterializationRun, ViewJob, materialize_views
 from featstore.offline import OfflineStore
 from featstore.registration import Definitions
@@ -33,6 +35,7 @@ class Materializer:
         *,
         progress: bool,
         statistics: bool = True,
+        emitter: Emitter | None = None,
     ) -> None:
         self.catalog = catalog
         self.statistics = statistics  # record per-file column statistics as files are written
@@ -40,6 +43,7 @@ class Materializer:
         self.definitions = definitions
         self._engine = engine
         self._progress = progress
+        self.emitter = emitter if emitter is not None else Emitter("featstore")
 
     def _executable_views(self, views: Sequence[str | FeatureView] | None) -> list[FeatureView]:
         if isinstance(views, str | FeatureView):
@@ -145,6 +149,16 @@ class Materializer:
     def _run_jobs(self, jobs: list[ViewJob]) -> list[MaterializationRun]:
         if not jobs:
             return []
+        self.emitter.materialization_started(jobs)
+        try:
+            runs = self._materialize(jobs)
+        except Exception as exc:
+            self.emitter.materialization_failed(jobs, exc)
+            raise
+        self.emitter.materialization_finished(runs)
+        return runs
+
+    def _materialize(self, jobs: list[ViewJob]) -> list[MaterializationRun]:
         kwargs: dict[str, Any] = {
             "engine": self._engine(),
             "catalog": self.catalog,
@@ -153,19 +167,14 @@ class Materializer:
         }
         if not self._progress:
             return materialize_views(jobs, **kwargs)
-        from rich.progress import Progress
+        from featstore.progress import progress_bars
 
-        with Progress(transient=False) as bar:
-            tasks = {
-                job.view.name: bar.add_task(
-                    f"materialize {job.view.name}", total=_month_count(job.start, job.end)
-                )
-                for job in jobs
-            }
-            return materialize_views(
-                jobs, on_bucket=lambda view, _month: bar.advance(tasks[view]), **kwargs
-            )
+        totals = {job.view.name: _month_count(job.start, job.end) for job in jobs}
+        with progress_bars(totals) as advance:
+            return materialize_views(jobs, on_bucket=lambda view, _month: advance(view), **kwargs)
 
 
 def _month_count(lo: datetime, hi: datetime) -> int:
-    return (hi.year - lo.year) * 12 + hi.month - lo.month + 1
+    """The months ``[lo, hi)`` touches (one bucket each)."""
+    last = hi - timedelta(microseconds=1)
+    return max(1, (last.year - lo.year) * 12 + last.month - lo.month + 1)

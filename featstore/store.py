@@ -5,7 +5,6 @@ together and delegates every operation; docs/architecture.md says which module o
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
@@ -19,11 +18,13 @@ from featstore.engine.duckdb import Connection, DuckDBEngine
 from featstore.errors import ConfigError
 from featstore.explain import explain_prediction
 from featstore.lineage import Lineage
+from featstore.lineage_events import store_emitter
 from featstore.materialize import MaterializationRun
 from featstore.monitoring.api import MonitoringMethods
 from featstore.monitoring.evaluation import check_gate
 from featstore.offline import OfflineStore
 from featstore.planning import Materializer
+from featstore.progress import wanted as progress_wanted
 from featstore.registration import Definition, Definitions
 from featstore.retrieval import RetrievalResult
 
@@ -44,7 +45,8 @@ class FeatureStore(MonitoringMethods):
     threads
         DuckDB worker threads; default: all cores.
     progress
-        Show progress bars while materializing; default: when stderr is a terminal.
+        Show progress while materializing; default: when stderr is a terminal or in a
+        notebook (an HTML progress line there, kept by an exported notebook).
     create
         Create the store if the directory holds none (default); with ``False``, a missing
         store is a ConfigError.
@@ -63,6 +65,10 @@ class FeatureStore(MonitoringMethods):
         Record column statistics of every materialized file, saved training set and
         logged prediction batch (the default; see docs/monitoring.md). ``False`` writes
         faster, and drift then reads the reference's rows.
+    openlineage
+        OpenLineage config over the ``"openlineage"`` of ``featstore.json``: a
+        ``namespace`` and a ``transport`` (the client's, e.g. ``{"type": "http", "url":
+        ...}``) to send events live as operations run (docs/openlineage.md).
 
     A FeatureStore is used from one thread; any number of processes may open the same
     directory at once.
@@ -80,11 +86,14 @@ class FeatureStore(MonitoringMethods):
         read_only: bool = False,
         engine: Engine | None = None,
         statistics: bool = True,
+        openlineage: dict[str, Any] | None = None,
     ) -> None:
         DuckDBEngine.check_options(memory_limit, threads)
         self.record_statistics = bool(statistics)
         self.path = Path(path).absolute()
+        self.lineage_events = store_emitter(self.path, openlineage)  # checked first
         self.catalog = open_store(self.path, create=create, read_only=read_only, catalog=catalog)
+        self.lineage_events.catalog = self.catalog
         self.offline = OfflineStore(self.path, read_only=read_only)
         # True when opened read-only, or the store directory cannot be written
         self.read_only = self.catalog.read_only
@@ -98,8 +107,9 @@ class FeatureStore(MonitoringMethods):
             self.offline,
             self.definitions,
             lambda: self.engine,
-            progress=sys.stderr.isatty() if progress is None else progress,
+            progress=progress_wanted() if progress is None else progress,
             statistics=self.record_statistics,
+            emitter=self.lineage_events,
         )
         self._lineage: Lineage | None = None
 
@@ -283,7 +293,7 @@ class FeatureStore(MonitoringMethods):
         if self._lineage is None:
             self._lineage = Lineage(
                 self.catalog,
-                namespace=f"featstore://{self.path.as_posix()}",
+                namespace=self.lineage_events.namespace,
                 explainer=lambda batch, row: explain_prediction(self, batch, row),
             )
         return self._lineage
@@ -296,7 +306,8 @@ class FeatureStore(MonitoringMethods):
         transaction. Saving the same result again returns the existing record (and
         rewrites its file if it was lost or damaged).
         """
-        return training_sets.save_training_set(self, result, name)
+        saved = training_sets.save_training_set(self, result, name)
+        return self.lineage_events.training_set_saved(saved)
 
     def get_training_set(self, ref: str) -> records.TrainingSet:
         """A saved training set by id (``training_set:name@cid``) or name (the newest)."""
@@ -343,9 +354,10 @@ class FeatureStore(MonitoringMethods):
         model), params, metrics, tags, the artifact location and hash, the features used
         and the git commit of the working directory.
         """
-        return models.register_model(
+        model = models.register_model(
             self, name, training_set, artifact=artifact, params=params, metrics=metrics, tags=tags
         )
+        return self.lineage_events.model_registered(model)
 
     def get_model(
         self, name: str, version: int | None = None, *, alias: str | None = None
@@ -426,7 +438,7 @@ class FeatureStore(MonitoringMethods):
         ``features``, the retrieval the predictions were computed from, pins the exact
         feature files for :meth:`Lineage.explain`.
         """
-        return predictions.log_predictions(
+        batch = predictions.log_predictions(
             self,
             model_version,
             frame,
@@ -434,6 +446,7 @@ class FeatureStore(MonitoringMethods):
             timestamp_column=timestamp_column,
             as_of=as_of,
         )
+        return self.lineage_events.predictions_logged(batch)
 
     def get_prediction_batch(self, ref: str) -> records.PredictionBatch:
         """A prediction batch's record by id (``prediction_batch:<id>``) or batch id."""

@@ -1,5 +1,6 @@
-"""Lineage exports: node-link JSON (round trip and JSON Schema), GraphML, DOT, Mermaid,
-and OpenLineage RunEvents validated against the transcribed 2-0-2 spec."""
+"""Lineage exports: node-link JSON (round trip and JSON Schema), GraphML, DOT, Mermaid
+(with hostile names), and OpenLineage RunEvents validated against the transcribed 2-0-2
+spec (facets, live emission and the client: tests/test_openlineage.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import json
 import os
 import re
 import uuid
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,7 @@ from lineage_helpers import (
 
 import featstore as fs
 from featstore import exports
+from featstore.lineage_export.graphml import from_graphml
 
 NODE_LINK_SCHEMA = Path(__file__).resolve().parents[1] / "schemas" / "lineage_node_link.schema.json"
 AT = "2024-01-01T00:00:00.000000"
@@ -120,19 +123,85 @@ def test_from_node_link_rejects_other_documents() -> None:
 def test_graphml_parses_back(world: World, graph: nx.MultiDiGraph) -> None:
     text = world.store.lineage.export("graphml")
     back = nx.read_graphml(io.BytesIO(text.encode()), force_multigraph=True)
-    assert set(back.nodes) == set(graph.nodes)
-    for node, data in graph.nodes(data=True):
-        parsed = back.nodes[node]
+    assert set(back.nodes) == {f"n{i}" for i in range(graph.number_of_nodes())}
+    ids = {short: data["featstore_id"] for short, data in back.nodes(data=True)}
+    assert sorted(ids.values()) == sorted(graph.nodes)
+    for short, parsed in back.nodes(data=True):
+        data = graph.nodes[ids[short]]
         assert (parsed["kind"], parsed["name"], parsed["created_at"]) == (
             data["kind"],
             data["name"],
             data["created_at"],
         )
         assert json.loads(parsed["attrs"]) == data["attrs"]
-    assert {(s, t, d["kind"]) for s, t, d in back.edges(data=True)} == edge_set(graph)
-    assert {(s, t, k) for s, t, k in back.edges(keys=True)} == {
+    assert {(ids[s], ids[t], d["kind"]) for s, t, d in back.edges(data=True)} == edge_set(graph)
+    assert {(ids[s], ids[t], d["featstore_key"]) for s, t, d in back.edges(data=True)} == {
         (s, t, k) for s, t, k in graph.edges(keys=True)
     }
+    again = from_graphml(text)  # the graph exported, featstore ids and all
+    assert node_map(again) == node_map(graph)
+    assert _full_edges(again) == _full_edges(graph)
+
+
+_NMTOKEN = re.compile(r"[A-Za-z0-9._:-]+")  # XML NMTOKEN (the ASCII part of NameChar)
+HOSTILE_NAMES = [
+    "we\"ird <name> & 'quoted'",
+    "a|b[c](d){e}#f;g`h",
+    "1 starts with a digit",
+    "spaces and\ttabs\nnewlines",
+    "ünïcödé/日本/🙂",
+    "featstore-escaped:x\x01",
+]
+
+
+def hostile_graph() -> nx.MultiDiGraph:
+    g = nx.MultiDiGraph()
+    previous = None
+    for i, name in enumerate(HOSTILE_NAMES):
+        node = f"source:{name}" if i % 2 else f"file:/d/{name}.parquet@3f2a1c9b0d4e"
+        g.add_node(node, kind="source", name=name, created_at=AT, attrs={"path": name})
+        if previous is not None:
+            g.add_edge(previous, node, key="feeds", kind="feeds")
+            g.add_edge(previous, node, key=f"odd {name}", kind=f"odd {name}")
+        previous = node
+    return g
+
+
+def test_graphml_ids_are_nmtokens_and_unique_with_hostile_names() -> None:
+    g = hostile_graph()
+    text = exports.to_graphml(g)
+    root = ET.fromstring(text.encode())  # noqa: S314 (our own output): well-formed
+    ns = "{http://graphml.graphdrawing.org/xmlns}"
+    nodes = root.iter(f"{ns}node")
+    node_ids = [n.get("id") or "" for n in nodes]
+    edge_ids = [e.get("id") or "" for e in root.iter(f"{ns}edge")]
+    assert len(node_ids) == g.number_of_nodes()
+    assert len(edge_ids) == g.number_of_edges()
+    for found in node_ids + edge_ids:
+        assert _NMTOKEN.fullmatch(found), found
+    assert len(set(node_ids)) == len(node_ids)
+    assert len(set(edge_ids)) == len(edge_ids)  # "feeds" is a key of several edges
+    back = nx.read_graphml(io.BytesIO(text.encode()), force_multigraph=True)
+    assert back.number_of_nodes() == g.number_of_nodes()
+    assert back.number_of_edges() == g.number_of_edges()
+    again = from_graphml(text)
+    assert node_map(again) == node_map(g)
+    assert _full_edges(again) == _full_edges(g)
+
+
+def test_mermaid_labels_escape_hostile_names() -> None:
+    g = hostile_graph()
+    text = exports.to_mermaid(g)
+    node_labels = re.findall(r'^  n\d+\["(.*)"\]:::[A-Za-z0-9_]+$', text, re.M)
+    edge_labels = re.findall(r'^  n\d+ -->\|(?:[A-Za-z0-9_]+|"(.*)")\| n\d+$', text, re.M)
+    assert len(node_labels) == g.number_of_nodes()
+    assert len([e for e in edge_labels if e]) == g.number_of_edges() // 2  # the "odd ..." ones
+    for found in [*node_labels, *edge_labels]:
+        inside = re.sub(r"#(?:[0-9]+|quot|lt|gt|amp);", "", found.replace("<br/>", ""))
+        assert not re.search(r"[#\"'<>|\[\](){}`;&\n\x00-\x1f]", inside), found
+    assert "we#quot;ird #lt;name#gt; #amp; #39;quoted#39;" in text
+    assert "a#124;b#91;c#93;#40;d#41;#123;e#125;#35;f#59;g#96;h" in text
+    assert "spaces and\\u0009tabs<br/>newlines" in text
 
 
 def test_dot_golden() -> None:
@@ -266,55 +335,54 @@ def test_openlineage_events_validate(events: list[dict[str, Any]]) -> None:
         assert errors == [], event
 
 
-def test_openlineage_one_event_per_run_training_set_and_batch(
+def test_openlineage_start_and_complete_per_run_training_set_model_and_batch(
     world: World, events: list[dict[str, Any]]
 ) -> None:
-    jobs = sorted(e["job"]["name"] for e in events)
-    assert jobs == sorted(
-        [
-            "materialize.spend",
-            "materialize.profile",
-            "training_set.churn_train",
-            "predict.churn",
-            "predict.churn",
-        ]
-    )
-    namespace = f"featstore://{world.store_path.as_posix()}"
+    jobs = sorted((e["job"]["name"], e["eventType"]) for e in events)
+    once = [
+        "materialize.spend",
+        "materialize.profile",
+        "training_set.churn_train",
+        "register_model.churn",
+        "predict.churn",
+        "predict.churn",
+    ]
+    assert jobs == sorted((j, t) for j in once for t in ("START", "COMPLETE"))
+    namespace = "featstore://store"  # the store directory's name, not its path
     assert {e["job"]["namespace"] for e in events} == {namespace}
-    assert {e["eventType"] for e in events} == {"COMPLETE"}
-    run_ids = [e["run"]["runId"] for e in events]
-    assert len(set(run_ids)) == len(run_ids)
+    run_ids = [e["run"]["runId"] for e in events if e["eventType"] == "COMPLETE"]
+    assert len(set(run_ids)) == len(run_ids) == 6
     assert all(uuid.UUID(r).version == 5 for r in run_ids)
     times = [e["eventTime"] for e in events]
     assert times == sorted(times)
     by_job: dict[str, list[dict[str, Any]]] = {}
     for e in events:
-        by_job.setdefault(e["job"]["name"], []).append(e)
+        if e["eventType"] == "COMPLETE":
+            by_job.setdefault(e["job"]["name"], []).append(e)
     spend = by_job["materialize.spend"][0]
     assert sorted((i["namespace"], i["name"]) for i in spend["inputs"]) == sorted(
         ("file", os.path.abspath(p)) for p in world.txn_files
     )
-    assert spend["outputs"] == [
-        {"namespace": namespace, "name": f"offline/spend/{world.spend.version}"}
-    ]
+    assert [(o["namespace"], o["name"]) for o in spend["outputs"]] == [(namespace, "offline/spend")]
+    assert spend["outputs"][0]["facets"]["version"]["datasetVersion"] == world.spend.version
     training = by_job["training_set.churn_train"][0]
-    assert {i["name"] for i in training["inputs"]} == {
-        f"offline/spend/{world.spend.version}",
-        f"offline/profile/{world.profile.version}",
+    assert {i["name"] for i in training["inputs"]} == {"offline/spend", "offline/profile"}
+    assert training["outputs"][0]["name"] == "training_sets/churn_train"
+    model = by_job["register_model.churn"][0]
+    assert [i["name"] for i in model["inputs"]] == ["training_sets/churn_train"]
+    assert [o["name"] for o in model["outputs"]] == ["models/churn"]
+    outputs = {
+        e["outputs"][0]["facets"]["version"]["datasetVersion"]: e for e in by_job["predict.churn"]
     }
-    assert (
-        training["outputs"][0]["name"]
-        == f"training_sets/churn_train/{world.training_set.content_id}.parquet"
-    )
-    outputs = {e["outputs"][0]["name"]: e for e in by_job["predict.churn"]}
-    with_features = outputs[f"predictions/churn/1/{world.batch.batch_id}.parquet"]
+    with_features = outputs[world.batch.batch_id]
+    assert with_features["outputs"][0]["name"] == "predictions/churn"
     assert {i["name"] for i in with_features["inputs"]} == {
-        f"offline/spend/{world.spend.version}",
-        f"offline/profile/{world.profile.version}",
-        "models/churn/1",
+        "offline/spend",
+        "offline/profile",
+        "models/churn",
     }
-    plain = outputs[f"predictions/churn/1/{world.ts_batch.batch_id}.parquet"]
-    assert [i["name"] for i in plain["inputs"]] == ["models/churn/1"]
+    plain = outputs[world.ts_batch.batch_id]
+    assert [i["name"] for i in plain["inputs"]] == ["models/churn"]
 
 
 def test_openlineage_events_are_stable_across_processes(
@@ -353,7 +421,8 @@ def test_openlineage_schema_rejects_broken_events(
     events: list[dict[str, Any]], path: tuple[Any, ...], value: Any
 ) -> None:
     validator = openlineage_validator()
-    event = copy.deepcopy(events[0])
+    event = copy.deepcopy(next(e for e in events if e["eventType"] == "COMPLETE"))
+    assert validator.is_valid(event)
     target = event
     for part in path[:-1]:
         target = target.setdefault(part, {}) if isinstance(part, str) else target[part]
@@ -387,7 +456,10 @@ def test_openlineage_events_with_rematerialization(tmp_path: Path) -> None:
     try:
         w.store.materialize("2024-02-01", "2024-03-01", views=["spend"])
         events = w.store.lineage.openlineage_events()
-        assert [e["job"]["name"] for e in events].count("materialize.spend") == 2
+        assert [e["job"]["name"] for e in events].count("materialize.spend") == 4
+        spend = [e for e in events if e["job"]["name"] == "materialize.spend"]
+        assert len({e["run"]["runId"] for e in spend}) == 2  # START and COMPLETE of each
+        assert {e["outputs"][0]["name"] for e in spend if e["outputs"]} == {"offline/spend"}
         validator = openlineage_validator()
         assert all(validator.is_valid(e) for e in events)
     finally:

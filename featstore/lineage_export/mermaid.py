@@ -1,7 +1,10 @@
 """Mermaid flowchart (``--format mermaid``).
 
-``#``, ``"``, ``<``, ``>``, backtick and ``|`` are written as entity codes, a newline as
-``<br/>`` and other control characters as visible ``\\uXXXX`` text.
+Labels are quoted, and in them ``#``, both quotes, ``<``, ``>``, ``&``, backtick, ``|``,
+``;`` and brackets (``[]``, ``()``, ``{}``) are written as Mermaid entity codes
+(``#quot;``, ``#35;``, ...), a newline as ``<br/>`` and other control characters as
+visible ``\\uXXXX`` text: a label shows its text as written and never ends a shape,
+a label or a statement.
 """
 
 from __future__ import annotations
@@ -16,19 +19,31 @@ from featstore.lineage_export._style import COLORS, edge_sort_key, label
 
 __all__ = ["FORMAT", "to_mermaid"]
 
-# Mermaid has no escapes, only entity codes: '#' starts one, '"' ends a label, '<' and '>'
-# would be read as HTML, a backtick starts a Markdown string, '|' ends an edge label.
-# Other control characters are shown as visible \uXXXX text.
+# Mermaid has no escapes, only entity codes: '#' starts one, '"' ends a label, '<', '>'
+# and '&' would be read as HTML, a backtick starts a Markdown string, '|' ends an edge
+# label, brackets end a shape where a renderer does not honour the quotes, ';' ends a
+# statement. Other control characters are shown as visible \uXXXX text.
 _MERMAID_ENTITIES = {
     "#": "#35;",
     '"': "#quot;",
+    "'": "#39;",
     "<": "#lt;",
     ">": "#gt;",
+    "&": "#amp;",
     "`": "#96;",
     "|": "#124;",
+    ";": "#59;",
+    "[": "#91;",
+    "]": "#93;",
+    "(": "#40;",
+    ")": "#41;",
+    "{": "#123;",
+    "}": "#125;",
     "\n": "<br/>",
 }
-_MERMAID_SPECIAL = re.compile('[#"<>`|\x00-\x1f\x7f\u2028\u2029\ud800-\udfff]')
+_MERMAID_SPECIAL = re.compile(
+    "[" + re.escape("".join(_MERMAID_ENTITIES)) + "\x00-\x1f\x7f\u2028\u2029\ud800-\udfff]"
+)
 _MERMAID_WORD = re.compile("[A-Za-z0-9_]+")
 
 
