@@ -651,22 +651,23 @@ def breakdown(store: Any, spec: dict[str, Any]) -> dict[str, Any]:
     the recursive walk alone (cold), the whole query (walk + join ``nodes`` + kinds filter;
     the edge pages are cached by then), rows -> sorted ``Node`` list, and parsing every
     node's ``attrs`` (what a caller pays only if it reads them all)."""
-    from featstore.lineage import _check_kinds, _sorted_nodes, _walk_sql
+    from featstore.catalog.ops import ReadOps, _walk_sql
+    from featstore.lineage import _check_kinds, _sorted_nodes
 
     up = spec["direction"] == "up"
     wanted = _check_kinds(spec["kinds"])
     ks = sorted(wanted) if wanted is not None else []
-    sql = _walk_sql(up=up, n_kinds=len(ks))
+    sql = _walk_sql(up=up, n_kinds=len(ks), join=ReadOps._walk_join)
     cte, sep, _ = sql.partition(" SELECT n.id")
     if not sep:
         raise RuntimeError(f"breakdown: unexpected shape of featstore.lineage._walk_sql: {sql}")
     catalog = store.catalog
     res: dict[str, Any] = {}
     t = time.perf_counter()
-    res["walk_rows"] = catalog.tuples(cte + " SELECT count(*) FROM walk", (spec["node"],))[0][0]
+    res["walk_rows"] = catalog._rows(cte + " SELECT count(*) FROM walk", (spec["node"],))[0][0]
     res["sql_walk_only_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    rows = catalog.tuples(sql, (spec["node"], *ks))
+    rows = catalog._rows(sql, (spec["node"], spec["node"], *ks))
     res["sql_full_s"] = time.perf_counter() - t
     res["result_size"] = len(rows)
     t = time.perf_counter()

@@ -10,20 +10,39 @@ metadata and any other field metadata are dropped when encoding and when decodin
 record that cannot be decoded (not base64, not an Arrow IPC schema, metadata that is not
 UTF-8, a type Polars cannot read) raises :class:`~featstore.errors.CatalogError`, never a
 Polars panic.
+
+The Parquet files featstore writes store naive (UTC) timestamps as UTC instants and list
+them in their metadata; :func:`write_frame`, :func:`read_frame` and :func:`scan_frames`
+write and read them so that a frame comes back as it was written (docs/files.md).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.parquet as pq
 
+from featstore._version import __version__
 from featstore.errors import CatalogError
 
-__all__ = ["decode_schema", "encode_schema", "restore_dtypes"]
+__all__ = [
+    "NAIVE_KEY",
+    "decode_schema",
+    "encode_schema",
+    "file_metadata",
+    "naive_utc_columns",
+    "read_frame",
+    "restore_dtypes",
+    "restore_naive",
+    "scan_frames",
+    "write_frame",
+]
 
 _POLARS_KEY = b"_PL_"
 
@@ -190,3 +209,101 @@ def restore_dtypes(frame: pl.DataFrame, targets: dict[str, pl.DataType]) -> pl.D
         if schema[name] != dtype
     ]
     return frame.with_columns(exprs) if exprs else frame
+
+
+# -- Parquet files other engines read ------------------------------------------------
+
+NAIVE_KEY = "featstore.naive_columns"
+"""The key-value metadata key listing the columns featstore holds as naive UTC
+timestamps: stored UTC-adjusted, read back naive by :func:`read_frame`."""
+
+
+def file_metadata(**values: object) -> dict[str, str]:
+    """Key-value metadata of a Parquet file featstore writes: ``featstore.version`` and
+    ``featstore.<key>`` for each value that is not None (no wall-clock time, so that
+    equal content gives equal files)."""
+    out = {"featstore.version": __version__}
+    out.update({f"featstore.{k}": str(v) for k, v in values.items() if v is not None})
+    return out
+
+
+def naive_utc_columns(schema: Mapping[str, pl.DataType]) -> list[str]:
+    """The top-level naive ``Datetime`` columns that are written UTC-adjusted (every
+    unit but nanoseconds, which a UTC-adjusted microsecond column would round)."""
+    return [
+        name
+        for name, dtype in schema.items()
+        if isinstance(dtype, pl.Datetime) and dtype.time_zone is None and dtype.time_unit != "ns"
+    ]
+
+
+def write_frame(frame: pl.DataFrame, path: Path, metadata: Mapping[str, str]) -> None:
+    """Write ``frame`` as Parquet (zstd) with naive timestamps stored as UTC instants
+    (``isAdjustedToUTC=true``), their names under :data:`NAIVE_KEY`, and ``metadata``."""
+    naive = naive_utc_columns(frame.schema)
+    if naive:
+        frame = frame.with_columns(pl.col(c).dt.replace_time_zone("UTC") for c in naive)
+    table = frame.to_arrow()
+    extra = {**metadata, NAIVE_KEY: json.dumps(naive)}
+    merged = {**(table.schema.metadata or {}), **{k.encode(): v.encode() for k, v in extra.items()}}
+    pq.write_table(table.replace_schema_metadata(merged), path, compression="zstd")
+
+
+def _naive_of(metadata: Mapping[bytes, bytes] | None) -> list[str]:
+    raw = (metadata or {}).get(NAIVE_KEY.encode())
+    if raw is None:
+        return []  # a file written before timestamps were stored UTC-adjusted
+    try:
+        names = json.loads(raw)
+    except ValueError:
+        return []
+    return [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
+
+
+def _file_naive(path: str | Path) -> list[str]:
+    """The naive columns a file's metadata lists; none when its footer cannot be read
+    (the read that follows reports the damage)."""
+    try:
+        return _naive_of(pq.read_metadata(path).metadata)
+    except FileNotFoundError:
+        raise
+    except (OSError, pa.ArrowException, ValueError):
+        return []
+
+
+def _is_utc(dtype: pl.DataType | None) -> bool:
+    return isinstance(dtype, pl.Datetime) and dtype.time_zone == "UTC"
+
+
+def restore_naive(
+    frame: pl.DataFrame | pl.LazyFrame, names: Sequence[str]
+) -> pl.DataFrame | pl.LazyFrame:
+    """``frame`` with the UTC columns among ``names`` made naive again (UTC wall time)."""
+    schema = frame.collect_schema() if isinstance(frame, pl.LazyFrame) else frame.schema
+    exprs = [pl.col(n).dt.replace_time_zone(None) for n in names if _is_utc(schema.get(n))]
+    return frame.with_columns(exprs) if exprs else frame
+
+
+def read_frame(path: Path, *, columns: Sequence[str] | None = None) -> pl.DataFrame:
+    """A Parquet file featstore wrote, as the frame that was written: the columns listed
+    under :data:`NAIVE_KEY` come back naive. Files without the key read as they are."""
+    naive = _file_naive(path)
+    frame = pl.read_parquet(
+        path, columns=list(columns) if columns is not None else None, glob=False
+    )
+    out = restore_naive(frame, naive)
+    assert isinstance(out, pl.DataFrame)
+    return out
+
+
+def scan_frames(paths: Sequence[str | Path]) -> pl.LazyFrame:
+    """Several Parquet files featstore wrote, scanned lazily as one frame, each with its
+    naive columns restored (so files written before and after timestamps were stored
+    UTC-adjusted read alike)."""
+    parts = []
+    for path in paths:
+        naive = _file_naive(path)
+        part = restore_naive(pl.scan_parquet(path, glob=False), naive)
+        assert isinstance(part, pl.LazyFrame)
+        parts.append(part)
+    return pl.concat(parts, how="vertical_relaxed") if len(parts) > 1 else parts[0]

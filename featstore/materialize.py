@@ -19,10 +19,12 @@ unlisted files, which the next run of the view (or ``FeatureStore.gc``) deletes.
 
 from __future__ import annotations
 
+import json
 import os
+import warnings
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,7 @@ from featstore.compute import (
     source_inputs,
 )
 from featstore.definitions import FeatureView
+from featstore.dtypes import NAIVE_KEY, file_metadata, naive_utc_columns
 from featstore.engine import BucketWrite, Engine
 from featstore.errors import EngineError, EngineMemoryError, FeatstoreError, MaterializationError
 from featstore.lineage_ids import EdgeKind, NodeKind, node_id
@@ -111,10 +114,20 @@ def _write_bucket(
     lo: datetime,
     hi: datetime,
     target: Path,
+    run_id: str,
+    bucket_name: str,
 ) -> tuple[int, datetime | None, datetime | None]:
     """Write the month's rows (new rows + old rows outside [lo, hi)) ranked and sorted
     (the plan: :class:`featstore.engine.BucketWrite`; its SQL:
-    :func:`featstore.engine.sql_bucket.bucket_sql`)."""
+    :func:`featstore.engine.sql_bucket.bucket_sql`). Naive timestamps (event and created
+    times, naive features) are written UTC-adjusted; the file's key-value metadata names
+    featstore's version, the view version, the run and the month (docs/files.md)."""
+    written = {*view.join_keys, TS, CREATED, *features}
+    utc = [c for c in naive_utc_columns(rows.schema) if c in written]
+    metadata = file_metadata(
+        view=view.name, view_version=view.version, run_id=run_id, bucket=bucket_name
+    )
+    metadata[NAIVE_KEY] = json.dumps(utc)
     bucket = BucketWrite(
         keys=tuple(view.join_keys),
         features=tuple(features),
@@ -122,6 +135,8 @@ def _write_bucket(
         start=lo,
         end=hi,
         target=str(target),
+        utc_columns=tuple(utc),
+        metadata=tuple(sorted(metadata.items())),
     )
     stats = engine.write_bucket(rows, bucket)
     return stats.rows, stats.min_ts, stats.max_ts
@@ -129,12 +144,14 @@ def _write_bucket(
 
 @dataclass(frozen=True, slots=True)
 class ViewJob:
-    """One view to materialize over ``[start, end)``, with its stored feature dtypes."""
+    """One view to materialize over ``[start, end)``, with its stored feature dtypes and
+    the id its run will have (known before it starts, for lineage events)."""
 
     view: FeatureView
     features: dict[str, pl.DataType]
     start: datetime
     end: datetime
+    run_id: str = field(default_factory=new_id)
 
 
 @dataclass(slots=True)
@@ -167,7 +184,7 @@ def materialize_views(
             for job in jobs:
                 current = job
                 _collect_view_garbage(job.view.name, catalog, offline)
-                stage = held.enter_context(offline.staging(new_id()))
+                stage = held.enter_context(offline.staging(job.run_id))
                 prepared.append(
                     _prepare(job, stage, engine, catalog, offline, on_bucket, statistics)
                 )
@@ -192,6 +209,8 @@ def materialize_views(
                     f"[{current.start}, {current.end}) failed: {exc}"
                 ) from exc
             raise
+        for name in sorted({item.job.view.name for item in prepared}):
+            _sync_active(name, catalog, offline)
     return [item.run for item in prepared]
 
 
@@ -262,7 +281,16 @@ def _prepare(
                 staged = stage / f"{bucket}.parquet"
                 try:
                     count, lo_ts, hi_ts = _write_bucket(
-                        engine, view, names, rows, [p for p, _ in old], lo, hi, staged
+                        engine,
+                        view,
+                        names,
+                        rows,
+                        [p for p, _ in old],
+                        lo,
+                        hi,
+                        staged,
+                        run_id,
+                        bucket,
                     )
                 except EngineMemoryError as exc:
                     need = max(rows.estimated_size("mb") * 4, 64)
@@ -396,8 +424,6 @@ def _record(
         "started_at": iso(run.started_at),
         "finished_at": now,
     }
-    import json
-
     tx.add_run(
         run_id=run.run_id,
         view=run.view,
@@ -485,4 +511,29 @@ def _collect_view_garbage(
         tx.delete_superseded_files(view, cutoff)
     live = catalog.file_paths(view)
     removed = offline.collect_orphans(view, live)
+    removed += _sync_active(view, catalog, offline)
     return removed + offline.collect_staging() if staging else removed
+
+
+def _sync_active(view: str, catalog: Catalog, offline: OfflineStore) -> list[str]:
+    """Under the view's lock, after a commit: make ``active/<view>/`` match the catalog's
+    active files (:meth:`OfflineStore.sync_active`), every version. The commit stands
+    whatever happens here: a failure warns, and the next run of the view or ``gc()``
+    brings the glob up to date."""
+    try:
+        rows = catalog.files(sorted(catalog.file_paths(view))).values()
+        files = {
+            (str(r["view_version"]), str(r["bucket"])): offline.absolute(str(r["path"]))
+            for r in rows
+            if r["active"]
+        }
+        return offline.sync_active(view, files)
+    except (OSError, FeatstoreError) as exc:
+        warnings.warn(
+            f"feature view {view!r}: the run is committed, but its active-file glob "
+            f"'active/{view}/<version>/*.parquet' could not be updated ({exc}); other "
+            f"engines reading the glob see the previous files until store.gc() runs",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return []

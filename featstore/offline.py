@@ -5,6 +5,9 @@ Layout under the store directory::
     offline/<view>/<version>/<YYYY-MM>/part-<run_id>.parquet   feature rows
     training_sets/<name>/<content id>.parquet                   saved training sets
     predictions/<model>/<version>/<batch id>.parquet            prediction batches
+    active/<view>/<version>/<YYYY-MM>.parquet                   the active file of each
+                                                                month (a hard link): the
+                                                                glob other engines read
     staging/<run_id>/                                           files being written
     locks/<view>.lock, locks/<kind>/<name>.lock                 advisory locks (featstore.locks)
     tmp/                                                        DuckDB spill space
@@ -13,6 +16,10 @@ A file becomes visible to readers only when the catalog lists it; files are writ
 ``staging/``, fsynced, then renamed into place before the catalog commit. Anything in
 these folders that the catalog does not list is garbage from a failed or killed writer
 and is removed by the collectors below (under the lock its writer holds).
+
+``active/`` is derived from the catalog after each commit (:meth:`OfflineStore.sync_active`):
+one hard link (a copy where the filesystem has none) per active month file, so that a
+glob over it never sees a superseded file. featstore itself reads only catalog paths.
 
 featstore only deletes and writes what it owns. The store root may be a symbolic link,
 but nothing below it may be: every write checks that each existing directory between
@@ -56,10 +63,20 @@ _FOLDERS = {
     "evaluations": "evaluations",
 }
 _LOCK_FOLDERS = {**_FOLDERS, "view": ""}
+# ``active/<view>/``: a month's link, and a link being made (a writer killed meanwhile
+# leaves it; the next sync removes it)
+_ACTIVE_LINK = re.compile(r"[0-9a-f]{1,64}/(\d{4}-\d{2})\.parquet")
+_ACTIVE_TEMP = re.compile(r"[0-9a-f]{1,64}/\.\d{4}-\d{2}\.parquet\.[0-9a-f]{32}\.tmp")
 # held while a staging directory is created and locked (microseconds) and while staging
 # is inspected for collection; a dot name, so that no view's lock (locks/<view>.lock) can be it
 _STAGING_GUARD = ".staging.lock"
 _READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
+# a filesystem (or a share) that cannot hard-link, or not this many links, or across devices
+_NO_LINKS = tuple(
+    getattr(errno, n)
+    for n in ("EPERM", "EXDEV", "EMLINK", "ENOTSUP", "EOPNOTSUPP", "ENOSYS")
+    if hasattr(errno, n)
+)
 
 
 def new_id() -> str:
@@ -113,6 +130,7 @@ class OfflineStore:
         self.locks = root / "locks"
         self.training_sets = root / "training_sets"
         self.predictions = root / "predictions"
+        self.active = root / "active"
         self._tmp = root / "tmp"
         for folder in () if read_only else (self.offline, self.staging_root, self.locks, self._tmp):
             try:
@@ -461,3 +479,69 @@ class OfflineStore:
             path.unlink(missing_ok=True)
             removed.append(self.relative(path))
         return removed
+
+    # -- the active glob ------------------------------------------------------------
+
+    def active_glob(self, view: str, version: str) -> Path:
+        """The glob that matches exactly the active files of a view version:
+        ``active/<view>/<version>/*.parquet``."""
+        validate_name(view, "feature view")
+        _check_hex(version, "version")
+        return self.active / view / version / "*.parquet"
+
+    def sync_active(self, view: str, files: dict[tuple[str, str], Path]) -> list[str]:
+        """Make ``active/<view>/`` hold exactly ``files`` (``(version, month) -> path``
+        of each active file): one hard link per month named ``<YYYY-MM>.parquet``,
+        replaced atomically (``os.replace``), so a glob sees each month's old file or its
+        new one, never both. A filesystem without hard links gets a copy. Links no longer
+        active and temporaries a killed writer left are removed. Call it holding the
+        view's lock, after the catalog commit. Returns the store-relative paths removed."""
+        validate_name(view, "feature view")
+        top = self.active / view
+        wanted = {
+            top / version / f"{bucket}.parquet": path for (version, bucket), path in files.items()
+        }
+        removed: list[str] = []
+        for found in self._walk_owned(top):
+            rel = found.relative_to(top).as_posix()
+            stale = _ACTIVE_TEMP.fullmatch(rel) or (
+                _ACTIVE_LINK.fullmatch(rel) and found not in wanted
+            )
+            if stale:
+                found.unlink(missing_ok=True)
+                removed.append(self.relative(found))
+        for target, source in sorted(wanted.items()):
+            if not source.is_file():  # deleted outside featstore: not served, not globbed
+                if target.is_file():
+                    target.unlink(missing_ok=True)
+                    removed.append(self.relative(target))
+                continue
+            if self._same_file(target, source):
+                continue
+            self.check_inside(target.parent, create=True)
+            self.check_inside(target)
+            temp = target.with_name(f".{target.name}.{new_id()}.tmp")
+            try:
+                try:
+                    os.link(source, temp)
+                except OSError as exc:
+                    if exc.errno not in _NO_LINKS:
+                        raise
+                    shutil.copy2(source, temp)  # keeps the modification time: see _same_file
+                    fsync_file(temp)
+                os.replace(temp, target)
+            except OSError as exc:
+                temp.unlink(missing_ok=True)
+                raise self._write_error(target, exc) from exc
+            fsync_dir(target.parent)
+        return removed
+
+    @staticmethod
+    def _same_file(target: Path, source: Path) -> bool:
+        try:
+            a, b = os.stat(target), os.stat(source)
+        except OSError:
+            return False
+        if (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino):
+            return True
+        return (a.st_size, a.st_mtime_ns) == (b.st_size, b.st_mtime_ns)  # a copy

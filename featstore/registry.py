@@ -24,6 +24,7 @@ import polars as pl
 
 from featstore.catalog import Catalog, ReadOps
 from featstore.compute import file_sha256
+from featstore.dtypes import file_metadata, write_frame
 from featstore.errors import (
     CatalogError,
     DefinitionError,
@@ -46,7 +47,7 @@ from featstore.records import (
 )
 from featstore.timeutil import iso, utc_now
 from featstore.versioning import frame_digest
-from featstore.writers import exclusive
+from featstore.writers import exclusive, prediction_metadata, training_set_metadata
 
 # the records are featstore.records' (re-exported: the names this module always had)
 __all__ = [
@@ -85,7 +86,12 @@ def code_version(cwd: str | None = None) -> dict[str, Any]:
 
 @contextmanager
 def write_parquet_atomically(
-    frame: pl.DataFrame, offline: OfflineStore, catalog: Catalog, *, lock: tuple[str, str]
+    frame: pl.DataFrame,
+    offline: OfflineStore,
+    catalog: Catalog,
+    *,
+    lock: tuple[str, str],
+    metadata: dict[str, str] | None = None,
 ) -> Iterator[Callable[[Path], None]]:
     """Write ``frame`` in staging, then run the block holding ``offline.lock(name,
     kind=kind)`` for ``lock = (kind, name)``; the block calls the given ``publish(final)``
@@ -95,7 +101,7 @@ def write_parquet_atomically(
     kind, name = lock
     with offline.staging(new_id()) as stage:
         staged = stage / "data.parquet"
-        frame.write_parquet(staged, compression="zstd")
+        write_frame(frame, staged, metadata or file_metadata())  # timestamps UTC-adjusted
         with exclusive(offline, catalog, name, kind=kind):
             yield lambda final: offline.publish(staged, final)
 
@@ -143,7 +149,13 @@ def save_training_set(
     if existing is not None and _intact(existing):
         return _refresh_provenance(catalog, existing, manifest, record)
     final = offline.root / "training_sets" / name / f"{content_id}.parquet"
-    with write_parquet_atomically(frame, offline, catalog, lock=("training_set", name)) as publish:
+    with write_parquet_atomically(
+        frame,
+        offline,
+        catalog,
+        lock=("training_set", name),
+        metadata=training_set_metadata(name, manifest),
+    ) as publish:
         # again, under the lock: another process may have saved it since the check above
         existing = get_training_set(catalog, offline, ref, missing_ok=True)
         if existing is not None:
@@ -511,7 +523,11 @@ def log_predictions(
         _manifest_record(retrieval, f"predictions of model {model.id!r}")
     final = offline.root / "predictions" / model.name / str(model.version) / f"{batch_id}.parquet"
     with write_parquet_atomically(
-        frame, offline, catalog, lock=("predictions", model.name)
+        frame,
+        offline,
+        catalog,
+        lock=("predictions", model.name),
+        metadata=prediction_metadata(model.name, model.version, batch_id, retrieval),
     ) as publish:
         publish(final)
         return _commit_predictions(

@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.dataset as pa_dataset
 
 from featstore.columns import INTERNAL, ROW, TS
 from featstore.coverage import ViewCoverage, report
 from featstore.definitions import FeatureService
-from featstore.dtypes import decode_schema, restore_dtypes
+from featstore.dtypes import decode_schema, restore_dtypes, write_frame
 from featstore.engine import Engine, as_engine
 from featstore.errors import (
     EngineInputError,
@@ -34,6 +35,7 @@ from featstore.pit import PitQuery, ViewJoin, matched_column
 from featstore.refs import Requested, flatten, resolve_refs
 from featstore.timeutil import as_utc, is_temporal, iso, utc_expr, utc_now
 from featstore.versioning import content_hash, frame_digest
+from featstore.writers import retrieval_metadata
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -50,10 +52,18 @@ __all__ = [
 ]
 
 
+ACCEPTED_INPUTS = (
+    "a Polars DataFrame or LazyFrame, a pandas DataFrame, a pyarrow Table, RecordBatch, "
+    "RecordBatchReader or Dataset, a DuckDB relation, any object with __arrow_c_stream__ "
+    "(the Arrow PyCapsule stream interface), a dict of columns, or a Parquet file path"
+)
+"""What :func:`entity_frame` accepts, as its error message lists it (docs/files.md)."""
+
+
 def entity_frame(entity_df: Any) -> pl.DataFrame:
-    """Accept a Polars, pandas or Arrow frame, a LazyFrame, a dict of columns, or a
-    Parquet path; anything else, or a frame that cannot be one (ragged columns, duplicate
-    column names, a LazyFrame that fails), is a PointInTimeError."""
+    """The one place an entity or keys frame is normalised: accepts what
+    :data:`ACCEPTED_INPUTS` lists; anything else, or a frame that cannot be one (ragged
+    columns, duplicate column names, a LazyFrame that fails), is a PointInTimeError."""
     try:
         frame = _entity_frame(entity_df)
     except FeatstoreError:
@@ -99,15 +109,36 @@ def _entity_frame(entity_df: Any) -> pl.DataFrame:
         names = [str(c) for c in entity_df.columns]
         _check_unique(names)
         return pl.from_pandas(entity_df)
-    if isinstance(entity_df, pa.Table | pa.RecordBatch):
-        _check_unique(list(entity_df.schema.names))
-        out = pl.from_arrow(entity_df)
+    table = _arrow_table(entity_df)
+    if table is not None:
+        _check_unique(list(table.schema.names))
+        out = pl.from_arrow(table)
         assert isinstance(out, pl.DataFrame)
         return out
+    kind = type(entity_df)
     raise PointInTimeError(
-        "entity_df must be a Polars, pandas or Arrow frame, a dict of columns or a Parquet "
-        f"path; found {type(entity_df).__name__}"
+        f"entity frame: cannot read a {kind.__module__}.{kind.__qualname__} as a table; "
+        f"pass {ACCEPTED_INPUTS}"
     )
+
+
+def _arrow_table(value: Any) -> pa.Table | None:
+    """``value`` as an Arrow table when it is an Arrow object, a DuckDB relation or an
+    Arrow stream (``__arrow_c_stream__``); None otherwise."""
+    if isinstance(value, pa.Table):
+        return value
+    if isinstance(value, pa.RecordBatch):
+        return pa.Table.from_batches([value])
+    if isinstance(value, pa.RecordBatchReader):
+        return value.read_all()
+    if isinstance(value, pa_dataset.Dataset):
+        return value.to_table()
+    if type(value).__module__.split(".")[0] == "duckdb" and hasattr(value, "to_arrow_table"):
+        table = value.to_arrow_table()  # a relation: runs its query once
+        return table if isinstance(table, pa.Table) else None
+    if hasattr(value, "__arrow_c_stream__"):
+        return pa.table(value)
+    return None
 
 
 def _check_unique(names: list[str]) -> None:
@@ -282,14 +313,23 @@ class RetrievalResult:
     def to_arrow(self) -> pa.Table:
         return self.frame.to_arrow()
 
-    def to_pandas(self) -> pd.DataFrame:
-        return self.frame.to_pandas()
+    def to_pandas(self, **kwargs: Any) -> pd.DataFrame:
+        """The frame as pandas; ``kwargs`` go to Polars' ``to_pandas`` and from there to
+        pyarrow's (e.g. ``types_mapper=pd.ArrowDtype``,
+        ``use_pyarrow_extension_array=True``)."""
+        return self.frame.to_pandas(**kwargs)
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        """The Arrow PyCapsule stream interface: ``pa.table(result)``,
+        ``pl.DataFrame(result)`` and DuckDB's replacement scans read the frame directly."""
+        return self.frame.to_arrow().__arrow_c_stream__(requested_schema)
 
     def to_parquet(self, path: str | Path) -> Path:
-        """Write the frame to ``path`` atomically (a temporary file, then a rename)."""
+        """Write the frame to ``path`` atomically (a temporary file, then a rename), with
+        timestamps UTC-adjusted and featstore's metadata (docs/files.md)."""
         target = Path(path)
         tmp = target.with_name(f".{target.name}.tmp")
-        self.frame.write_parquet(tmp)
+        write_frame(self.frame, tmp, retrieval_metadata(self.manifest))
         tmp.replace(target)
         return target
 
@@ -297,7 +337,46 @@ class RetrievalResult:
         return self.frame.height
 
     def __repr__(self) -> str:
-        return f"RetrievalResult(rows={self.frame.height}, content_id={self.content_id!r})"
+        from featstore.display import one_line
+
+        matched = ", ".join(f"{c.view} {c.matched_rows}/{c.entity_rows}" for c in self.coverage)
+        return one_line(
+            f"RetrievalResult({self.frame.height:,} rows x {self.frame.width} columns, "
+            f"content_id={self.manifest.get('content_id')!r}"
+            + (f", matched: {matched})" if matched else ")")
+        )
+
+    def _repr_html_(self) -> str:
+        """The shape, how many rows got a value from each view, and the first 10 rows
+        (only those are read)."""
+        from featstore import display
+
+        mode = self.manifest.get("mode", "retrieval")
+        coverage = display.table(
+            ["view", "version", "rows with a value", "of rows", "share", "files"],
+            (
+                (
+                    c.view,
+                    c.version,
+                    c.matched_rows,
+                    c.entity_rows,
+                    None if c.matched_share is None else f"{c.matched_share:.1%}",
+                    c.files,
+                )
+                for c in self.coverage
+            ),
+        )
+        return display.block(
+            [
+                display.title(
+                    "RetrievalResult",
+                    display.shape_line(self.frame.height, self.frame.width),
+                    f"{mode}, content id {self.manifest.get('content_id')}",
+                ),
+                display.section("coverage per view", coverage) if self.coverage else "",
+                display.section("first rows", display.frame_table(self.frame, 10)),
+            ]
+        )
 
 
 def make_manifest(**parts: Any) -> dict[str, Any]:
@@ -545,13 +624,16 @@ def retrieve(
         )
     result = result.select(pl.col(alias).alias(name) for alias, name in renames.items())
     targets: dict[str, pl.DataType] = {}
+    # event times carry the entity timestamp column's time zone (naive UTC when it is naive)
+    entity_ts = frame.schema[ts_col]
+    zone = entity_ts.time_zone if isinstance(entity_ts, pl.Datetime) else None
     for req, names in zip(requested, outputs, strict=True):
         dtypes = feature_dtypes(req.record)
         targets.update(
             {n: dtypes[f] for f, n in zip(req.features, names, strict=False) if f in dtypes}
         )
         if include_ts:
-            targets[names[-1]] = pl.Datetime("us")
+            targets[names[-1]] = pl.Datetime("us", zone)
     result = restore_dtypes(result, targets)
     base = frame.drop(drop) if drop else frame
     out = pl.concat([base, result], how="horizontal")

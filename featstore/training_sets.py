@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from featstore import registry
+from featstore.dtypes import restore_dtypes
 from featstore.errors import DefinitionError, MaterializationError, StorageError
 from featstore.records import TrainingSet, TrainingSetCheck
 from featstore.retrieval import (
@@ -105,7 +106,16 @@ def rebuild_training_set(store: FeatureStore, training_set: TrainingSet | str) -
         pinned=pinned,
         drop=(m["timestamp_column"],) if latest else (),
     )
-    frame = result.frame
+    # a training set saved before event times took the entity column's time zone holds
+    # them naive: rebuilt, they are given the saved frame's dtype again
+    frame = restore_dtypes(
+        result.frame,
+        {
+            c: saved.schema[c]
+            for c, d in result.frame.schema.items()
+            if isinstance(d, pl.Datetime) and isinstance(saved.schema.get(c), pl.Datetime)
+        },
+    )
     if frame_bytes(frame) != frame_bytes(saved):
         raise MaterializationError(
             f"training set {ts.id!r}: the rebuilt frame differs from the saved one although "

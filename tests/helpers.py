@@ -19,6 +19,7 @@ import polars as pl
 import pytest
 
 import featstore as fs
+from featstore.dtypes import scan_frames
 from featstore.registration import DEFINITION_KINDS
 
 __all__ = [
@@ -137,7 +138,7 @@ def stored_rows(
     paths = [store.offline.absolute(r["path"]) for r in rows]
     if not paths:
         return pl.DataFrame()
-    frame = pl.read_parquet(paths)
+    frame = scan_frames(paths).collect()  # naive timestamps as written (docs/files.md)
     order = [c for c in [*STORED_KEYS, "__fs_rank"] if c in frame.columns]
     frame = frame.sort(order)
     return frame.select(columns) if columns else frame

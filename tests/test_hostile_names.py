@@ -407,6 +407,7 @@ def test_hostile_column_names_end_to_end(tmp_path: Path) -> None:
         "catalog.db-wal",
         "catalog.db-shm",
         "offline",
+        "active",
         "staging",
         "locks",
         "tmp",

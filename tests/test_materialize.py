@@ -153,7 +153,8 @@ def test_only_rows_in_range_are_stored_in_monthly_partitions(env: Env) -> None:
     # each partition file holds only its own month's rows
     for rel in on_disk:
         month = rel.split("/")[0]
-        stamps = pl.read_parquet(view_dir / rel)["__fs_ts"]
+        stamps = pl.read_parquet(view_dir / rel)["__fs_ts"]  # UTC instants (docs/files.md)
+        assert stamps.dtype == pl.Datetime("us", "UTC")
         assert set(stamps.dt.strftime("%Y-%m").to_list()) == {month}
 
 

@@ -51,7 +51,9 @@ def test_batch_with_features_writes_parquet_and_record(world: World) -> None:
     assert frame["prediction_id"].to_list() == [f"{batch.batch_id}:{i}" for i in range(3)]
     assert frame["model_name"].to_list() == ["churn"] * 3
     assert frame["model_version"].to_list() == [1] * 3
-    assert frame["as_of"].to_list() == [LATEST_AS_OF] * 3  # taken from get_latest_features
+    # taken from get_latest_features; stored as a UTC instant, read back naive by featstore
+    assert frame["as_of"].dt.replace_time_zone(None).to_list() == [LATEST_AS_OF] * 3
+    assert batch.to_polars()["as_of"].to_list() == [LATEST_AS_OF] * 3
     assert frame["customer_id"].to_list() == [1, 2, 3]
     for ref in (batch.id, batch.batch_id):
         record = world.store.get_prediction_batch(ref)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -295,7 +295,9 @@ def test_saved_training_set_file_is_content_addressed(world: World) -> None:
     assert frame.columns == ["customer_id", "event_timestamp", "label", "amount", "age"]
     assert frame["amount"].to_list() == [10, 40, 50, None, 9]
     assert frame["age"].to_list() == [30, 40, 31, 40, 50]
-    assert frame["event_timestamp"].to_list()[0] == datetime(2024, 1, 20)
+    # naive timestamps are stored as UTC instants (docs/files.md); featstore reads them naive
+    assert frame["event_timestamp"].to_list()[0] == datetime(2024, 1, 20, tzinfo=UTC)
+    assert world.training_set.to_polars()["event_timestamp"].to_list()[0] == datetime(2024, 1, 20)
 
 
 def test_resaving_after_rematerializing_stays_rebuildable(own_world: World) -> None:

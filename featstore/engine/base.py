@@ -54,6 +54,10 @@ class BucketWrite:
     start: datetime
     end: datetime
     target: str
+    utc_columns: tuple[str, ...] = ()
+    """Naive-UTC timestamp columns, written UTC-adjusted (``isAdjustedToUTC=true``)."""
+    metadata: tuple[tuple[str, str], ...] = ()
+    """Key-value metadata of the written file."""
 
 
 @dataclass(frozen=True, slots=True)

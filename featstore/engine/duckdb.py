@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeAlias
 
@@ -69,6 +70,13 @@ def source_schema_sql(query: str) -> str:
     """A SQL source's query reduced to its description: no row is produced, so DuckDB
     plans it (and learns its columns) without running it over the rows."""
     return f"SELECT * FROM ({query}) AS q LIMIT 0"
+
+
+def _naive_utc(value: datetime | None) -> datetime | None:
+    """A UTC-adjusted timestamp read back from a written file, as naive UTC."""
+    if value is None or value.tzinfo is None:
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None)
 
 
 class DuckDBEngine:
@@ -188,7 +196,7 @@ class DuckDBEngine:
             finally:
                 con.unregister(NEW_ROWS)
         count, lo_ts, hi_ts = found[0]
-        return BucketStats(int(count), lo_ts, hi_ts)
+        return BucketStats(int(count), _naive_utc(lo_ts), _naive_utc(hi_ts))
 
     # -- retrieval ---------------------------------------------------------------------
 

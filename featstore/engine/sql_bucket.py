@@ -26,7 +26,16 @@ NEW_ROWS = "__fs_new"
 def bucket_sql(bucket: BucketWrite) -> str:
     """The ``COPY`` statement that writes ``bucket.target``."""
     q_ts = quote_ident(TS)
-    columns = [quote_ident(c) for c in (*bucket.keys, TS, CREATED, *bucket.features)]
+    utc = set(bucket.utc_columns)
+    # naive-UTC timestamps are written as instants (isAdjustedToUTC=true): the same epoch
+    # microseconds as TIMESTAMPTZ (no time-zone conversion, which a CAST would cost); old
+    # files that hold them naive read alike
+    columns = [
+        f"make_timestamptz(epoch_us({quote_ident(c)})) AS {quote_ident(c)}"
+        if c in utc
+        else quote_ident(c)
+        for c in (*bucket.keys, TS, CREATED, *bucket.features)
+    ]
     union: Lines = select(columns, [NEW_ROWS])
     if bucket.old_files:
         listing = ", ".join(quote_file(p) for p in bucket.old_files)
@@ -55,13 +64,11 @@ def bucket_sql(bucket: BucketWrite) -> str:
         subquery(union),
         order_by=[partition, quote_ident(RANK)],
     )
-    return render(
-        [
-            "COPY (",
-            *indent(ranked),
-            f") TO {quote_literal(bucket.target)} (FORMAT parquet, COMPRESSION zstd)",
-        ]
-    )
+    options = "FORMAT parquet, COMPRESSION zstd"
+    if bucket.metadata:
+        pairs = ", ".join(f"{quote_literal(k)}: {quote_literal(v)}" for k, v in bucket.metadata)
+        options += f", KV_METADATA {{{pairs}}}"
+    return render(["COPY (", *indent(ranked), f") TO {quote_literal(bucket.target)} ({options})"])
 
 
 def bucket_stats_sql(target: str) -> str:

@@ -50,6 +50,13 @@ def _view_relation(q: PitQuery, v: ViewJoin, n: int) -> Lines:
     alias = f"{INTERNAL}v{n}"
     files = ", ".join(quote_file(f) for f in v.files)
     scan = f"read_parquet([{files}]{f', filename = {quote_literal(FILE)}' if q.detail else ''})"
+    # event and created times are stored UTC-adjusted (older files: naive UTC); the query
+    # compares them as naive UTC, like the entity rows. Through epoch microseconds, which
+    # reads either type alike and costs no time-zone conversion (a CAST to TIMESTAMP does)
+    scan = (
+        f"(SELECT * REPLACE (make_timestamp(epoch_us({q_ts})) AS {q_ts}, "
+        f"make_timestamp(epoch_us({q_created})) AS {q_created}) FROM {scan})"
+    )
     keys = [quote_ident(k) for k in v.keys]
     feats = [
         f"{quote_ident(col)} AS {quote_ident(f'{alias}_f{i}')}"

@@ -12,6 +12,7 @@ from pathlib import Path
 import polars as pl
 
 from featstore.columns import RANK
+from featstore.dtypes import read_frame
 from featstore.monitoring import stats
 
 __all__ = ["file_statistics", "frame_statistics"]
@@ -20,7 +21,7 @@ __all__ = ["file_statistics", "frame_statistics"]
 def file_statistics(path: Path, features: list[str]) -> str:
     """The statistics (JSON) of a materialized file's features over its winning rows
     (``__fs_rank`` 1: one row per key and event time)."""
-    frame = pl.read_parquet(path, columns=[*features, RANK], glob=False)
+    frame = read_frame(path, columns=[*features, RANK])  # naive timestamps as written
     frame = frame.filter(pl.col(RANK) == 1).drop(RANK)  # one file: a month, in memory
     return _dumps(stats.compute(frame, "offline file", features))
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from featstore.columns import RANK, TS
+from featstore.dtypes import scan_frames
 from featstore.errors import MonitoringError, NotFoundError
 from featstore.lineage_ids import NodeKind, has_prefix, node_id, strip_prefix
 from featstore.monitoring import stats
@@ -216,7 +217,7 @@ def _window_side(store: FeatureStore, w: Window) -> Side:
         if not paths:
             return pl.LazyFrame(schema={f: pl.Null for f in features})
         return (
-            pl.scan_parquet(paths, glob=False)
+            scan_frames(paths)
             .filter((pl.col(RANK) == 1) & (pl.col(TS) >= w.start) & (pl.col(TS) < w.end))
             .select(features)
         )
@@ -334,7 +335,7 @@ def _view_statistics(store: FeatureStore, w: Window) -> stats.Statistics:
     if unread:  # partial months (or files recorded without statistics): read their rows
         paths = [str(store.offline.absolute(f["path"])) for f in unread]
         rows = (
-            pl.scan_parquet(paths, glob=False)
+            scan_frames(paths)
             .filter((pl.col(RANK) == 1) & (pl.col(TS) >= w.start) & (pl.col(TS) < w.end))
             .select(features)
             .collect()

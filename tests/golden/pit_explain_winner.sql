@@ -13,7 +13,7 @@ ASOF LEFT JOIN (
     "amount" AS "__fs_v0_f0",
     "__fs_created" AS "__fs_v0_created",
     "__fs_file" AS "__fs_v0_file"
-  FROM read_parquet(['/s/offline/a/1/2024-01/part-x.parquet', '/s/offline/a/1/2024-02/part-y.parquet'], filename = '__fs_file')
+  FROM (SELECT * REPLACE (make_timestamp(epoch_us("__fs_ts")) AS "__fs_ts", make_timestamp(epoch_us("__fs_created")) AS "__fs_created") FROM read_parquet(['/s/offline/a/1/2024-01/part-x.parquet', '/s/offline/a/1/2024-02/part-y.parquet'], filename = '__fs_file'))
   WHERE "__fs_rank" = 1
     AND "__fs_ts" <= TIMESTAMP '2024-02-03 04:05:06.000000'
     AND "__fs_ts" >= TIMESTAMP '2024-02-03 04:05:06.000000' - INTERVAL (86400000000) MICROSECONDS

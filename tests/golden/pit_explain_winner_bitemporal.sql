@@ -26,7 +26,7 @@ ASOF LEFT JOIN (
           *,
           greatest("__fs_ts", "__fs_created") AS "__fs_avail",
           {'ts': "__fs_ts", 'rank': -"__fs_rank"} AS "__fs_order"
-        FROM read_parquet(['/s/a.parquet'], filename = '__fs_file')
+        FROM (SELECT * REPLACE (make_timestamp(epoch_us("__fs_ts")) AS "__fs_ts", make_timestamp(epoch_us("__fs_created")) AS "__fs_created") FROM read_parquet(['/s/a.parquet'], filename = '__fs_file'))
         WHERE "__fs_ts" <= TIMESTAMP '2024-02-03 00:00:00.000000'
           AND "__fs_created" IS NOT NULL
           AND "__fs_created" <= TIMESTAMP '2024-02-03 00:00:00.000000'

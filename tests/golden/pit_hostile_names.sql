@@ -8,7 +8,7 @@ ASOF LEFT JOIN (
     "we""ird",
     "__fs_ts" AS "__fs_v0_ts",
     """; DROP TABLE x; --" AS "__fs_v0_f0"
-  FROM read_parquet(['/s/it''s.parquet'])
+  FROM (SELECT * REPLACE (make_timestamp(epoch_us("__fs_ts")) AS "__fs_ts", make_timestamp(epoch_us("__fs_created")) AS "__fs_created") FROM read_parquet(['/s/it''s.parquet']))
   WHERE "__fs_rank" = 1
 ) AS __fs_v0
   ON e."we""ird" = __fs_v0."we""ird"

@@ -12,7 +12,7 @@ ASOF LEFT JOIN (
     "__fs_ts" AS "__fs_v0_ts",
     "amount" AS "__fs_v0_f0",
     "n" AS "__fs_v0_f1"
-  FROM read_parquet(['/s/offline/a/1/2024-01/part-x.parquet'])
+  FROM (SELECT * REPLACE (make_timestamp(epoch_us("__fs_ts")) AS "__fs_ts", make_timestamp(epoch_us("__fs_created")) AS "__fs_created") FROM read_parquet(['/s/offline/a/1/2024-01/part-x.parquet']))
   WHERE "__fs_rank" = 1
     AND "__fs_ts" <= TIMESTAMP '2024-03-01 00:00:00.000000'
     AND "__fs_ts" >= TIMESTAMP '2024-01-01 00:00:00.000000' - INTERVAL (86400000000) MICROSECONDS
@@ -25,7 +25,7 @@ ASOF LEFT JOIN (
     "store",
     "__fs_ts" AS "__fs_v1_ts",
     "spend" AS "__fs_v1_f0"
-  FROM read_parquet(['/s/b1.parquet', '/s/b2.parquet'])
+  FROM (SELECT * REPLACE (make_timestamp(epoch_us("__fs_ts")) AS "__fs_ts", make_timestamp(epoch_us("__fs_created")) AS "__fs_created") FROM read_parquet(['/s/b1.parquet', '/s/b2.parquet']))
   WHERE "__fs_rank" = 1
     AND "__fs_ts" <= TIMESTAMP '2024-03-01 00:00:00.000000'
 ) AS __fs_v1
