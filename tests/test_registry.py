@@ -149,6 +149,16 @@ def test_new_process_reads_a_view_record(reg: Registered) -> None:
     assert plain["lookback_us"] is None
 
 
+def _as_utc(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` as a file featstore writes holds it: naive instants are UTC, written
+    UTC-adjusted (docs/files.md)."""
+    return frame.with_columns(
+        pl.col(c).dt.replace_time_zone("UTC")
+        for c, d in frame.schema.items()
+        if isinstance(d, pl.Datetime) and d.time_zone is None
+    )
+
+
 def test_new_process_retrieves_without_applying(reg: Registered) -> None:
     here = reg.store.get_historical_features(
         reg.entity_rows, ["amounts:amount", "spending:spend_30d", "spending:txn_30d"]
@@ -170,7 +180,7 @@ print(json.dumps({{"content_id": result.content_id, "latest": latest.frame.to_di
 """,
     )
     assert isinstance(got, dict)
-    assert_frame_equal(pl.read_parquet(out), here.frame)
+    assert_frame_equal(pl.read_parquet(out), _as_utc(here.frame))
     assert got["content_id"] == here.content_id
     latest = reg.store.get_latest_features(
         {"customer_id": [0, 1]}, ["spending:spend_30d"], as_of="2024-03-01"
@@ -300,8 +310,8 @@ named.to_parquet({str(by_name)!r})
 print(json.dumps(named.manifest["feature_service"]))
 """,
     )
-    assert_frame_equal(pl.read_parquet(by_refs), here.frame)
-    assert_frame_equal(pl.read_parquet(by_name), here.frame)
+    assert_frame_equal(pl.read_parquet(by_refs), _as_utc(here.frame))
+    assert_frame_equal(pl.read_parquet(by_name), _as_utc(here.frame))
     assert got == here.manifest["feature_service"]
     assert got == {
         "name": "churn_model",
