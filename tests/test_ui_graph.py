@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -243,6 +245,9 @@ def test_png_and_html_and_failures_leave_no_file(
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     page = tmp_path / "model.html"
     draw(source, world.model.id, page)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(page.stat().st_mode) == 0o666 & ~umask  # not a temporary file's 0600
     text = page.read_text()
     assert world.model.id in text
     assert "FeatstoreExplorer.mount" in text

@@ -94,6 +94,13 @@ class _Group(click.Group):
             raise _ReportedError(
                 str(exc), kind=type(exc).__name__, as_json=_json_asked(ctx)
             ) from exc
+        except BrokenPipeError:
+            # the reader went away (`featstore list | head`): stop quietly, as a shell
+            # tool does, with stdout pointed at nothing so its flush at exit cannot fail
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+            ctx.exit(141)
         except OSError as exc:
             where = f": {exc.filename!r}" if exc.filename else ""
             raise _ReportedError(
