@@ -2,7 +2,8 @@
 driven by Playwright's Python package, with no browser download. Tests skip, saying why,
 when either is missing.
 
-``FEATSTORE_CHROMIUM`` names another Chromium binary.
+``FEATSTORE_CHROMIUM`` names another Chromium binary; with ``FEATSTORE_REQUIRE_BROWSER``
+set, a missing browser fails the tests instead of skipping them (CI sets it).
 """
 
 from __future__ import annotations
@@ -40,18 +41,27 @@ def chromium_path() -> str | None:
     return None
 
 
+def _missing(reason: str) -> None:
+    """Skip with the reason; fail where FEATSTORE_REQUIRE_BROWSER is set (CI, which
+    installs the browser, so that the tests cannot quietly stop running there)."""
+    if os.environ.get("FEATSTORE_REQUIRE_BROWSER"):
+        pytest.fail(f"FEATSTORE_REQUIRE_BROWSER is set but {reason}")
+    pytest.skip(reason)
+
+
 def require_browser() -> tuple[Any, str]:
     """Playwright's sync API and the Chromium binary, or a skip with the reason."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        pytest.skip("browser tests need Playwright's Python package: pip install playwright")
+        _missing("browser tests need Playwright's Python package: pip install playwright")
     path = chromium_path()
     if path is None:
-        pytest.skip(
+        _missing(
             "browser tests need Chromium on PATH (Debian: apt-get install chromium) or "
             "FEATSTORE_CHROMIUM naming one"
         )
+    assert path is not None
     return sync_playwright, path
 
 
