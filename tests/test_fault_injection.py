@@ -3,7 +3,7 @@ moments, and check that readers see the state before or after, never a mix; that
 partial file is visible; that catalog, lineage and files agree; and that re-running the
 operation completes it (docs/commit-protocol.md).
 
-The default suite kills a handful of times; ``-m slow`` kills 50 times (20 on PostgreSQL) per
+The default suite kills a handful of times; ``-m slow`` kills 30 times (20 on PostgreSQL) per
 operation.
 """
 
@@ -33,9 +33,9 @@ WORKER = Path(__file__).with_name("fault_worker.py")
 
 
 def _many(catalog_backend: str) -> int:
-    """Kills per operation in the slow suite: 50 on SQLite; 20 on PostgreSQL, whose
+    """Kills per operation in the slow suite: 30 on SQLite; 20 on PostgreSQL, whose
     kills test_catalog_postgres also runs (mixed, 24 more), to keep CI within its time."""
-    return 50 if catalog_backend == "sqlite" else 20
+    return 30 if catalog_backend == "sqlite" else 20
 
 
 MONTHS = 12

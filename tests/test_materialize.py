@@ -281,7 +281,7 @@ def test_any_sequence_of_runs_stores_exactly_the_union(
 
 @pytest.mark.slow
 @settings(
-    max_examples=1000, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=600, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
 )
 @given(ranges=_RANGES)
 def test_any_sequence_of_runs_stores_exactly_the_union_many_examples(

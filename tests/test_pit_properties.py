@@ -194,7 +194,7 @@ def test_retrieval_matches_oracle(case: dict[str, Any]) -> None:
 
 # FEATSTORE_PIT_EXAMPLES overrides the count, e.g. for a quick check of this variant
 @pytest.mark.slow
-@settings(max_examples=int(os.environ.get("FEATSTORE_PIT_EXAMPLES", "1500")), **SETTINGS)
+@settings(max_examples=int(os.environ.get("FEATSTORE_PIT_EXAMPLES", "1200")), **SETTINGS)
 @given(case=cases())
 def test_retrieval_matches_oracle_many_examples(case: dict[str, Any]) -> None:
     check_case(case)

@@ -38,6 +38,8 @@ from typing import Any
 import polars as pl
 
 import featstore as fs
+from featstore.ui.draw import draw
+from featstore.ui.graph import GraphSource
 
 HERE = Path(__file__).resolve().parent
 LAUNCHED_FROM = Path.cwd()
@@ -639,6 +641,15 @@ def lineage(
             f"wrote {_display(OUT / 'lineage.mmd')} and {_display(OUT / 'lineage.dot')} "
             f"({picture.number_of_nodes()} nodes, {picture.number_of_edges()} edges): "
             f"render with `dot -Tsvg` or any Mermaid viewer"
+        )
+        # the explorer as one offline page, and a picture: `featstore lineage draw` in Python
+        source = GraphSource(store)
+        draw(source, batch.id, OUT / "lineage.html", up=4, down=1)
+        svg = draw(source, batch.id, OUT / "lineage.svg", up=4, down=1)
+        say(
+            f"wrote {_display(OUT / 'lineage.html')} (the explorer, opens offline) and "
+            f"{_display(OUT / 'lineage.svg')} ({svg['nodes']} nodes); browse the whole "
+            f"store with `featstore --store {_display(store.path)} ui`"
         )
     return batch
 

@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 DRAW_FORMATS = ("html", "svg", "png")
-NODE_W, NODE_H, COL_GAP, ROW_GAP = 190, 40, 70, 14
+NODE_W, NODE_H, COL_GAP, ROW_GAP = 210, 40, 70, 14
 MAX_EMBEDDED = 3000  # nodes an HTML file embeds at most (initial view and expansions)
 
 COLORS = {
@@ -111,6 +111,13 @@ def _clip(value: Any, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
+def _static_sub(node: dict[str, Any]) -> str:
+    """A node's second line in a picture, where nothing can be clicked."""
+    if node["kind"] == "group":
+        return "grouped: open them in the explorer"
+    return str(node["sub"])
+
+
 def render_svg(data: dict[str, Any], *, title: str | None = None) -> str:
     """A static SVG of one explorer response (``graph``): nodes coloured by kind, a
     legend, arrows pointing downstream."""
@@ -165,9 +172,9 @@ def render_svg(data: dict[str, Any], *, title: str | None = None) -> str:
             f'<g transform="translate({x},{y})"><title>{html.escape(n["id"])}</title>'
             f'<rect width="{NODE_W}" height="{NODE_H}" rx="7" fill="{_color(n)}"{stroke}{dash}/>'
             f'<text x="9" y="17" font-size="12" font-weight="bold" fill="#102a43">'
-            f"{html.escape(_clip(n['label'], 27))}</text>"
+            f"{html.escape(_clip(n['label'], 30))}</text>"
             f'<text x="9" y="32" font-size="10.5" fill="#243b53">'
-            f"{html.escape(_clip(n['sub'], 32))}</text></g>"
+            f"{html.escape(_clip(_static_sub(n), 36))}</text></g>"
         )
     out.append("</g>")
     lx, ly = pad, oy + height + pad
@@ -202,7 +209,7 @@ def _dot(data: dict[str, Any], title: str | None) -> str:
     ]
     for n in nodes:
         x, y = pos[n["id"]]
-        label = _clip(n["label"], 27) + "\n" + _clip(n["sub"], 32)
+        label = _clip(n["label"], 30) + "\n" + _clip(_static_sub(n), 36)
         extra = ', style="rounded,filled,dashed"' if n["kind"] == "group" else ""
         lines.append(
             f'  {names[n["id"]]} [label={q(label)}, fillcolor="{_color(n)}", '

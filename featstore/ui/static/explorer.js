@@ -26,7 +26,7 @@
     label_batch: "label batch", evaluation: "evaluation", drift_report: "drift report",
     skew_report: "skew report", group: "group",
   };
-  const NODE_W = 190, NODE_H = 40, COL_GAP = 70, ROW_GAP = 14;
+  const NODE_W = 210, NODE_H = 40, COL_GAP = 70, ROW_GAP = 14;
 
   function el(tag, attrs, text) {
     const e = document.createElement(tag);
@@ -205,9 +205,9 @@
         const g = sv("g", { class: cls, transform: "translate(" + at.x + "," + at.y + ")", "data-id": n.id, "data-kind": n.kind, tabindex: "0" });
         g.append(sv("rect", { width: NODE_W, height: NODE_H, rx: 7, ry: 7, fill: COLORS[n.kind === "group" ? n.member_kind : n.kind] || "#ccc", class: n.kind === "group" ? "fs-group-rect" : "" }));
         const t1 = sv("text", { x: 9, y: 17, class: "fs-label" });
-        t1.textContent = clip(n.label, 27);
+        t1.textContent = clip(n.label, 30);
         const t2 = sv("text", { x: 9, y: 32, class: "fs-sub" });
-        t2.textContent = clip(n.sub, 32);
+        t2.textContent = clip(n.sub, 36);
         const title = sv("title");
         title.textContent = (NOUNS[n.kind] || n.kind) + ": " + n.label + (n.sub ? "\n" + n.sub : "") + "\n" + n.id;
         g.append(t1, t2, title);
