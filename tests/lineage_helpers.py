@@ -20,7 +20,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -361,3 +361,27 @@ def openlineage_validator() -> Draft202012Validator:
     schema = json.loads((TESTS / "data" / "openlineage_runevent.schema.json").read_text())
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema, format_checker=format_checker())
+
+
+def many_files_store(root: Path, files: int) -> Path:
+    """A store at ``root / "store"`` whose one source reads ``files`` daily Parquet files
+    (two rows each), materialized over January 2024: one run reads them all, so a
+    lineage view of it has many siblings of one kind. Returns the store's path."""
+    raw = root / "raw"
+    raw.mkdir(parents=True)
+    start = datetime(2024, 1, 1)
+    for day in range(files):
+        pl.DataFrame(
+            {
+                "customer_id": [1, 2],
+                "ts": [start + timedelta(days=day, hours=h) for h in (1, 2)],
+                "amount": [day, day + 1],
+            }
+        ).write_parquet(raw / f"day-{day:02d}.parquet")
+    customer = fs.Entity("customer", join_keys=["customer_id"])
+    txns = fs.ParquetSource("txns", path=raw, timestamp_column="ts")
+    view = fs.FeatureView("spend", entity=customer, source=txns, features=["amount"])
+    with fs.FeatureStore(root / "store", progress=False, threads=1) as store:
+        store.apply([customer, txns, view])
+        store.materialize(start, start + timedelta(days=31))
+    return root / "store"

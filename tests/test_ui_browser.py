@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import urllib.parse
 from collections.abc import Iterator
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import polars as pl
 import pytest
 from browser import Page, launched_browser, serving
 from cli_project import build_cli_project, run_cli_json
-from lineage_helpers import World, world_fixture
+from lineage_helpers import World, many_files_store, world_fixture
 
 import featstore as fs
 from featstore.ui.draw import draw
@@ -191,25 +189,7 @@ FILES = 14
 
 @pytest.fixture(scope="module")
 def many_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("browser_many")
-    raw = root / "raw"
-    raw.mkdir()
-    start = datetime(2024, 1, 1)
-    for day in range(FILES):
-        pl.DataFrame(
-            {
-                "customer_id": [1, 2],
-                "ts": [start + timedelta(days=day, hours=h) for h in (1, 2)],
-                "amount": [day, day + 1],
-            }
-        ).write_parquet(raw / f"day-{day:02d}.parquet")
-    customer = fs.Entity("customer", join_keys=["customer_id"])
-    txns = fs.ParquetSource("txns", path=raw, timestamp_column="ts")
-    view = fs.FeatureView("spend", entity=customer, source=txns, features=["amount"])
-    with fs.FeatureStore(root / "store", progress=False, threads=1) as store:
-        store.apply([customer, txns, view])
-        store.materialize(start, start + timedelta(days=31))
-    return root / "store"
+    return many_files_store(tmp_path_factory.mktemp("browser_many"), FILES)
 
 
 def test_a_group_of_similar_siblings_opens_in_place(many_files: Path, page: Page) -> None:

@@ -8,14 +8,12 @@ import re
 import stat
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import networkx as nx
-import polars as pl
 import pytest
-from lineage_helpers import World, world_fixture
+from lineage_helpers import World, many_files_store, world_fixture
 
 import featstore as fs
 from featstore.errors import LineageError
@@ -145,25 +143,8 @@ FILES = 14
 
 @pytest.fixture(scope="module")
 def many_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[fs.FeatureStore]:
-    root = tmp_path_factory.mktemp("many_files")
-    raw = root / "raw"
-    raw.mkdir()
-    start = datetime(2024, 1, 1)
-    for day in range(FILES):
-        pl.DataFrame(
-            {
-                "customer_id": [1, 2],
-                "ts": [start + timedelta(days=day, hours=h) for h in (1, 2)],
-                "amount": [day, day + 1],
-            }
-        ).write_parquet(raw / f"day-{day:02d}.parquet")
-    customer = fs.Entity("customer", join_keys=["customer_id"])
-    txns = fs.ParquetSource("txns", path=raw, timestamp_column="ts")
-    view = fs.FeatureView("spend", entity=customer, source=txns, features=["amount"])
-    with fs.FeatureStore(root / "store", progress=False, threads=1) as store:
-        store.apply([customer, txns, view])
-        store.materialize(start, start + timedelta(days=31))
-    opened = fs.FeatureStore(root / "store", read_only=True, progress=False)
+    path = many_files_store(tmp_path_factory.mktemp("many_files"), FILES)
+    opened = fs.FeatureStore(path, read_only=True, progress=False)
     yield opened
     opened.close()
 

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 __all__ = [
     "EXIT_BREACHED",
     "WINDOW_PREFIX",
+    "store_path",
     "parse_requirements",
     "parse_window",
     "register",
@@ -169,7 +170,7 @@ html_option = click.option(
 )
 
 
-def _store_path(ctx: click.Context) -> Path:
+def store_path(ctx: click.Context) -> Path:
     """The root group's --store (featstore.cli.commands defines it)."""
     root = ctx.find_root()
     found = getattr(root.obj, "store_path", None)  # --store, else the project's store
@@ -182,7 +183,7 @@ def _store_path(ctx: click.Context) -> Path:
 
 def _store(ctx: click.Context) -> FeatureStore:
     """The store named by --store, closed when the command ends."""
-    return ctx.with_resource(open_store(_store_path(ctx)))
+    return ctx.with_resource(open_store(store_path(ctx)))
 
 
 # -- parsing -----------------------------------------------------------------------------
@@ -1000,7 +1001,7 @@ def _gated(original: Callable[..., Any]) -> Callable[..., Any]:
             raise click.UsageError("--eval-set applies to --require; pass a requirement too")
         if requires:
             requirements = parse_requirements(requires)
-            with open_store(_store_path(ctx)) as store:
+            with open_store(store_path(ctx)) as store:
                 name, version = kwargs["name"], kwargs["version"]
                 store.get_model(name, version)  # NotFoundError for an unknown version
                 try:

@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from featstore.cli.monitor import store_path
 from featstore.config import CONFIG_FILE
 from featstore.errors import ConfigError
 
@@ -19,16 +20,8 @@ __all__ = ["register"]
 
 
 def _store_path(ctx: click.Context, given: Path | None) -> Path:
-    """``--store`` of the command, else the root group's (featstore.cli.commands)."""
-    if given is not None:
-        return given
-    root = ctx.find_root()
-    found = getattr(root.obj, "store_path", None)  # --store, else the project's store
-    if found is None:
-        found = root.params.get("store_path")
-    if found is None:
-        raise click.UsageError("no store: pass --store (or set FEATSTORE_STORE)")
-    return Path(found)
+    """``--store`` of the command, else the root group's (or the project's)."""
+    return given if given is not None else store_path(ctx)
 
 
 def _read_only(path: Path) -> Any:

@@ -18,11 +18,12 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeGuard, cast
 
 import polars as pl
 
+from featstore import display
 from featstore.monitoring.metrics import LOWER_IS_BETTER
 
 if TYPE_CHECKING:
@@ -118,39 +119,11 @@ def _esc(value: object) -> str:
 
 
 def _fmt(value: Any) -> str:
-    """A value for people, compactly (not escaped)."""
-    if value is None:
-        return NULL
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "NaN"
-        if math.isinf(value):
-            return "\u221e" if value > 0 else "\u2212\u221e"
-        if value == 0:
-            return "0"
-        if value.is_integer() and abs(value) < 1e15:
-            return f"{int(value):,}"
-        return f"{value:.5g}"
-    if isinstance(value, datetime):
-        text = value.isoformat(sep=" ")
-        if value.hour == value.minute == value.second == value.microsecond == 0:
-            return text[:10]
-        return text.removesuffix(".000000")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, timedelta):
-        return str(value)
+    """A value for people, compactly (not escaped): :func:`featstore.display.fmt`, which
+    the notebook displays share, with Polars series as lists."""
     if isinstance(value, pl.Series):
         value = value.to_list()
-    if isinstance(value, list | tuple):
-        return ", ".join(_fmt(v) for v in value)
-    if isinstance(value, dict):
-        return ", ".join(f"{k}={_fmt(v)}" for k, v in value.items())
-    return str(value)
+    return display.fmt(value)
 
 
 def _pct(share: float) -> str:
