@@ -255,3 +255,30 @@ def test_html_embeds_every_expansion_of_what_it_shows(source: GraphSource, world
         assert f"node:{n['id']}" in keys
     batch = f"prediction_batch:{world.batch.batch_id}"
     assert f"explain:{batch}#0" in keys
+
+
+def test_hostile_text_cannot_leave_the_embedded_data_or_the_svg_text() -> None:
+    from featstore.ui.draw import render_html
+
+    evil = "</script><script>alert(1)</script><b>&amp;"
+    node = {
+        "id": f"file:/x/{evil}@ab",
+        "kind": "source_file",
+        "name": evil,
+        "label": evil,
+        "sub": evil,
+        "layer": 1,
+        "in": 0,
+        "out": 0,
+    }
+    data = {"center": node["id"], "nodes": [node], "edges": []}
+    page = render_html(
+        {"start": node["id"], "up": 1, "down": 1, "responses": {f"graph:{node['id']}": data}},
+        title=evil,
+    )
+    assert "<script>alert(1)" not in page
+    assert page.count("</script>") == 3  # the data's, the explorer's and the mount's
+    svg = render_svg(data, title=evil)
+    assert "<script>" not in svg
+    assert "&lt;/script&gt;" in svg
+    ET.fromstring(svg)  # noqa: S314 (text this test made)
