@@ -15,8 +15,9 @@ file's path may contain quotes, newlines or control characters):
   written unchanged. :func:`graphml_unescape` reverses it.
 - DOT escapes backslash, double quote, newline (``\\n``), carriage return (``\\r``),
   other control characters and lone surrogates (``\\uXXXX``) in quoted strings.
-- Mermaid writes ``#``, ``"``, ``<``, ``>`` and backtick as entity codes, a newline as
-  ``<br/>`` and other control characters as visible ``\\uXXXX`` text.
+- Mermaid writes ``#``, ``"``, ``'``, ``<``, ``>``, ``|``, ``&``, ``;``, brackets, braces,
+  parentheses and backtick as entity codes, a newline as ``<br/>`` and other control
+  characters as visible ``\\uXXXX`` text.
 """
 
 from __future__ import annotations

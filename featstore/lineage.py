@@ -333,8 +333,9 @@ class Lineage:
         return writer(self.graph if graph is None else graph)
 
     def openlineage_events(self) -> list[dict[str, Any]]:
-        """OpenLineage RunEvents (JSON dicts), one per materialization run, saved training
-        set and prediction batch."""
+        """OpenLineage RunEvents (JSON dicts): START and COMPLETE for each materialization
+        run, saved training set, model version and prediction batch, with facets
+        (docs/openlineage.md)."""
         from featstore.lineage_export.openlineage import openlineage_events
 
         return openlineage_events(self._catalog, self._namespace)
