@@ -18,6 +18,7 @@ of one kind on one side, they come as one *group* node (``kind`` ``"group"``) th
 
 from __future__ import annotations
 
+import heapq
 import json
 import threading
 import time
@@ -353,8 +354,7 @@ class GraphSource:
             )
             return first, node_id
 
-        best = sorted(hits, key=rank)[:limit] if total > limit * 20 else sorted(hits, key=rank)
-        best = best[:limit]
+        best = heapq.nsmallest(limit, hits, key=rank)
         docs = self._docs(st.ids[p] for p in best)
         return {
             "query": query,
@@ -394,12 +394,11 @@ class GraphSource:
             for key in ("view_node", "run"):
                 if item.get(key):
                     wanted.add(str(item[key]))
-        source_files = explained.get("source_files", [])
+        paths = {f.get("path") for f in explained.get("source_files", [])}
         for run in explained.get("runs", {}):
             p = st.pos.get(run)
             if p is None:
                 continue
-            paths = {f.get("path") for f in source_files}
             for q, _ in st.pred[p]:
                 if st.kinds[q] == NodeKind.SOURCE_FILE and st.names[q] in paths:
                     wanted.add(st.ids[q])
