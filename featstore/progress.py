@@ -20,6 +20,7 @@ display degrades to plain text lines on stderr, at most one per ``interval``.
 from __future__ import annotations
 
 import html
+import importlib
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -108,14 +109,10 @@ class _Tasks:
 
 def _display_handle(first: str) -> Any | None:
     """An IPython display handle showing ``first`` as HTML, or None without IPython."""
-    try:
-        from IPython.display import (  # type: ignore[import-not-found, unused-ignore]
-            HTML,
-            display,
-        )
-    except ImportError:
+    shown = _ipython_display()
+    if shown is None:
         return None
-    return display(HTML(first), display_id=True)
+    return shown.display(shown.HTML(first), display_id=True)
 
 
 def _resolve(mode: Mode) -> Mode:
@@ -179,7 +176,17 @@ def progress_bars(
             show()
 
 
-def _html_object(text: str) -> Any:
-    from IPython.display import HTML  # type: ignore[import-not-found, unused-ignore]
+def _ipython_display() -> Any | None:
+    """``IPython.display``, or None without IPython (imported by name, so type checking
+    does not depend on whether, or which, IPython is installed)."""
+    try:
+        return importlib.import_module("IPython.display")
+    except ImportError:
+        return None
 
-    return HTML(text)
+
+def _html_object(text: str) -> Any:
+    shown = _ipython_display()
+    if shown is None:
+        raise ImportError("IPython is not installed")
+    return shown.HTML(text)
