@@ -20,7 +20,6 @@ display degrades to plain text lines on stderr, at most one per ``interval``.
 from __future__ import annotations
 
 import html
-import importlib
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -177,12 +176,14 @@ def progress_bars(
 
 
 def _ipython_display() -> Any | None:
-    """``IPython.display``, or None without IPython (imported by name, so type checking
-    does not depend on whether, or which, IPython is installed)."""
+    """``IPython.display``, or None without IPython (typed as Any, so type checking does
+    not depend on whether, or which, IPython is installed)."""
     try:
-        return importlib.import_module("IPython.display")
+        import IPython.display as shown  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
         return None
+    module: Any = shown
+    return module
 
 
 def _html_object(text: str) -> Any:
