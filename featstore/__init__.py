@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from featstore._version import __version__
 from featstore.coverage import ViewCoverage
+from featstore.aggregations import Aggregation
 from featstore.definitions import (
     CsvSource,
     DataFrameSource,
@@ -84,6 +85,7 @@ from featstore.store import FeatureStore
 
 __all__ = [
     # definitions
+    "Aggregation",
     "CsvSource",
     "DataFrameSource",
     "Entity",

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 import polars as pl
 import pyarrow.parquet as pq
 
+from featstore.aggregations import NUMERIC_ONLY
 from featstore.columns import CREATED, TS
 from featstore.definitions import (
     CsvSource,
@@ -409,6 +410,40 @@ def _collects_inside(view: FeatureView, source_cols: pl.Schema) -> bool:
     return False
 
 
+def _aggregated(view: FeatureView, available: dict[str, pl.DataType]) -> dict[str, pl.DataType]:
+    """The columns an aggregation view stores, checked against what its aggregations do."""
+    where = f"feature view {view.name!r}"
+    out = {}
+    for a in view.aggregations or ():
+        dtype = available.get(a.column)
+        if dtype is None:
+            raise SchemaError(
+                f"{where}: aggregation {a.name!r} reads column {a.column!r}, which is not a "
+                f"column of {'its transform output' if view.transform else 'its source'}; "
+                f"found {sorted(available)!r}"
+            )
+        numeric = dtype.is_numeric() or dtype == pl.Boolean
+        if a.fn in NUMERIC_ONLY and (not numeric or isinstance(dtype, pl.Decimal)):
+            raise SchemaError(
+                f"{where}: aggregation {a.name!r} ({a.fn}) needs a numeric column; "
+                f"{a.column!r} is {dtype}. Cast it in a transform, e.g. "
+                f"pl.col({a.column!r}).cast(pl.Float64)"
+            )
+        if a.fn in ("min", "max", "last", "count_distinct") and not _orderable(dtype):
+            raise SchemaError(
+                f"{where}: aggregation {a.name!r} ({a.fn}) needs a column of numbers, strings, "
+                f"dates or times; {a.column!r} is {dtype}"
+            )
+        out[a.column] = dtype
+    return out
+
+
+def _orderable(dtype: pl.DataType) -> bool:
+    return (
+        dtype.is_numeric() or dtype.is_temporal() or dtype in (pl.String, pl.Boolean)
+    ) and not isinstance(dtype, pl.Decimal)
+
+
 def check_output(view: FeatureView, schema: pl.Schema) -> dict[str, pl.DataType]:
     """Check a view's output schema (keys, timestamp, features, declared dtypes); returns
     ``{feature: dtype}``."""
@@ -449,6 +484,8 @@ def check_output(view: FeatureView, schema: pl.Schema) -> dict[str, pl.DataType]
                 f"found {sorted(available)!r}; list only existing columns in features"
             )
         features = {f: available[f] for f in view.features}
+    elif view.aggregations:
+        features = _aggregated(view, available)
     else:
         features = available
     if not features:

@@ -18,6 +18,7 @@ from typing import Any, TypeAlias
 
 import polars as pl
 
+from featstore.aggregations import Aggregation
 from featstore.errors import DefinitionError
 from featstore.names import case_twins, reserved, validate_name
 from featstore.versioning import content_hash, function_fingerprint
@@ -334,6 +335,9 @@ class FeatureView:
     ``lookback``: how much history before a materialization range the transformation
     needs (for windowed aggregations); materialization reads that much more source data.
     ``schema``: declared output dtypes of the features, checked against the output.
+    ``aggregations``: declarative window aggregations (:class:`~featstore.Aggregation`),
+    computed exactly at each entity row's timestamp; the view's features are then the
+    aggregations, and ``transform`` (optional) prepares the source rows they aggregate.
     """
 
     name: str
@@ -348,6 +352,7 @@ class FeatureView:
     description: str = ""
     owner: str = ""
     tags: Mapping[str, str] | Iterable[tuple[str, str]] | None = None
+    aggregations: Sequence[Aggregation] | None = None
     version: str = field(init=False, default="")
 
     def __post_init__(self) -> None:
@@ -362,6 +367,8 @@ class FeatureView:
             )
         if self.transform is not None and not callable(self.transform):
             raise DefinitionError(f"{where}: transform must be a function LazyFrame -> LazyFrame")
+        if self.aggregations is not None:
+            self._check_aggregations(where)
         if self.features is not None:
             feats = _str_tuple(self.features, f"{where} features")
             reserved = {*self.entity.join_keys, self.source.timestamp_column}
@@ -376,9 +383,10 @@ class FeatureView:
             if not feats:
                 raise DefinitionError(f"{where}: features is empty; list at least one column")
             object.__setattr__(self, "features", feats)
-        elif self.transform is None:
+        elif self.transform is None and self.aggregations is None:
             raise DefinitionError(
-                f"{where}: give features=[...] (a column selection) or a transform function"
+                f"{where}: give features=[...] (a column selection), aggregations=[...] or a "
+                f"transform function"
             )
         for label in ("ttl", "lookback"):
             value = getattr(self, label)
@@ -415,6 +423,51 @@ class FeatureView:
             raise DefinitionError(f"{where}: {exc}") from None
         object.__setattr__(self, "version", content_hash(identity))
 
+    def _check_aggregations(self, where: str) -> None:
+        aggs = self.aggregations
+        if isinstance(aggs, Aggregation) or not isinstance(aggs, Sequence) or not aggs:
+            raise DefinitionError(
+                f"{where}: aggregations must be a non-empty list of fs.Aggregation; found {aggs!r}"
+            )
+        bad = [a for a in aggs if not isinstance(a, Aggregation)]
+        if bad:
+            raise DefinitionError(f"{where}: {bad[0]!r} is not an fs.Aggregation")
+        if self.features is not None:
+            raise DefinitionError(
+                f"{where}: give aggregations or features, not both: an aggregation view's "
+                f"features are its aggregations (a transform can prepare their columns)"
+            )
+        if self.ttl is not None:
+            raise DefinitionError(
+                f"{where}: ttl does not apply to aggregations (each has its window); remove ttl"
+            )
+        names = [a.name for a in aggs]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise DefinitionError(
+                f"{where}: two aggregations are named {twice[0]!r}; give one of them name=..."
+            )
+        reserved = {*self.entity.join_keys, self.source.timestamp_column}
+        if self.source.created_timestamp_column:
+            reserved.add(self.source.created_timestamp_column)
+        for a in aggs:
+            if a.column in reserved:
+                raise DefinitionError(
+                    f"{where}: aggregation {a.name!r} aggregates {a.column!r}, a join key or "
+                    f"timestamp; aggregate a value column (a transform can derive one)"
+                )
+            if a.name in reserved:
+                raise DefinitionError(
+                    f"{where}: aggregation name {a.name!r} is a join key or timestamp; "
+                    f"give it another name=..."
+                )
+        object.__setattr__(self, "aggregations", tuple(aggs))
+
+    @property
+    def aggregated_columns(self) -> tuple[str, ...]:
+        """The columns an aggregation view stores (what its aggregations read)."""
+        return tuple(dict.fromkeys(a.column for a in self.aggregations or ()))
+
     def check_unchanged(self) -> None:
         """Raise DefinitionError if what the transformation reads changed since the view
         was defined (a module dict edited afterwards): its rows would be stored under a
@@ -441,6 +494,11 @@ class FeatureView:
             "ttl": self.ttl,
             "lookback": self.lookback,
             "schema": {k: str(v) for k, v in self.schema.items()} if self.schema else None,
+            **(
+                {"aggregations": [[a.name, a.column, a.fn, a.window_us] for a in self.aggregations]}
+                if self.aggregations
+                else {}
+            ),
         }
 
     @property

@@ -17,7 +17,7 @@ from featstore.lineage_events import Emitter
 from featstore.materialize import MaterializationRun, ViewJob, materialize_views
 from featstore.offline import OfflineStore
 from featstore.registration import Definitions
-from featstore.retrieval import feature_dtypes
+from featstore.retrieval import stored_dtypes
 from featstore.timeutil import as_utc, utc_expr
 
 __all__ = ["Materializer"]
@@ -141,8 +141,8 @@ class Materializer:
                 f"feature view {view.name!r}: this process holds version {view.version}, the "
                 f"catalog's current one is {record['version']}; apply it again"
             )
-        features = feature_dtypes(record)
-        if len(features) != len(record["features"]):
+        features = stored_dtypes(record)
+        if "stored_schema" not in record and len(features) != len(record["features"]):
             features = output_schema(view, source_schema(view.source, self._engine()))
         return ViewJob(view, features, lo, hi)
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import polars as pl
 
+from featstore.aggregations import output_dtype
 from featstore.catalog import Catalog, WriteOps
 from featstore.compute import check_output, check_row_context, source_schema, transform_output
 from featstore.definitions import Entity, FeatureService, FeatureView, Source
@@ -122,7 +123,18 @@ class Definitions:
         features = check_output(view, out_schema)
         check_row_context(view, schema)
         created = view.source.created_timestamp_column
+        stored: dict[str, Any] = {}
+        if view.aggregations:
+            stored = {
+                "stored_schema": encode_schema(features),
+                "aggregations": [
+                    {"name": a.name, "column": a.column, "fn": a.fn, "window_us": a.window_us}
+                    for a in view.aggregations
+                ],
+            }
+            features = {a.name: output_dtype(a.fn, features[a.column]) for a in view.aggregations}
         return {
+            **stored,
             "kind": "feature_view",
             "name": view.name,
             "version": view.version,

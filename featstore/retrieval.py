@@ -16,6 +16,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.dataset as pa_dataset
 
+from featstore.aggregations import Aggregation, WindowQuery
 from featstore.columns import INTERNAL, ROW, TS
 from featstore.coverage import ViewCoverage, report
 from featstore.definitions import FeatureService
@@ -398,6 +399,15 @@ def feature_dtypes(record: dict[str, Any]) -> dict[str, pl.DataType]:
     return {f: simple[d] for f, d in record["features"].items() if d in simple}
 
 
+def stored_dtypes(record: dict[str, Any]) -> dict[str, pl.DataType]:
+    """The dtypes of the columns a view's files store: its features, or for an aggregation
+    view the columns its aggregations read."""
+    if "stored_schema" in record:
+        context = f"feature view {record['name']!r} at version {record['version']!r}"
+        return decode_schema(record["stored_schema"], context=context)
+    return feature_dtypes(record)
+
+
 def unused_name(base: str, taken: list[str]) -> str:
     """``base``, or ``base`` with a numeric suffix, so that it is not in ``taken``."""
     name, n, used = base, 0, set(taken)
@@ -572,17 +582,24 @@ def retrieve(
             entity, lo, hi = prepare_entity(frame, keys, key_dtypes, ts_col)
         except (PointInTimeError, SchemaError) as exc:
             raise type(exc)(f"{exc} (requested views: {[r.view for r in requested]})") from None
-        joins = []
+        joins: list[ViewJoin | WindowQuery] = []
         renames: dict[str, str] = {}
         files_read: list[dict[str, Any]] = []
         reach: list[tuple[datetime | None, datetime | None, int]] = []
-        for req, names in zip(requested, outputs, strict=True):
+        for n, (req, names) in enumerate(zip(requested, outputs, strict=True)):
             if pinned is not None:
                 files = pinned.get((req.view, req.version), [])
             else:
                 files = _files_in_reach(store, req, lo, hi) if entity.num_rows else []
             files_read += [{**f, "view": req.view, "version": req.version} for f in files]
+            paths = tuple(str(store.offline.absolute(f["path"])) for f in files)
             # the SQL names every output column itself; user names are put back after
+            if req.record.get("aggregations"):
+                joins.append(
+                    _window_query(req, names, paths, renames, n, bitemporal, include_ts, hi)
+                )
+                reach.append(_materialized(store, req))
+                continue
             stored = [*req.features, TS] if include_ts else list(req.features)
             cols = []
             for col, name in zip(stored, names, strict=True):
@@ -591,7 +608,7 @@ def retrieve(
                 cols.append((col, alias))
             joins.append(
                 ViewJoin(
-                    files=tuple(str(store.offline.absolute(f["path"])) for f in files),
+                    files=paths,
                     keys=tuple(req.record["join_keys"]),
                     features=tuple(cols),
                     ttl_us=req.record["ttl_us"],
@@ -599,14 +616,10 @@ def retrieve(
             )
             reach.append(_materialized(store, req))
         check_files(store, [f for f in files_read])
-    query = PitQuery(tuple(joins), bitemporal=bitemporal, min_entity_ts=lo, max_entity_ts=hi)
-    run = run_latest if mode == "latest" else run_query
-    table = run(store.engine, query, entity)
-    result = pl.from_arrow(table)
-    assert isinstance(result, pl.DataFrame)
+    result = _run_joins(store.engine, joins, entity, lo, hi, bitemporal, mode)
     coverage = []
     for n, (req, join) in enumerate(zip(requested, joins, strict=True)):
-        ttl = req.record["ttl_us"]
+        ttl = req.record.get("ttl_us")
         start, end, _ = reach[n]
         coverage.append(
             ViewCoverage(
@@ -662,6 +675,88 @@ def retrieve(
     )
     report(coverage, strict=strict)
     return RetrievalResult(out, manifest, tuple(coverage))
+
+
+def _window_query(
+    req: Requested,
+    names: list[str],
+    paths: tuple[str, ...],
+    renames: dict[str, str],
+    n: int,
+    bitemporal: bool,
+    include_ts: bool,
+    hi: datetime | None,
+) -> WindowQuery:
+    """The plan of an aggregation view's requested aggregations."""
+    if include_ts:
+        raise PointInTimeError(
+            f"feature view {req.view!r} holds window aggregations, which have no single event "
+            f"timestamp; request it without include_event_timestamps=True"
+        )
+    specs = {a["name"]: a for a in req.record["aggregations"]}
+    stored = stored_dtypes(req.record)
+    pairs = []
+    for feature, name in zip(req.features, names, strict=True):
+        spec = specs[feature]
+        alias = f"{INTERNAL}o{len(renames)}"
+        renames[alias] = name
+        agg = Aggregation(
+            spec["column"], spec["fn"], timedelta(microseconds=spec["window_us"]), name=feature
+        )
+        pairs.append((agg, alias))
+    kinds = tuple((c, _kind(d)) for c, d in stored.items())
+    return WindowQuery(
+        files=paths,
+        keys=tuple(req.record["join_keys"]),
+        aggregations=tuple(pairs),
+        kinds=kinds,
+        matched=matched_column(n),
+        bitemporal=bitemporal,
+        max_entity_ts=hi,
+    )
+
+
+def _kind(dtype: pl.DataType) -> str:
+    if dtype == pl.Boolean:
+        return "bool"
+    if dtype.is_integer():
+        return "int"
+    return "float" if dtype.is_float() else "other"
+
+
+def _run_joins(
+    engine: Engine,
+    joins: list[ViewJoin | WindowQuery],
+    entity: pa.Table,
+    lo: datetime | None,
+    hi: datetime | None,
+    bitemporal: bool,
+    mode: str,
+) -> pl.DataFrame:
+    """One point-in-time query for the plain views and one window query per aggregation
+    view, side by side in entity-row order: ``__fs_row``, every output alias and per
+    requested view ``n`` its :func:`~featstore.pit.matched_column`."""
+    plain = [(n, j) for n, j in enumerate(joins) if isinstance(j, ViewJoin)]
+    frames: list[pl.DataFrame] = []
+    if plain or not joins:
+        query = PitQuery(
+            tuple(j for _, j in plain), bitemporal=bitemporal, min_entity_ts=lo, max_entity_ts=hi
+        )
+        run = run_latest if mode == "latest" else run_query
+        table = run(engine, query, entity)
+        frame = pl.from_arrow(table)
+        assert isinstance(frame, pl.DataFrame)
+        frames.append(
+            frame.rename({matched_column(k): matched_column(n) for k, (n, _) in enumerate(plain)})
+        )
+    for join in joins:
+        if isinstance(join, WindowQuery):
+            with _read_errors():
+                table = as_engine(engine).windows(join, entity)
+            frame = pl.from_arrow(table)
+            assert isinstance(frame, pl.DataFrame)
+            frames.append(frame if not frames else frame.drop(ROW))
+    return pl.concat(frames, how="horizontal")
 
 
 def _minus(ts: datetime, us: int) -> datetime | None:

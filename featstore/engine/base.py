@@ -23,6 +23,7 @@ from typing import Protocol, runtime_checkable
 import polars as pl
 import pyarrow as pa
 
+from featstore.aggregations import IndexColumn, WindowQuery
 from featstore.pit import PitQuery
 
 __all__ = ["BucketStats", "BucketWrite", "Engine", "TimeRange"]
@@ -58,6 +59,10 @@ class BucketWrite:
     """Naive-UTC timestamp columns, written UTC-adjusted (``isAdjustedToUTC=true``)."""
     metadata: tuple[tuple[str, str], ...] = ()
     """Key-value metadata of the written file."""
+    index: tuple[IndexColumn, ...] = ()
+    """An aggregation view's window-index columns (docs/windows.md), computed per piece."""
+    index_kinds: tuple[tuple[str, str], ...] = ()
+    """``(column, kind)`` of the aggregated columns: ``int``, ``float``, ``bool`` or ``other``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +99,11 @@ class Engine(Protocol):
     def latest_values(self, query: PitQuery, entity: pa.Table) -> pa.Table:
         """A point-in-time query whose entity rows all carry one instant (latest values
         for batch scoring): the same contract and result as :meth:`point_in_time`."""
+        ...
+
+    def windows(self, query: WindowQuery, entity: pa.Table) -> pa.Table:
+        """Window aggregations of one view at each entity row (``__fs_row``, the
+        outputs, the matched flag), in entity-row order (docs/windows.md)."""
         ...
 
     def explain(self, query: PitQuery, entity: pa.Table) -> pa.Table:

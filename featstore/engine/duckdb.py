@@ -18,10 +18,12 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
+from featstore.aggregations import WindowQuery, join_window_parts
 from featstore.columns import ENTITY
 from featstore.engine.base import BucketStats, BucketWrite, TimeRange
 from featstore.engine.sql_bucket import NEW_ROWS, bucket_sql, bucket_stats_sql
 from featstore.engine.sql_pit import build_sql
+from featstore.engine.sql_windows import window_parts
 from featstore.errors import (
     ConfigError,
     DefinitionError,
@@ -210,6 +212,16 @@ class DuckDBEngine:
         if not query.detail:
             raise EngineError("internal error: explain needs a detail query; please report it")
         return self._run_pit(query, entity)
+
+    def windows(self, query: WindowQuery, entity: pa.Table) -> pa.Table:
+        con = self.connection
+        with _translated():
+            con.register(ENTITY, entity)
+            try:
+                parts = [(p, con.sql(sql).to_arrow_table()) for p, sql in window_parts(query)]
+            finally:
+                con.unregister(ENTITY)
+        return join_window_parts(query, parts)
 
     def _run_pit(self, query: PitQuery, entity: pa.Table) -> pa.Table:
         """Rendered and run as one query, or as :func:`~featstore.pit.split_query` parts

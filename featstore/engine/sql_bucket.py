@@ -17,7 +17,7 @@ from featstore.engine.sqltext import Lines, indent, render, select, subquery
 from featstore.names import quote_file, quote_ident, quote_literal
 from featstore.timeutil import iso
 
-__all__ = ["NEW_ROWS", "bucket_sql", "bucket_stats_sql"]
+__all__ = ["NEW_ROWS", "bucket_sql", "bucket_stats_sql", "index_exprs", "piece_sql"]
 
 NEW_ROWS = "__fs_new"
 """The name the new rows of a month are registered under while its file is written."""
@@ -56,19 +56,62 @@ def bucket_sql(bucket: BucketWrite) -> str:
         + [f"{quote_ident(f)} DESC NULLS LAST" for f in sorted(bucket.features)]
     )
     partition = ", ".join(quote_ident(c) for c in (*bucket.keys, TS))
-    ranked = select(
-        [
-            "*",
-            f"row_number() OVER (PARTITION BY {partition} ORDER BY {order}) AS {quote_ident(RANK)}",
-        ],
-        subquery(union),
-        order_by=[partition, quote_ident(RANK)],
-    )
+    rank = f"row_number() OVER (PARTITION BY {partition} ORDER BY {order}) AS {quote_ident(RANK)}"
+    if bucket.index:
+        with_rank = select(["*", rank], subquery(union))
+        ranked = select(
+            ["*", *index_exprs(bucket)],
+            subquery(with_rank),
+            order_by=[partition, quote_ident(RANK)],
+        )
+    else:
+        ranked = select(["*", rank], subquery(union), order_by=[partition, quote_ident(RANK)])
     options = "FORMAT parquet, COMPRESSION zstd"
     if bucket.metadata:
         pairs = ", ".join(f"{quote_literal(k)}: {quote_literal(v)}" for k, v in bucket.metadata)
         options += f", KV_METADATA {{{pairs}}}"
     return render(["COPY (", *indent(ranked), f") TO {quote_literal(bucket.target)} ({options})"])
+
+
+def piece_sql(ts: str, window_us: int) -> str:
+    """The start (epoch microseconds) of the ``window_us``-long tile, aligned to the Unix
+    epoch, that holds ``ts``: integer arithmetic, right for instants before 1970 too."""
+    x = f"epoch_us({ts})"
+    return f"({x} - ((({x} % {window_us}) + {window_us}) % {window_us}))"
+
+
+def index_exprs(bucket: BucketWrite) -> list[str]:
+    """The window-index columns of a month (docs/windows.md): per key and piece (one
+    window-long tile of this month), each statistic over the rows up to and including the
+    row's instant (prefix) or from it on (suffix). Rows of one instant are ordered by
+    rank, descending, so the rank-1 row, the one retrieval reads, holds the whole
+    instant's rows either way, summed in one fixed order."""
+    kinds = dict(bucket.index_kinds)
+    keys = [quote_ident(k) for k in bucket.keys]
+    q_ts, q_rank = quote_ident(TS), quote_ident(RANK)
+    out = []
+    for col in bucket.index:
+        c = quote_ident(col.column)
+        kind = kinds.get(col.column, "other")
+        number = f"CAST({c} AS INTEGER)" if kind == "bool" else c
+        value = {
+            "cnt": f"count({c})",
+            "sum": f"sum({number})",
+            "sq": f"sum(CAST({c} AS DOUBLE) * CAST({c} AS DOUBLE))",
+            "min": f"min({c})",
+            "max": f"max({c})",
+        }[col.stat]
+        direction = "ASC" if col.side == "p" else "DESC"
+        over = (
+            f"OVER (PARTITION BY {', '.join([*keys, piece_sql(q_ts, col.window_us)])} "
+            f"ORDER BY {q_ts} {direction}, {q_rank} DESC "
+            f"ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
+        )
+        expr = f"{value} {over}"
+        if col.stat == "sum" and kind in ("int", "bool"):
+            expr = f"CAST({expr} AS BIGINT)"
+        out.append(f"{expr} AS {quote_ident(col.name)}")
+    return out
 
 
 def bucket_stats_sql(target: str) -> str:

@@ -38,6 +38,7 @@ def select(
     *,
     joins: Sequence[Sequence[str]] = (),
     where: Sequence[str] = (),
+    group_by: Sequence[str] = (),
     qualify: str | None = None,
     order_by: Sequence[str] = (),
 ) -> Lines:
@@ -63,6 +64,8 @@ def select(
     if where:
         lines.append(f"WHERE {where[0]}")
         lines += indent([f"AND {cond}" for cond in where[1:]])
+    if group_by:
+        lines.append("GROUP BY " + ", ".join(group_by))
     if qualify is not None:
         lines.append(f"QUALIFY {qualify}")
     if order_by:

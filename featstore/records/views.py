@@ -57,6 +57,15 @@ def dtype_name(dtype: pl.DataType) -> str:
     return str(dtype)
 
 
+def _aggregation(r: _Reader) -> dict[str, Any]:
+    return {
+        "name": r.text("name"),
+        "column": r.text("column"),
+        "fn": r.text("fn"),
+        "window_us": r.integer("window_us"),
+    }
+
+
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class ViewRecord(Record):
     """A feature view version's definition record (``kind = 'feature_view'``).
@@ -92,6 +101,10 @@ class ViewRecord(Record):
     arrow_schema: str | None = None
     feature_names: tuple[str, ...] | None = None
     has_created: bool | None = None
+    stored_schema: str | None = None
+    """An aggregation view's stored columns (what its aggregations read), as an Arrow schema."""
+    aggregations: tuple[Mapping[str, Any], ...] | None = None
+    """An aggregation view's aggregations: ``name``, ``column``, ``fn``, ``window_us``."""
 
     @classmethod
     def create(
@@ -208,6 +221,10 @@ class ViewRecord(Record):
             out["feature_names"] = list(self.feature_names)
         if self.has_created is not None:
             out["has_created"] = self.has_created
+        if self.stored_schema is not None:
+            out["stored_schema"] = self.stored_schema
+        if self.aggregations is not None:
+            out["aggregations"] = [dict(a) for a in self.aggregations]
         return out
 
     @classmethod
@@ -234,6 +251,10 @@ class ViewRecord(Record):
             arrow_schema=r.optional("arrow_schema", r.text),
             feature_names=r.optional("feature_names", r.texts),
             has_created=r.optional("has_created", r.flag),
+            stored_schema=r.optional("stored_schema", r.text),
+            aggregations=(
+                r.nested_list("aggregations", _aggregation) if r.has("aggregations") else None
+            ),
         )
         stray = sorted(set(rec.key_dtypes) - set(rec.join_keys))
         if stray:
