@@ -1,0 +1,437 @@
+"""Window aggregations through the store (get_historical_features, get_latest_features,
+training sets) against the slow reference in ``tests/window_oracle.py``, over random data
+and on named edge cases: both edges of the window, empty windows, ties at one instant,
+nulls, duplicate entity rows, composite keys, month boundaries, bitemporal reads and
+materialization split into runs."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from window_oracle import assert_matches, window_values
+
+import featstore as fs
+
+pytestmark = pytest.mark.filterwarnings("ignore::featstore.CoverageWarning")
+
+US = timedelta(microseconds=1)
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+BASE = datetime(2024, 1, 20)  # data runs across the January/February/March boundaries
+FNS = ("sum", "count", "mean", "min", "max", "var", "std", "last", "count_distinct")
+WINDOWS = (HOUR, 6 * HOUR, DAY, 3 * DAY, 7 * DAY, 30 * DAY, 45 * DAY)
+START, END = datetime(2024, 1, 1), datetime(2024, 5, 1)
+EXAMPLES = int(os.environ.get("FEATSTORE_WINDOW_EXAMPLES", "25"))
+
+
+def make_store(
+    root: Path,
+    events: list[dict[str, Any]],
+    keys: list[str],
+    aggs: list[fs.Aggregation],
+    dtype: pl.DataType,
+    *,
+    created: bool = False,
+    splits: tuple[datetime, ...] = (),
+) -> fs.FeatureStore:
+    schema: dict[str, Any] = {k: pl.Int64 for k in keys}
+    schema |= {"ts": pl.Datetime("us"), "v": dtype, "u": pl.Int64}
+    if created:
+        schema["created"] = pl.Datetime("us")
+    frame = pl.DataFrame(events, schema=schema)
+    store = fs.FeatureStore(root)
+    entity = fs.Entity("customer", join_keys=keys)
+    source = fs.DataFrameSource(
+        "txns",
+        data=frame,
+        timestamp_column="ts",
+        created_timestamp_column="created" if created else None,
+    )
+    view = fs.FeatureView("spend", entity=entity, source=source, aggregations=aggs)
+    store.apply([entity, source, view])
+    bounds = [START, *sorted(splits), END]
+    for lo, hi in zip(bounds, bounds[1:], strict=False):
+        store.materialize(lo, hi, views=["spend"])
+    return store
+
+
+def entity_frame(entity: list[dict[str, Any]], keys: list[str]) -> pl.DataFrame:
+    schema: dict[str, Any] = {k: pl.Int64 for k in keys} | {"ts": pl.Datetime("us")}
+    return pl.DataFrame(entity, schema=schema).with_row_index("label")
+
+
+def fetch(
+    store: fs.FeatureStore, entity: pl.DataFrame, aggs: list[fs.Aggregation], **kwargs: Any
+) -> list[dict[str, Any]]:
+    result = store.get_historical_features(
+        entity, [f"spend:{a.name}" for a in aggs], **kwargs
+    ).to_polars()
+    assert result["label"].to_list() == list(range(entity.height))  # order kept
+    return result.select(a.name for a in aggs).to_dicts()
+
+
+def scales(events: list[dict[str, Any]], aggs: list[fs.Aggregation]) -> dict[str, float]:
+    """The size of what float sums add up: sums of pieces round differently from one sum."""
+    big = max((abs(e["v"]) for e in events if e["v"] is not None), default=0.0)
+    n = len(events)
+    return {a.name: (big * big if a.fn in ("var", "std") else big) * n for a in aggs}
+
+
+# -- random data ------------------------------------------------------------------------
+
+moments = st.builds(
+    lambda h, nudge: BASE + h * HOUR + nudge * US,
+    st.integers(0, 24 * 70),
+    st.sampled_from([0, 0, 0, 1, -1]),
+)
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> dict[str, Any]:
+    keys = draw(st.sampled_from([["k"], ["k", "j"]]))
+    integer = draw(st.booleans())
+    created = draw(st.booleans())
+    value = (
+        st.one_of(st.none(), st.integers(-50, 50))
+        if integer
+        else st.one_of(st.none(), st.sampled_from([0.0, -0.0, 2.5]), st.floats(-1e4, 1e4))
+    )
+    times = draw(st.lists(moments, min_size=1, max_size=14))
+    events = []
+    for _ in range(draw(st.integers(0, 40))):
+        row: dict[str, Any] = {k: draw(st.integers(0, 2)) for k in keys}
+        row["ts"] = draw(st.sampled_from(times))  # few instants: ties are common
+        row["v"] = draw(value)
+        row["u"] = draw(st.integers(0, 3))
+        if created:
+            row["created"] = draw(
+                st.one_of(st.none(), st.builds(lambda d: row["ts"] + d * HOUR, st.integers(0, 48)))
+            )
+        events.append(row)
+    aggs = draw(
+        st.lists(
+            st.builds(
+                fs.Aggregation,
+                st.sampled_from(["v"]),
+                st.sampled_from(FNS),
+                st.sampled_from(WINDOWS),
+            ),
+            min_size=1,
+            max_size=6,
+            unique_by=lambda a: a.name,
+        )
+    )
+    entity = []
+    for _ in range(draw(st.integers(1, 12))):
+        row = {k: draw(st.one_of(st.integers(0, 3), st.none())) for k in keys}
+        # on an event, a window's length after one (the open edge), or anywhere
+        anchor = draw(st.sampled_from(times))
+        shift = draw(st.sampled_from([timedelta(0), US, -US, *WINDOWS, *(w + US for w in WINDOWS)]))
+        row["ts"] = draw(st.sampled_from([anchor + shift, draw(moments)]))
+        entity.append(row)
+    if draw(st.booleans()):
+        entity = entity + entity[:3]  # duplicate entity rows
+    splits = tuple(draw(st.lists(moments, max_size=2)))
+    return {
+        "keys": keys,
+        "dtype": pl.Int64() if integer else pl.Float64(),
+        "created": created,
+        "events": events,
+        "aggs": aggs,
+        "entity": entity,
+        "splits": splits,
+    }
+
+
+def check_case(case: dict[str, Any], root: Path) -> None:
+    store = make_store(
+        root,
+        case["events"],
+        case["keys"],
+        case["aggs"],
+        case["dtype"],
+        created=case["created"],
+        splits=case["splits"],
+    )
+    entity = entity_frame(case["entity"], case["keys"])
+    want = window_values(case["events"], case["entity"], case["keys"], case["aggs"])
+    assert_matches(fetch(store, entity, case["aggs"]), want, scales(case["events"], case["aggs"]))
+    if case["created"]:
+        want_bt = window_values(
+            case["events"], case["entity"], case["keys"], case["aggs"], bitemporal=True
+        )
+        got_bt = fetch(store, entity, case["aggs"], bitemporal=True)
+        assert_matches(got_bt, want_bt, scales(case["events"], case["aggs"]))
+    store.close()
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(cases())
+def test_windows_match_the_reference_on_random_data(case: dict[str, Any]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        check_case(case, Path(tmp))
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=int(os.environ.get("FEATSTORE_SLOW_WINDOW_EXAMPLES", "250")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(cases())
+def test_windows_match_the_reference_on_many_random_examples(case: dict[str, Any]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        check_case(case, Path(tmp))
+
+
+# -- named cases ------------------------------------------------------------------------
+
+T = datetime(2024, 3, 10, 6)
+SEVEN = [fs.Aggregation("v", fn, window=7 * DAY) for fn in FNS]
+
+
+def one_key_store(tmp_path: Path, rows: list[tuple[datetime, Any]], **kw: Any) -> fs.FeatureStore:
+    events = [{"k": 1, "ts": ts, "v": v, "u": 0} for ts, v in rows]
+    return make_store(tmp_path, events, ["k"], SEVEN, pl.Float64(), **kw)
+
+
+def values_at(store: fs.FeatureStore, *moments: datetime) -> list[dict[str, Any]]:
+    entity = entity_frame([{"k": 1, "ts": m} for m in moments], ["k"])
+    return fetch(store, entity, SEVEN)
+
+
+def test_a_row_exactly_one_window_before_is_outside(tmp_path: Path) -> None:
+    store = one_key_store(tmp_path, [(T - 7 * DAY, 100.0), (T - 7 * DAY + US, 1.0)])
+    (got,) = values_at(store, T)
+    assert got["v_sum_7d"] == 1.0 and got["v_count_7d"] == 1
+
+
+def test_a_row_at_the_entity_timestamp_is_inside(tmp_path: Path) -> None:
+    store = one_key_store(tmp_path, [(T, 5.0), (T + US, 100.0)])
+    (got,) = values_at(store, T)
+    assert got["v_sum_7d"] == 5.0 and got["v_last_7d"] == 5.0 and got["v_max_7d"] == 5.0
+
+
+def test_an_empty_window_is_null_and_its_count_zero(tmp_path: Path) -> None:
+    store = one_key_store(tmp_path, [(T - 30 * DAY, 5.0)])
+    (got,) = values_at(store, T)
+    assert got["v_count_7d"] == 0 and got["v_count_distinct_7d"] == 0
+    for fn in ("sum", "mean", "min", "max", "var", "std", "last"):
+        assert got[f"v_{fn}_7d"] is None, fn
+
+
+def test_ties_at_one_instant_all_count_and_last_takes_the_winner(tmp_path: Path) -> None:
+    store = one_key_store(tmp_path, [(T, 1.0), (T, 3.0), (T, 2.0)])
+    (got,) = values_at(store, T)
+    assert got["v_count_7d"] == 3 and got["v_sum_7d"] == 6.0
+    assert got["v_last_7d"] == 3.0  # the point-in-time winner: the largest value
+
+
+def test_last_takes_the_latest_created_among_ties(tmp_path: Path) -> None:
+    events = [
+        {"k": 1, "ts": T, "v": 9.0, "u": 0, "created": T - DAY},
+        {"k": 1, "ts": T, "v": 1.0, "u": 0, "created": T - HOUR},
+    ]
+    store = make_store(tmp_path, events, ["k"], SEVEN, pl.Float64(), created=True)
+    (got,) = fetch(store, entity_frame([{"k": 1, "ts": T}], ["k"]), SEVEN)
+    assert got["v_last_7d"] == 1.0
+
+
+def test_nulls_are_ignored_but_last_may_be_null(tmp_path: Path) -> None:
+    store = one_key_store(tmp_path, [(T - DAY, 4.0), (T - HOUR, None)])
+    (got,) = values_at(store, T)
+    assert got["v_count_7d"] == 1 and got["v_mean_7d"] == 4.0 and got["v_last_7d"] is None
+
+
+def test_a_window_across_month_boundaries(tmp_path: Path) -> None:
+    rows = [(datetime(2024, 2, 28, 23), 1.0), (datetime(2024, 2, 29, 12), 2.0)]
+    rows += [(datetime(2024, 3, 1), 4.0), (datetime(2024, 3, 2, 1), 8.0)]
+    store = one_key_store(tmp_path, rows)
+    (got,) = values_at(store, datetime(2024, 3, 2, 1))
+    assert got["v_sum_7d"] == 15.0 and got["v_min_7d"] == 1.0 and got["v_count_7d"] == 4
+
+
+def test_the_stale_window_of_event_time_rolling_is_not_what_is_served(tmp_path: Path) -> None:
+    # a 7-day sum at the last sale (03-08 22:12) is 32; at 03-10 06:00 it is 25
+    sales = [(datetime(2024, 3, 2, 9), 7.0), (datetime(2024, 3, 5), 12.0)]
+    sales += [(datetime(2024, 3, 8, 22, 12), 13.0)]
+    store = one_key_store(tmp_path, sales)
+    at_sale, later = values_at(store, datetime(2024, 3, 8, 22, 12), T)
+    assert at_sale["v_sum_7d"] == 32.0 and later["v_sum_7d"] == 25.0
+
+
+def test_bitemporal_reads_skip_rows_created_later(tmp_path: Path) -> None:
+    events = [
+        {"k": 1, "ts": T - DAY, "v": 1.0, "u": 0, "created": T - DAY},
+        {"k": 1, "ts": T - DAY, "v": 50.0, "u": 0, "created": T + DAY},  # a late correction
+        {"k": 1, "ts": T - HOUR, "v": 2.0, "u": 0, "created": None},  # never known
+    ]
+    store = make_store(tmp_path, events, ["k"], SEVEN, pl.Float64(), created=True)
+    entity = entity_frame([{"k": 1, "ts": T}], ["k"])
+    (plain,) = fetch(store, entity, SEVEN)
+    (known,) = fetch(store, entity, SEVEN, bitemporal=True)
+    assert plain["v_sum_7d"] == 53.0 and known["v_sum_7d"] == 1.0
+    assert known["v_last_7d"] == 1.0 and plain["v_last_7d"] == 2.0
+
+
+def test_composite_keys_and_null_keys(tmp_path: Path) -> None:
+    events = [{"k": 1, "j": j, "ts": T - HOUR, "v": float(j + 1), "u": 0} for j in (0, 1)]
+    store = make_store(tmp_path, events, ["k", "j"], SEVEN, pl.Float64())
+    entity = entity_frame(
+        [{"k": 1, "j": 1, "ts": T}, {"k": 1, "j": None, "ts": T}, {"k": 1, "j": 0, "ts": T}],
+        ["k", "j"],
+    )
+    got = fetch(store, entity, SEVEN)
+    assert [g["v_sum_7d"] for g in got] == [2.0, None, 1.0]
+    assert [g["v_count_7d"] for g in got] == [1, 0, 1]
+
+
+def test_a_result_does_not_depend_on_how_runs_split_the_range(tmp_path: Path) -> None:
+    rng = __import__("random").Random(7)
+    events = [
+        {
+            "k": rng.randint(0, 3),
+            "ts": BASE + rng.randint(0, 24 * 60) * HOUR,
+            "v": rng.uniform(-5, 5),
+            "u": 0,
+        }
+        for _ in range(400)
+    ]
+    aggs = [fs.Aggregation("v", fn, window=w) for fn in FNS for w in (DAY, 30 * DAY)]
+    whole = make_store(tmp_path / "a", events, ["k"], aggs, pl.Float64())
+    parts = make_store(
+        tmp_path / "b",
+        events,
+        ["k"],
+        aggs,
+        pl.Float64(),
+        splits=(datetime(2024, 2, 3, 7), datetime(2024, 2, 17), datetime(2024, 3, 1)),
+    )
+    entity = entity_frame(
+        [{"k": rng.randint(0, 3), "ts": BASE + rng.randint(0, 24 * 70) * HOUR} for _ in range(200)],
+        ["k"],
+    )
+    a = whole.get_historical_features(entity, [f"spend:{x.name}" for x in aggs]).to_polars()
+    b = parts.get_historical_features(entity, [f"spend:{x.name}" for x in aggs]).to_polars()
+    assert a.equals(b)  # value for value, float bits included
+    want = window_values(events, entity.drop("label").to_dicts(), ["k"], aggs)
+    assert_matches(a.select(x.name for x in aggs).to_dicts(), want, scales(events, aggs))
+
+
+def test_latest_values_are_the_windows_at_the_given_time(tmp_path: Path) -> None:
+    store = one_key_store(tmp_path, [(T - DAY, 4.0), (T - 8 * DAY, 100.0)])
+    got = store.get_latest_features(
+        pl.DataFrame({"k": [1, 2]}), [f"spend:{a.name}" for a in SEVEN], as_of=T
+    ).to_polars()
+    assert got["v_sum_7d"].to_list() == [4.0, None]
+    assert got["v_count_7d"].to_list() == [1, 0]
+
+
+def test_training_sets_with_windows_rebuild_byte_identical(tmp_path: Path) -> None:
+    store = one_key_store(tmp_path, [(T - DAY, 4.0), (T - 2 * DAY, 0.1), (T - 3 * DAY, 0.2)])
+    entity = entity_frame([{"k": 1, "ts": T}, {"k": 1, "ts": T - DAY}], ["k"])
+    result = store.get_historical_features(entity, [f"spend:{a.name}" for a in SEVEN])
+    saved = store.save_training_set(result, "windows")
+    rebuilt = store.rebuild_training_set(saved)
+    assert rebuilt.content_id == result.content_id
+    assert rebuilt.to_polars().equals(result.to_polars())
+    assert rebuilt.to_polars()["v_sum_7d"].to_list() == pytest.approx([4.3, 4.3])
+
+
+def test_the_aggregations_are_part_of_the_version() -> None:
+    entity = fs.Entity("customer", join_keys=["k"])
+    frame = pl.DataFrame({"k": [1], "ts": [T], "v": [1.0]})
+    source = fs.DataFrameSource("txns", data=frame, timestamp_column="ts")
+
+    def view(*aggs: fs.Aggregation) -> fs.FeatureView:
+        return fs.FeatureView("spend", entity=entity, source=source, aggregations=list(aggs))
+
+    a = view(fs.Aggregation("v", "sum", window=DAY))
+    assert a.version == view(fs.Aggregation("v", "sum", window=DAY)).version
+    assert a.version != view(fs.Aggregation("v", "sum", window=2 * DAY)).version
+    assert a.version != view(fs.Aggregation("v", "mean", window=DAY)).version
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"aggregations": []}, "non-empty list"),
+        ({"aggregations": [fs.Aggregation("v", "sum", window=DAY)] * 2}, "two aggregations"),
+        ({"aggregations": [fs.Aggregation("k", "sum", window=DAY)]}, "join key or timestamp"),
+        (
+            {"aggregations": [fs.Aggregation("v", "sum", window=DAY)], "ttl": DAY},
+            "ttl does not apply",
+        ),
+        (
+            {"aggregations": [fs.Aggregation("v", "sum", window=DAY)], "features": ["v"]},
+            "not both",
+        ),
+    ],
+)
+def test_bad_aggregation_views_are_refused(kwargs: dict[str, Any], message: str) -> None:
+    entity = fs.Entity("customer", join_keys=["k"])
+    frame = pl.DataFrame({"k": [1], "ts": [T], "v": [1.0]})
+    source = fs.DataFrameSource("txns", data=frame, timestamp_column="ts")
+    with pytest.raises(fs.DefinitionError, match=message):
+        fs.FeatureView("spend", entity=entity, source=source, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("v", "median", DAY), "unknown function"),
+        (("v", "sum", timedelta(0)), "positive"),
+        (("v", "sum", 800 * DAY), "at most"),
+        (("v", "sum", US / 2), "positive"),
+    ],
+)
+def test_bad_aggregations_are_refused(args: tuple[Any, ...], message: str) -> None:
+    with pytest.raises(fs.DefinitionError, match=message):
+        fs.Aggregation(*args)
+
+
+def test_a_sum_of_a_string_column_is_refused_at_apply(tmp_path: Path) -> None:
+    entity = fs.Entity("customer", join_keys=["k"])
+    frame = pl.DataFrame({"k": [1], "ts": [T], "v": ["a"]})
+    source = fs.DataFrameSource("txns", data=frame, timestamp_column="ts")
+    view = fs.FeatureView(
+        "spend", entity=entity, source=source, aggregations=[fs.Aggregation("v", "sum", window=DAY)]
+    )
+    store = fs.FeatureStore(tmp_path)
+    with pytest.raises(fs.SchemaError, match="needs a numeric column"):
+        store.apply([entity, source, view])
+    assert store.list_feature_views() == []  # nothing half-applied
+
+
+def test_a_pre_transformation_prepares_the_rows(tmp_path: Path) -> None:
+    entity = fs.Entity("customer", join_keys=["k"])
+    frame = pl.DataFrame(
+        {"k": [1, 1, 1], "ts": [T - HOUR, T - DAY, T - 2 * DAY], "v": [1.0, -5.0, 2.0]}
+    )
+    source = fs.DataFrameSource("txns", data=frame, timestamp_column="ts")
+    view = fs.FeatureView(
+        "spend",
+        entity=entity,
+        source=source,
+        transform=lambda lf: lf.filter(pl.col("v") > 0).with_columns(double=pl.col("v") * 2),
+        aggregations=[fs.Aggregation("double", "sum", window=7 * DAY)],
+    )
+    store = fs.FeatureStore(tmp_path)
+    store.apply([entity, source, view])
+    store.materialize(START, END)
+    got = store.get_historical_features(
+        pl.DataFrame({"k": [1], "ts": [T]}), ["spend:double_sum_7d"]
+    ).to_polars()
+    assert got["double_sum_7d"].to_list() == [6.0]
