@@ -11,8 +11,8 @@ come from point-in-time joins with no future data leaking in.
 from __future__ import annotations
 
 from featstore._version import __version__
-from featstore.coverage import ViewCoverage
 from featstore.aggregations import Aggregation
+from featstore.coverage import ViewCoverage
 from featstore.definitions import (
     CsvSource,
     DataFrameSource,

@@ -32,6 +32,7 @@ __all__ = [
     "Aggregation",
     "IndexColumn",
     "WindowQuery",
+    "column_kind",
     "index_columns",
     "window_label",
 ]
@@ -183,6 +184,16 @@ def join_window_parts(q: WindowQuery, parts: list[tuple[WindowQuery, pa.Table]])
     names = [ROW, *(out for _, out in q.aggregations), q.matched]
     arrays = [first.column(ROW), *(columns[out] for _, out in q.aggregations), matched]
     return pa.Table.from_arrays(arrays, names=names)
+
+
+def column_kind(dtype: pl.DataType) -> str:
+    """How the window SQL treats an aggregated column: ``int``, ``float``, ``bool`` or
+    ``other`` (strings, dates, times: min, max, last, counts)."""
+    if dtype == pl.Boolean:
+        return "bool"
+    if dtype.is_integer():
+        return "int"
+    return "float" if dtype.is_float() else "other"
 
 
 def output_dtype(fn: str, dtype: pl.DataType) -> pl.DataType:

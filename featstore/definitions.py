@@ -519,6 +519,8 @@ class FeatureView:
         """The features known without running the transformation, with their declared
         dtypes (None: not declared; the catalog knows them after ``apply``)."""
         declared = {k: str(v) for k, v in (self.schema or {}).items()}
+        if self.aggregations:
+            return [(a.name, None) for a in self.aggregations]
         names = list(self.features) if self.features is not None else list(declared)
         return [(n, declared.get(n)) for n in names]
 

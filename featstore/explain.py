@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from featstore.aggregations import Aggregation, WindowQuery, column_kind
 from featstore.columns import CREATED, FILE, ROW, TS
 from featstore.errors import LineageError
 from featstore.lineage_ids import NodeKind, node_id
@@ -22,7 +23,7 @@ from featstore.registry import (
     get_training_set,
     read_verified,
 )
-from featstore.retrieval import run_explain
+from featstore.retrieval import run_explain, stored_dtypes
 
 if TYPE_CHECKING:
     from featstore.store import FeatureStore
@@ -61,6 +62,61 @@ def _winner(
         return None
     ts, created, file = detail_columns(0)
     return {**{f: row[f] for f in features}, TS: row[ts], CREATED: row[created], FILE: row[file]}
+
+
+def _window_values(
+    store: FeatureStore,
+    view: dict[str, Any],
+    features: list[str],
+    files: list[str],
+    record: dict[str, Any],
+    as_of: datetime,
+    bitemporal: bool,
+) -> dict[str, Any] | None:
+    """An aggregation view's values for one entity row, by the same plan as retrieval,
+    and the file holding the window's latest rows (``FILE``; the window has no single
+    winning row, so no event or created time)."""
+    keys = list(view["join_keys"])
+    entity = pl.DataFrame(
+        {ROW: [0], **{k: [record[k]] for k in keys}, TS: [as_of]},
+        schema_overrides={TS: pl.Datetime("us")},
+    ).to_arrow()
+    specs = {a["name"]: a for a in view["aggregations"]}
+    pairs = tuple(
+        (
+            Aggregation(
+                specs[f]["column"],
+                specs[f]["fn"],
+                timedelta(microseconds=specs[f]["window_us"]),
+                name=f,
+            ),
+            f,
+        )
+        for f in features
+    )
+    query = WindowQuery(
+        files=tuple(str(store.offline.absolute(p)) for p in files),
+        keys=tuple(keys),
+        aggregations=pairs,
+        kinds=tuple((c, column_kind(d)) for c, d in stored_dtypes(view).items()),
+        matched=matched_column(0),
+        bitemporal=bitemporal,
+        max_entity_ts=as_of,
+    )
+    out = pl.from_arrow(store.engine.windows(query, entity))
+    assert isinstance(out, pl.DataFrame)
+    row = out.row(0, named=True)
+    if not row[matched_column(0)]:
+        return None
+    rows = store.catalog.files(files)
+    held = [p for p in files if p in rows and str(rows[p]["min_ts"]) <= as_of.isoformat()]
+    latest = max(held, key=lambda p: str(rows[p]["max_ts"]), default=None)
+    return {
+        **{f: row[f] for f in features},
+        TS: None,
+        CREATED: None,
+        FILE: str(store.offline.absolute(latest)) if latest else None,
+    }
 
 
 def explain_prediction(store: FeatureStore, batch_ref: str, row: int) -> Explanation:
@@ -112,10 +168,11 @@ def explain_prediction(store: FeatureStore, batch_ref: str, row: int) -> Explana
         existing = [p for p in pinned if store.offline.absolute(p).exists()]
         found = None
         if existing and all(record[k] is not None for k in keys):
-            found = _winner(store, view, item["features"], existing, record, as_of, bitemporal)
+            lookup = _window_values if view.get("aggregations") else _winner
+            found = lookup(store, view, item["features"], existing, record, as_of, bitemporal)
         run_id = None
         file_rel = None
-        if found is not None:
+        if found is not None and found[FILE] is not None:
             file_rel = store.offline.relative(Path(found[FILE]))
             file_row = store.catalog.files([file_rel]).get(file_rel)
             run_id = file_row["run_id"] if file_row else None

@@ -33,7 +33,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from featstore.aggregations import index_columns
+from featstore.aggregations import column_kind, index_columns
 from featstore.catalog import Catalog, WriteOps
 from featstore.columns import CREATED, RANK, TS
 from featstore.compute import (
@@ -139,18 +139,10 @@ def _write_bucket(
         utc_columns=tuple(utc),
         metadata=tuple(sorted(metadata.items())),
         index=index_columns(tuple(view.aggregations)) if view.aggregations else (),
-        index_kinds=tuple((c, _kind(rows.schema[c])) for c in view.aggregated_columns),
+        index_kinds=tuple((c, column_kind(rows.schema[c])) for c in view.aggregated_columns),
     )
     stats = engine.write_bucket(rows, bucket)
     return stats.rows, stats.min_ts, stats.max_ts
-
-
-def _kind(dtype: pl.DataType) -> str:
-    if dtype == pl.Boolean:
-        return "bool"
-    if dtype.is_integer():
-        return "int"
-    return "float" if dtype.is_float() else "other"
 
 
 @dataclass(frozen=True, slots=True)

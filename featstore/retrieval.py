@@ -16,7 +16,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.dataset as pa_dataset
 
-from featstore.aggregations import Aggregation, WindowQuery
+from featstore.aggregations import Aggregation, WindowQuery, column_kind
 from featstore.columns import INTERNAL, ROW, TS
 from featstore.coverage import ViewCoverage, report
 from featstore.definitions import FeatureService
@@ -704,7 +704,7 @@ def _window_query(
             spec["column"], spec["fn"], timedelta(microseconds=spec["window_us"]), name=feature
         )
         pairs.append((agg, alias))
-    kinds = tuple((c, _kind(d)) for c, d in stored.items())
+    kinds = tuple((c, column_kind(d)) for c, d in stored.items())
     return WindowQuery(
         files=paths,
         keys=tuple(req.record["join_keys"]),
@@ -714,14 +714,6 @@ def _window_query(
         bitemporal=bitemporal,
         max_entity_ts=hi,
     )
-
-
-def _kind(dtype: pl.DataType) -> str:
-    if dtype == pl.Boolean:
-        return "bool"
-    if dtype.is_integer():
-        return "int"
-    return "float" if dtype.is_float() else "other"
 
 
 def _run_joins(

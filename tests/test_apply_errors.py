@@ -314,7 +314,7 @@ CASES: dict[str, tuple[Action, type[Exception], str]] = {
     "neither-features-nor-transform": (
         lambda c: fs.FeatureView("v", entity=c.customer, source=c.tx),
         fs.DefinitionError,
-        r"give features=\[...\] \(a column selection\) or a transform function",
+        r"give features=\[...\] \(a column selection\), aggregations=\[...\] or a transform",
     ),
     # time
     "ttl-zero": (

@@ -6,6 +6,7 @@ materialization split into runs."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import tempfile
 from datetime import datetime, timedelta
@@ -58,7 +59,7 @@ def make_store(
     view = fs.FeatureView("spend", entity=entity, source=source, aggregations=aggs)
     store.apply([entity, source, view])
     bounds = [START, *sorted(splits), END]
-    for lo, hi in zip(bounds, bounds[1:], strict=False):
+    for lo, hi in itertools.pairwise(bounds):
         store.materialize(lo, hi, views=["spend"])
     return store
 
@@ -112,9 +113,8 @@ def cases(draw: st.DrawFn) -> dict[str, Any]:
         row["v"] = draw(value)
         row["u"] = draw(st.integers(0, 3))
         if created:
-            row["created"] = draw(
-                st.one_of(st.none(), st.builds(lambda d: row["ts"] + d * HOUR, st.integers(0, 48)))
-            )
+            late = draw(st.one_of(st.none(), st.integers(0, 48)))
+            row["created"] = None if late is None else row["ts"] + late * HOUR
         events.append(row)
     aggs = draw(
         st.lists(
@@ -215,19 +215,23 @@ def values_at(store: fs.FeatureStore, *moments: datetime) -> list[dict[str, Any]
 def test_a_row_exactly_one_window_before_is_outside(tmp_path: Path) -> None:
     store = one_key_store(tmp_path, [(T - 7 * DAY, 100.0), (T - 7 * DAY + US, 1.0)])
     (got,) = values_at(store, T)
-    assert got["v_sum_7d"] == 1.0 and got["v_count_7d"] == 1
+    assert got["v_sum_7d"] == 1.0
+    assert got["v_count_7d"] == 1
 
 
 def test_a_row_at_the_entity_timestamp_is_inside(tmp_path: Path) -> None:
     store = one_key_store(tmp_path, [(T, 5.0), (T + US, 100.0)])
     (got,) = values_at(store, T)
-    assert got["v_sum_7d"] == 5.0 and got["v_last_7d"] == 5.0 and got["v_max_7d"] == 5.0
+    assert got["v_sum_7d"] == 5.0
+    assert got["v_last_7d"] == 5.0
+    assert got["v_max_7d"] == 5.0
 
 
 def test_an_empty_window_is_null_and_its_count_zero(tmp_path: Path) -> None:
     store = one_key_store(tmp_path, [(T - 30 * DAY, 5.0)])
     (got,) = values_at(store, T)
-    assert got["v_count_7d"] == 0 and got["v_count_distinct_7d"] == 0
+    assert got["v_count_7d"] == 0
+    assert got["v_count_distinct_7d"] == 0
     for fn in ("sum", "mean", "min", "max", "var", "std", "last"):
         assert got[f"v_{fn}_7d"] is None, fn
 
@@ -235,7 +239,8 @@ def test_an_empty_window_is_null_and_its_count_zero(tmp_path: Path) -> None:
 def test_ties_at_one_instant_all_count_and_last_takes_the_winner(tmp_path: Path) -> None:
     store = one_key_store(tmp_path, [(T, 1.0), (T, 3.0), (T, 2.0)])
     (got,) = values_at(store, T)
-    assert got["v_count_7d"] == 3 and got["v_sum_7d"] == 6.0
+    assert got["v_count_7d"] == 3
+    assert got["v_sum_7d"] == 6.0
     assert got["v_last_7d"] == 3.0  # the point-in-time winner: the largest value
 
 
@@ -252,7 +257,9 @@ def test_last_takes_the_latest_created_among_ties(tmp_path: Path) -> None:
 def test_nulls_are_ignored_but_last_may_be_null(tmp_path: Path) -> None:
     store = one_key_store(tmp_path, [(T - DAY, 4.0), (T - HOUR, None)])
     (got,) = values_at(store, T)
-    assert got["v_count_7d"] == 1 and got["v_mean_7d"] == 4.0 and got["v_last_7d"] is None
+    assert got["v_count_7d"] == 1
+    assert got["v_mean_7d"] == 4.0
+    assert got["v_last_7d"] is None
 
 
 def test_a_window_across_month_boundaries(tmp_path: Path) -> None:
@@ -260,7 +267,9 @@ def test_a_window_across_month_boundaries(tmp_path: Path) -> None:
     rows += [(datetime(2024, 3, 1), 4.0), (datetime(2024, 3, 2, 1), 8.0)]
     store = one_key_store(tmp_path, rows)
     (got,) = values_at(store, datetime(2024, 3, 2, 1))
-    assert got["v_sum_7d"] == 15.0 and got["v_min_7d"] == 1.0 and got["v_count_7d"] == 4
+    assert got["v_sum_7d"] == 15.0
+    assert got["v_min_7d"] == 1.0
+    assert got["v_count_7d"] == 4
 
 
 def test_the_stale_window_of_event_time_rolling_is_not_what_is_served(tmp_path: Path) -> None:
@@ -269,7 +278,8 @@ def test_the_stale_window_of_event_time_rolling_is_not_what_is_served(tmp_path: 
     sales += [(datetime(2024, 3, 8, 22, 12), 13.0)]
     store = one_key_store(tmp_path, sales)
     at_sale, later = values_at(store, datetime(2024, 3, 8, 22, 12), T)
-    assert at_sale["v_sum_7d"] == 32.0 and later["v_sum_7d"] == 25.0
+    assert at_sale["v_sum_7d"] == 32.0
+    assert later["v_sum_7d"] == 25.0
 
 
 def test_bitemporal_reads_skip_rows_created_later(tmp_path: Path) -> None:
@@ -282,8 +292,10 @@ def test_bitemporal_reads_skip_rows_created_later(tmp_path: Path) -> None:
     entity = entity_frame([{"k": 1, "ts": T}], ["k"])
     (plain,) = fetch(store, entity, SEVEN)
     (known,) = fetch(store, entity, SEVEN, bitemporal=True)
-    assert plain["v_sum_7d"] == 53.0 and known["v_sum_7d"] == 1.0
-    assert known["v_last_7d"] == 1.0 and plain["v_last_7d"] == 2.0
+    assert plain["v_sum_7d"] == 53.0
+    assert known["v_sum_7d"] == 1.0
+    assert known["v_last_7d"] == 1.0
+    assert plain["v_last_7d"] == 2.0
 
 
 def test_composite_keys_and_null_keys(tmp_path: Path) -> None:
@@ -435,3 +447,21 @@ def test_a_pre_transformation_prepares_the_rows(tmp_path: Path) -> None:
         pl.DataFrame({"k": [1], "ts": [T]}), ["spend:double_sum_7d"]
     ).to_polars()
     assert got["double_sum_7d"].to_list() == [6.0]
+
+
+def test_explain_shows_a_predictions_window_values_and_their_run(tmp_path: Path) -> None:
+    store = one_key_store(tmp_path, [(T - DAY, 4.0), (T - 2 * DAY, 1.0)])
+    entity = entity_frame([{"k": 1, "ts": T}], ["k"])
+    result = store.get_historical_features(entity, ["spend:v_sum_7d", "spend:v_count_7d"])
+    saved = store.save_training_set(result, "windows")
+    model = store.register_model("m", saved)
+    batch = store.log_predictions(
+        model, pl.DataFrame({"k": [1], "score": [0.5]}), features=result, as_of=T
+    )
+    explained = store.lineage.explain(batch, 0)
+    values = {f["feature"]: f for f in explained["features"]}
+    assert values["v_sum_7d"]["value"] == 5.0
+    assert values["v_count_7d"]["value"] == 2
+    run = values["v_sum_7d"]["run"]
+    assert run is not None
+    assert run in explained["runs"]
