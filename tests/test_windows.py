@@ -465,3 +465,46 @@ def test_explain_shows_a_predictions_window_values_and_their_run(tmp_path: Path)
     run = values["v_sum_7d"]["run"]
     assert run is not None
     assert run in explained["runs"]
+
+
+def test_incremental_runs_extend_the_index_without_rewriting_history(tmp_path: Path) -> None:
+    data = tmp_path / "txns"
+    data.mkdir()
+    rng = __import__("random").Random(3)
+
+    def batch(lo: datetime, days: int) -> list[dict[str, Any]]:
+        return [
+            {
+                "k": rng.randint(0, 2),
+                "ts": lo + rng.randint(0, 24 * days - 1) * HOUR,
+                "v": rng.uniform(0, 9),
+            }
+            for _ in range(120)
+        ]
+
+    early = batch(datetime(2024, 1, 1), 59)  # January and February
+    pl.DataFrame(early).write_parquet(data / "a.parquet")
+    entity = fs.Entity("customer", join_keys=["k"])
+    source = fs.ParquetSource("txns", path=data, timestamp_column="ts")
+    aggs = [
+        fs.Aggregation("v", fn, window=w) for fn in ("sum", "max", "count") for w in (DAY, 30 * DAY)
+    ]
+    view = fs.FeatureView("spend", entity=entity, source=source, aggregations=aggs)
+    store = fs.FeatureStore(tmp_path / "store")
+    store.apply([entity, source, view])
+    store.materialize_incremental(datetime(2024, 3, 1))
+    before = {f["path"] for f in store.catalog.active_files("spend", view.version)}
+    late = batch(datetime(2024, 3, 1), 30)  # March
+    pl.DataFrame(late).write_parquet(data / "b.parquet")
+    (run,) = store.materialize_incremental(datetime(2024, 4, 1))
+    after = {f["path"] for f in store.catalog.active_files("spend", view.version)}
+    assert before <= after  # January's and February's files are kept as they were
+    assert all("2024-03" in p for p in after - before)
+    assert run.start == datetime(2024, 3, 1)
+    moments = [
+        {"k": rng.randint(0, 2), "ts": datetime(2024, 3, 1) + rng.randint(-72, 700) * HOUR}
+        for _ in range(60)
+    ]
+    got = fetch(store, entity_frame(moments, ["k"]), aggs)
+    events = [{**e, "u": 0} for e in early + late]
+    assert_matches(got, window_values(events, moments, ["k"], aggs), scales(events, aggs))
