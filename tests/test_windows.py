@@ -508,3 +508,36 @@ def test_incremental_runs_extend_the_index_without_rewriting_history(tmp_path: P
     got = fetch(store, entity_frame(moments, ["k"]), aggs)
     events = [{**e, "u": 0} for e in early + late]
     assert_matches(got, window_values(events, moments, ["k"], aggs), scales(events, aggs))
+
+
+def test_the_cli_applies_materializes_and_retrieves_windows(tmp_path: Path) -> None:
+    from cli_project import run_cli, run_cli_json
+
+    (tmp_path / "defs.py").write_text(
+        "from datetime import datetime, timedelta\n"
+        "import polars as pl\n"
+        "import featstore as fs\n"
+        "customer = fs.Entity('customer', join_keys=['cid'])\n"
+        "rows = pl.DataFrame({'cid': [1, 1, 2], 'amount': [7.0, 13.0, 2.0], 'ts': [\n"
+        "    datetime(2024, 3, 2, 9), datetime(2024, 3, 8, 22, 12), datetime(2024, 3, 9)]})\n"
+        "txns = fs.DataFrameSource('txns', data=rows, timestamp_column='ts')\n"
+        "spending = fs.FeatureView('spending', entity=customer, source=txns, aggregations=[\n"
+        "    fs.Aggregation('amount', 'sum', window=timedelta(days=7)),\n"
+        "    fs.Aggregation('amount', 'count', window=timedelta(days=1))])\n"
+    )
+    pl.DataFrame(
+        {"cid": [1, 2], "ts": [datetime(2024, 3, 10, 6), datetime(2024, 3, 9, 12)]}
+    ).write_parquet(tmp_path / "entity.parquet")
+    store = ["--store", "store"]
+    run_cli([*store, "init", "--store-only"], cwd=tmp_path)
+    run_cli([*store, "apply", "defs.py"], cwd=tmp_path)
+    run_cli([*store, "materialize", "--defs", "defs.py", "2024-03-01", "2024-04-01"], cwd=tmp_path)
+    run_cli(
+        [*store, "historical", "entity.parquet", "-f", "spending:*", "--out", "out.parquet"],
+        cwd=tmp_path,
+    )
+    out = pl.read_parquet(tmp_path / "out.parquet")
+    assert out["amount_sum_7d"].to_list() == [13.0, 2.0]
+    assert out["amount_count_1d"].to_list() == [0, 1]
+    shown = run_cli_json([*store, "show", "view", "spending"], cwd=tmp_path)
+    assert [a["fn"] for a in shown["aggregations"]] == ["sum", "count"]

@@ -613,6 +613,15 @@ def show_view(ctx: click.Context, name: str, as_json: bool) -> None:
         ],
     )
     _table("features", ["feature", "dtype"], list(info["features"].items()))
+    if info.get("aggregations"):
+        _table(
+            "aggregations (exact at each entity timestamp: docs/windows.md)",
+            ["feature", "function", "column", "window"],
+            [
+                [a["name"], a["fn"], a["column"], _duration(a["window_us"])]
+                for a in info["aggregations"]
+            ],
+        )
     _table(
         "versions",
         ["version", "registered", "current", "features"],
