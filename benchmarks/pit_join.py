@@ -310,7 +310,9 @@ def featstore_definitions(data: Dataset) -> list[Any]:
 def featstore_setup(data: Dataset) -> Any:
     import featstore as fs
 
-    store = fs.FeatureStore(str(data.store_dir))
+    # FEATSTORE_BENCH_MEMORY_LIMIT (e.g. 6GB): the store's DuckDB memory_limit
+    limit = os.environ.get("FEATSTORE_BENCH_MEMORY_LIMIT")
+    store = fs.FeatureStore(str(data.store_dir), **({"memory_limit": limit} if limit else {}))
     store.apply(featstore_definitions(data))
     return store
 

@@ -105,7 +105,7 @@ MAX_QUERY_COLUMNS = 100
 
 
 def split_query(
-    q: PitQuery, max_columns: int | None = None
+    q: PitQuery, max_columns: int | None = None, *, per_view: bool = False
 ) -> list[tuple[PitQuery, tuple[int, ...]]]:
     """``q`` as queries of at most ``max_columns`` feature columns each (default
     :data:`MAX_QUERY_COLUMNS`), in order: each query's views are slices of consecutive
@@ -116,17 +116,20 @@ def split_query(
     ASOF match does not depend on which columns come along. So the queries' results,
     side by side, are ``q``'s result; a view's matched (and detail) columns are the same
     in every query that has a slice of it. A query of ``max_columns`` or fewer feature
-    columns is returned as it is.
+    columns is returned as it is. With ``per_view``, every view also starts a new query:
+    each query then holds one view's rows at a time.
     """
     limit = MAX_QUERY_COLUMNS if max_columns is None else max_columns
     if limit < 1:
         raise ValueError(f"max_columns must be at least 1, not {max_columns!r}")
-    if sum(len(v.features) for v in q.views) <= limit:
+    if sum(len(v.features) for v in q.views) <= limit and (not per_view or len(q.views) < 2):
         return [(q, tuple(range(len(q.views))))]
     parts: list[tuple[list[ViewJoin], list[int]]] = [([], [])]
     room = limit
     for n, v in enumerate(q.views):
         rest = v.features
+        if per_view and n:
+            room = 0
         while True:
             if room == 0:
                 parts.append(([], []))

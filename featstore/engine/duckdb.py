@@ -224,14 +224,16 @@ class DuckDBEngine:
         return join_window_parts(query, parts)
 
     def _run_pit(self, query: PitQuery, entity: pa.Table) -> pa.Table:
-        """Rendered and run as one query, or as :func:`~featstore.pit.split_query` parts
-        side by side when it is wide (DuckDB's ASOF join costs more per column the wider
-        its rows)."""
+        """Rendered and run as :func:`~featstore.pit.split_query` parts side by side: one
+        query per view, so DuckDB holds one view's candidate rows at a time (at 1M entity
+        rows x 3 views x 10M rows, the peak RSS halves and the time drops a little:
+        benchmarks/README.md), and several per view when it is wide (DuckDB's ASOF join
+        costs more per column the wider its rows)."""
         con = self.connection
         with _translated():
             con.register(ENTITY, entity)
             try:
-                parts = split_query(query)
+                parts = split_query(query, per_view=True)
                 if len(parts) == 1:
                     return con.sql(build_sql(query)).to_arrow_table()
                 results = [(p, n, con.sql(build_sql(p)).to_arrow_table()) for p, n in parts]
