@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
+import pyarrow as pa
 
 from featstore.aggregations import Aggregation, WindowQuery, column_kind
 from featstore.columns import CREATED, FILE, ROW, TS
@@ -31,6 +32,14 @@ if TYPE_CHECKING:
 __all__ = ["explain_prediction"]
 
 
+def _one_row(keys: list[str], record: dict[str, Any], as_of: datetime) -> pa.Table:
+    """The entity relation of one prediction row: its keys at ``as_of``."""
+    return pl.DataFrame(
+        {ROW: [0], **{k: [record[k]] for k in keys}, TS: [as_of]},
+        schema_overrides={TS: pl.Datetime("us")},
+    ).to_arrow()
+
+
 def _winner(
     store: FeatureStore,
     view: dict[str, Any],
@@ -44,10 +53,7 @@ def _winner(
     contract as get_historical_features (:func:`featstore.pit.winner_query`), with the
     winner's timestamps and file."""
     keys = list(view["join_keys"])
-    entity = pl.DataFrame(
-        {ROW: [0], **{k: [record[k]] for k in keys}, TS: [as_of]},
-        schema_overrides={TS: pl.Datetime("us")},
-    ).to_arrow()
+    entity = _one_row(keys, record, as_of)
     join = ViewJoin(
         files=tuple(str(store.offline.absolute(p)) for p in files),
         keys=tuple(keys),
@@ -77,10 +83,7 @@ def _window_values(
     and the file holding the window's latest rows (``FILE``; the window has no single
     winning row, so no event or created time)."""
     keys = list(view["join_keys"])
-    entity = pl.DataFrame(
-        {ROW: [0], **{k: [record[k]] for k in keys}, TS: [as_of]},
-        schema_overrides={TS: pl.Datetime("us")},
-    ).to_arrow()
+    entity = _one_row(keys, record, as_of)
     specs = {a["name"]: a for a in view["aggregations"]}
     pairs = tuple(
         (

@@ -186,7 +186,7 @@ def test_windows_match_the_reference_on_random_data(case: dict[str, Any]) -> Non
 
 @pytest.mark.slow
 @settings(
-    max_examples=int(os.environ.get("FEATSTORE_SLOW_WINDOW_EXAMPLES", "250")),
+    max_examples=int(os.environ.get("FEATSTORE_SLOW_WINDOW_EXAMPLES", "200")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
