@@ -6,10 +6,13 @@ Source paths are relative (``data/...``) and read from the current directory, wh
 content versions the same wherever the repository is checked out: a source's version
 includes its path.
 
-Windowed views (``spending``, ``support``) are computed *as of each event*: the row at a
-purchase holds the 30 days up to that purchase. A point-in-time lookup returns the latest
-such row before the label's timestamp, so the TTL says how stale a window value may be
-before it means "no recent activity" (null) rather than an old total.
+``spending`` declares window aggregations: its values are exact at each label row's own
+timestamp (the 30 days up to the snapshot). ``support`` is a rolling Polars
+transformation computed *as of each event*: the row at a ticket holds the 90 days up to
+that ticket, a point-in-time lookup returns the latest such row before the label's
+timestamp, and the TTL says how stale a window may be before it means "no recent
+activity" (null) rather than an old total. :func:`spending_as_of_each_purchase` is the
+old, event-time way of computing ``spending``; ``run.py`` shows once what it would give.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import polars as pl
 import featstore as fs
 
 __all__ = [
+    "SPENDING_WINDOW",
     "churn_v1",
     "customer",
     "customers",
@@ -28,6 +32,7 @@ __all__ = [
     "last_purchase",
     "profile",
     "spending",
+    "spending_as_of_each_purchase",
     "support",
     "tickets",
     "transactions",
@@ -73,38 +78,49 @@ def _latest_version_of_each_txn(tx: pl.LazyFrame) -> pl.LazyFrame:
 # -- feature views --------------------------------------------------------------------------
 
 
-@fs.feature_view(
+SPENDING_WINDOW = timedelta(days=30)
+
+spending = fs.FeatureView(
+    "spending",
     entity=customer,
     source=transactions,
-    lookback=timedelta(days=30),
-    ttl=timedelta(days=30),
+    # a correction repeats its purchase's ts, so the rows it replaces are in the same run
+    transform=_latest_version_of_each_txn,
+    lookback=timedelta(0),
+    aggregations=[
+        fs.Aggregation("amount", "sum", window=SPENDING_WINDOW, name="spend_30d"),
+        fs.Aggregation("amount", "count", window=SPENDING_WINDOW, name="txn_count_30d"),
+        fs.Aggregation("amount", "mean", window=SPENDING_WINDOW, name="avg_basket_30d"),
+    ],
+    description="Spend, purchase count and mean basket in the 30 days up to each entity "
+    "row's timestamp (corrected amounts). An empty window gives a null spend and basket "
+    "and a count of 0.",
 )
-def spending(tx: pl.LazyFrame) -> pl.LazyFrame:
-    """Trailing 30-day spend, purchase count and mean basket per customer, as of each
-    purchase (corrected amounts). Null when the last purchase is over 30 days old."""
+
+
+def spending_as_of_each_purchase(tx: pl.LazyFrame) -> pl.LazyFrame:
+    """The event-time way to compute ``spending``, as this example once did: a rolling
+    30-day window materialized at each purchase. Read point-in-time, a label row gets the
+    window that ended at the customer's last purchase before it, not at its own timestamp
+    (``run.py`` compares the two once)."""
     return (
         _latest_version_of_each_txn(tx)
         .sort("customer_id", "ts")
-        .rolling("ts", period="30d", group_by="customer_id")
-        .agg(
-            pl.col("amount").sum().round(2).alias("spend_30d"),
-            pl.len().cast(pl.Int32).alias("txn_count_30d"),
-            pl.col("amount").mean().round(2).alias("avg_basket_30d"),
-            # a window's value is known once its latest (possibly corrected) row is
-            pl.col("created").max(),
-        )
+        .rolling("ts", period=SPENDING_WINDOW, group_by="customer_id")
+        .agg(pl.col("amount").sum().alias("spend_30d"))
     )
 
 
 @fs.feature_view(entity=customer, source=transactions, ttl=timedelta(days=30))
 def last_purchase(tx: pl.LazyFrame) -> pl.LazyFrame:
-    """The customer's most recent purchase: amount, item count and category. A late
+    """The customer's most recent purchase: when, amount, item count and category. A late
     correction wins over the original row (same ts, later created). Null after 30 days
     without a purchase."""
     return tx.select(
         "customer_id",
         "ts",
         "created",
+        pl.col("ts").alias("last_purchase_at"),
         pl.col("amount").alias("last_amount"),
         pl.col("n_items").alias("last_n_items"),
         pl.col("category").alias("last_category"),
@@ -135,23 +151,32 @@ def support(t: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
+def _signup_as_feature(c: pl.LazyFrame) -> pl.LazyFrame:
+    """The signup date (the source's event time) as a feature too: tenure is computed
+    from it at each entity row."""
+    return c.with_columns(pl.col("signup_date").alias("signed_up_at"))
+
+
 profile = fs.FeatureView(
     "profile",
     entity=customer,
     source=customers,
-    features=["plan", "region"],
-    description="The customer's plan and region, as given at signup.",
+    transform=_signup_as_feature,
+    features=["plan", "region", "signed_up_at"],
+    description="The customer's plan and region, as given at signup, and the signup date.",
 )
 
 # -- what the model consumes ----------------------------------------------------------------
+# The times the model's inputs need (days since the last purchase, tenure) are features:
+# a view of window aggregations has no single event timestamp to retrieve beside them.
 
 churn_v1 = fs.FeatureService(
     "churn_v1",
     features=[
         spending,
-        last_purchase[["last_amount", "last_n_items"]],
+        last_purchase[["last_purchase_at", "last_amount", "last_n_items"]],
         support,
-        profile[["plan"]],
+        profile[["plan", "signed_up_at"]],
     ],
     description="Inputs of the churn model, version 1.",
 )

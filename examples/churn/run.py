@@ -7,14 +7,15 @@
 Steps: generate the raw data (if missing) -> register the definitions -> materialize
 (a backfill to mid-2024, then an incremental run to the year end) -> build a
 point-in-time training set from monthly churn labels -> show what a naive join would
-leak -> train on earlier snapshots, test on later ones -> register the model, save its
-test rows as a training set, evaluate it there and point its ``production`` alias at it
-through a promotion gate -> score every customer as of the year end and list the
-riskiest -> log the predictions with their feature values and trace one back to its raw
-files, show what a source change would impact, and write lineage pictures (Mermaid and
-DOT) to ``out/`` -> check the scored batch for drift from the training set (an HTML
-report in ``out/``) and for training/serving skew -> log the outcomes of the scored
-customers a month later and show the model's performance on them.
+leak, and what the old event-time rolling window gave one row -> train on earlier
+snapshots, test on later ones -> register the model, save its test rows as a training
+set, evaluate it there and point its ``production`` alias at it through a promotion gate
+-> score every customer as of the year end and list the riskiest -> log the predictions
+with their feature values and trace one back to its raw files, show what a source
+change would impact, and write lineage pictures (Mermaid and DOT) to ``out/`` -> check
+the scored batch for drift from the training set (an HTML report in ``out/``) and for
+training/serving skew -> log the outcomes of the scored customers a month later and
+show the model's performance on them.
 
 Each step is a function called from :func:`main` that returns what later steps need.
 """
@@ -240,6 +241,9 @@ def open_store(path: Path, *, fresh: bool) -> fs.FeatureStore:
                     for label, value in (("lookback", d.lookback), ("ttl", d.ttl))
                     if value
                 ]
+                if d.aggregations:
+                    days = sorted({a.window.days for a in d.aggregations})
+                    windows.append(f"windows {', '.join(f'{n}d' for n in days)} (exact)")
                 rows.append(["view", d.name, d.version, ", ".join([state, *windows])])
             elif isinstance(d, fs.FeatureService):
                 rec = store.get_feature_service(d.name)
@@ -280,11 +284,9 @@ def materialize(store: fs.FeatureStore) -> list[fs.MaterializationRun]:
 
 
 def training_set(store: fs.FeatureStore, labels: pl.DataFrame) -> fs.RetrievalResult:
-    """The point-in-time training set of the labels, with each view's event timestamp."""
+    """The point-in-time training set of the labels."""
     with step("4. training set (point-in-time join)") as say:
-        result = store.get_historical_features(
-            labels, features=features.churn_v1, include_event_timestamps=True
-        )
+        result = store.get_historical_features(labels, features=features.churn_v1)
         frame, manifest = result.frame, result.manifest
         service = manifest["feature_service"]
         say(
@@ -351,15 +353,16 @@ def point_in_time_check(
 ) -> None:
     """Why point-in-time matters: count the future values a naive join would use."""
     with step("5. why point-in-time") as say:
-        ts_cols = [c for c in training.frame.columns if c.endswith("__event_timestamp")]
-        ahead = pl.max_horizontal([pl.col(c) - pl.col("event_timestamp") for c in ts_cols])
+        # the features that are times: the last purchase and the signup
+        ahead = pl.max_horizontal(
+            [pl.col(c) - pl.col("event_timestamp") for c in ("last_purchase_at", "signed_up_at")]
+        )
 
         # the naive way: each customer's latest values, joined to every label row
         latest = store.get_latest_features(
             labels.select("customer_id").unique(maintain_order=True),
             features=features.churn_v1,
             as_of=YEAR_END,
-            include_event_timestamps=True,
         )
         naive = labels.join(latest.frame, on="customer_id", how="left", maintain_order="left")
         naive_ahead = naive.select(ahead.alias("ahead")).filter(pl.col("ahead") > pl.duration())
@@ -387,14 +390,89 @@ def point_in_time_check(
             f"after"
         )
         say("                    the snapshot stay hidden, as they were at the time")
+        for line in _stale_windows(training.frame):
+            say(line)
+
+
+def _stale_windows(frame: pl.DataFrame) -> list[str]:
+    """What ``spending`` declared with aggregations changes: the exact 30-day spend of
+    each training row against what the event-time rolling view it replaced
+    (``features.spending_as_of_each_purchase``, read point-in-time with its 30-day TTL)
+    would give. One row is shown, and both of its values are checked against a sum of
+    the raw rows."""
+    window = features.SPENDING_WINDOW
+    tx_files = sorted((data.DATA_DIR / "transactions").glob("*.parquet"))
+    rolled = (
+        features.spending_as_of_each_purchase(pl.scan_parquet(tx_files))
+        .unique(["customer_id", "ts"])  # the rows of one instant share their window
+        .rename({"ts": "window_end", "spend_30d": "stale"})
+        .collect()
+    )
+    # the old view, read point-in-time: the latest window ending at or before the row,
+    # null once it ended more than the TTL (30 days) before
+    rows = (
+        frame.select("customer_id", "event_timestamp", "spend_30d")
+        .with_row_index()
+        .sort("event_timestamp")
+        .join_asof(
+            rolled.sort("window_end"),
+            left_on="event_timestamp",
+            right_on="window_end",
+            by="customer_id",
+            strategy="backward",
+            tolerance=window,
+            check_sortedness=False,  # sorted by time overall, so within each customer too
+        )
+        .sort("index")
+    )
+    # amounts are cents: equal sums round to the same cents whatever their float rounding
+    differ = rows.filter(~pl.col("stale").round(2).eq_missing(pl.col("spend_30d").round(2)))
+    if differ.is_empty():
+        return []
+    cid, at, exact, stale, end = differ.select(
+        "customer_id", "event_timestamp", "spend_30d", "stale", "window_end"
+    ).row(0)
+
+    # the same two numbers from the raw rows: each purchase's latest version, summed
+    raw = (
+        pl.scan_parquet(tx_files)
+        .filter(pl.col("customer_id") == cid)
+        .sort("created")
+        .group_by("txn_id")
+        .last()
+        .collect()
+    )
+
+    def spend(until: datetime) -> float | None:
+        inside = raw.filter((pl.col("ts") > until - window) & (pl.col("ts") <= until))
+        return None if inside.is_empty() else float(inside["amount"].sum())
+
+    for value, until in ((exact, at), (stale, end)):
+        direct = spend(until)
+        assert (value is None and direct is None) or (
+            value is not None and direct is not None and abs(value - direct) < 1e-6
+        ), f"spend_30d of customer {cid} to {until}: {value} in the example, {direct} raw"
+    return [
+        f"exact windows       {differ.height:>7,} of {frame.height:,} rows get another "
+        f"spend_30d than from the rolling view it replaced,",
+        "                    whose windows end at each customer's last purchase, not at the "
+        "snapshot:",
+        f"                    30-day spend of customer {cid} at {at:%m-%d %H:%M}: "
+        f"{_money(exact)} exact; {_money(stale)} from the window",
+        f"                    that ended at the last purchase on {end:%m-%d %H:%M}",
+    ]
+
+
+def _money(value: float | None) -> str:
+    return "null" if value is None else f"{value:,.2f}"
 
 
 def add_model_columns(frame: pl.DataFrame, *, at: str = "event_timestamp") -> pl.DataFrame:
     """Model inputs derived from the features: the same code for training and scoring."""
-    idle = pl.col(at) - pl.col("last_purchase__event_timestamp")
+    idle = pl.col(at) - pl.col("last_purchase_at")
     return frame.with_columns(
         (idle.dt.total_seconds() / 86_400).alias("days_since_purchase"),
-        (pl.col(at) - pl.col("profile__event_timestamp")).dt.total_days().alias("tenure_days"),
+        (pl.col(at) - pl.col("signed_up_at")).dt.total_days().alias("tenure_days"),
         pl.col("plan")
         .replace_strict(PLAN_CODES, default=None, return_dtype=pl.Int8)
         .alias("plan_code"),
@@ -444,9 +522,7 @@ def score(store: fs.FeatureStore, model: Any) -> tuple[pl.DataFrame, fs.Retrieva
     the retrieval the scores were computed from."""
     with step("9. batch scoring (latest features)") as say:
         customers = pl.read_parquet(data.DATA_DIR / "customers.parquet").select("customer_id")
-        latest = store.get_latest_features(
-            customers, features=features.churn_v1, as_of=SCORE_AS_OF, include_event_timestamps=True
-        )
+        latest = store.get_latest_features(customers, features=features.churn_v1, as_of=SCORE_AS_OF)
         frame = add_model_columns(
             latest.frame.with_columns(pl.lit(SCORE_AS_OF).alias("as_of")), at="as_of"
         )
@@ -501,7 +577,6 @@ def register(
         test = store.get_historical_features(
             labels.filter(pl.col("event_timestamp") >= TEST_FROM),
             features=features.churn_v1,
-            include_event_timestamps=True,
         )
         test_set = store.save_training_set(test, "churn_test")
         OUT.mkdir(exist_ok=True)
