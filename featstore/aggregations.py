@@ -16,14 +16,17 @@ lookups at retrieval.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from featstore.columns import INTERNAL, ROW
+from featstore.dtypes import decode_schema
 from featstore.errors import DefinitionError
 from featstore.names import validate_name
 
@@ -33,6 +36,7 @@ __all__ = [
     "IndexColumn",
     "WindowQuery",
     "column_kind",
+    "window_query",
     "index_columns",
     "window_label",
 ]
@@ -168,6 +172,38 @@ class WindowQuery:
     @property
     def aggregations_only(self) -> tuple[Aggregation, ...]:
         return tuple(a for a, _ in self.aggregations)
+
+
+def window_query(
+    record: Mapping[str, Any],
+    outputs: Sequence[tuple[str, str]],
+    files: tuple[str, ...],
+    *,
+    matched: str,
+    bitemporal: bool,
+    max_entity_ts: datetime | None,
+) -> WindowQuery:
+    """The plan of an aggregation view's ``outputs`` (``(aggregation name, output
+    column)`` pairs) over ``files``, from its catalog record."""
+    specs = {a["name"]: a for a in record["aggregations"]}
+    pairs = []
+    for feature, out in outputs:
+        spec = specs[feature]
+        window = timedelta(microseconds=spec["window_us"])
+        pairs.append((Aggregation(spec["column"], spec["fn"], window, name=feature), out))
+    stored = decode_schema(
+        record["stored_schema"],
+        context=f"feature view {record['name']!r} at version {record['version']!r}",
+    )
+    return WindowQuery(
+        files=files,
+        keys=tuple(record["join_keys"]),
+        aggregations=tuple(pairs),
+        kinds=tuple((c, column_kind(d)) for c, d in stored.items()),
+        matched=matched,
+        bitemporal=bitemporal,
+        max_entity_ts=max_entity_ts,
+    )
 
 
 def join_window_parts(q: WindowQuery, parts: list[tuple[WindowQuery, pa.Table]]) -> pa.Table:

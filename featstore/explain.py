@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import pyarrow as pa
 
-from featstore.aggregations import Aggregation, WindowQuery, column_kind
+from featstore.aggregations import window_query
 from featstore.columns import CREATED, FILE, ROW, TS
 from featstore.errors import LineageError
 from featstore.lineage_ids import NodeKind, node_id
@@ -24,7 +24,7 @@ from featstore.registry import (
     get_training_set,
     read_verified,
 )
-from featstore.retrieval import run_explain, stored_dtypes
+from featstore.retrieval import run_explain
 
 if TYPE_CHECKING:
     from featstore.store import FeatureStore
@@ -84,24 +84,10 @@ def _window_values(
     winning row, so no event or created time)."""
     keys = list(view["join_keys"])
     entity = _one_row(keys, record, as_of)
-    specs = {a["name"]: a for a in view["aggregations"]}
-    pairs = tuple(
-        (
-            Aggregation(
-                specs[f]["column"],
-                specs[f]["fn"],
-                timedelta(microseconds=specs[f]["window_us"]),
-                name=f,
-            ),
-            f,
-        )
-        for f in features
-    )
-    query = WindowQuery(
-        files=tuple(str(store.offline.absolute(p)) for p in files),
-        keys=tuple(keys),
-        aggregations=pairs,
-        kinds=tuple((c, column_kind(d)) for c, d in stored_dtypes(view).items()),
+    query = window_query(
+        view,
+        [(f, f) for f in features],
+        tuple(str(store.offline.absolute(p)) for p in files),
         matched=matched_column(0),
         bitemporal=bitemporal,
         max_entity_ts=as_of,

@@ -16,7 +16,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.dataset as pa_dataset
 
-from featstore.aggregations import Aggregation, WindowQuery, column_kind
+from featstore.aggregations import WindowQuery, window_query
 from featstore.columns import INTERNAL, ROW, TS
 from featstore.coverage import ViewCoverage, report
 from featstore.definitions import FeatureService
@@ -693,23 +693,15 @@ def _window_query(
             f"feature view {req.view!r} holds window aggregations, which have no single event "
             f"timestamp; request it without include_event_timestamps=True"
         )
-    specs = {a["name"]: a for a in req.record["aggregations"]}
-    stored = stored_dtypes(req.record)
-    pairs = []
+    outputs = []
     for feature, name in zip(req.features, names, strict=True):
-        spec = specs[feature]
         alias = f"{INTERNAL}o{len(renames)}"
         renames[alias] = name
-        agg = Aggregation(
-            spec["column"], spec["fn"], timedelta(microseconds=spec["window_us"]), name=feature
-        )
-        pairs.append((agg, alias))
-    kinds = tuple((c, column_kind(d)) for c, d in stored.items())
-    return WindowQuery(
-        files=paths,
-        keys=tuple(req.record["join_keys"]),
-        aggregations=tuple(pairs),
-        kinds=kinds,
+        outputs.append((feature, alias))
+    return window_query(
+        req.record,
+        outputs,
+        paths,
         matched=matched_column(n),
         bitemporal=bitemporal,
         max_entity_ts=hi,
