@@ -17,7 +17,7 @@ lookups at retrieval.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,6 +36,7 @@ __all__ = [
     "IndexColumn",
     "WindowQuery",
     "column_kind",
+    "window_plans",
     "window_query",
     "index_columns",
     "window_label",
@@ -204,6 +205,23 @@ def window_query(
         bitemporal=bitemporal,
         max_entity_ts=max_entity_ts,
     )
+
+
+def window_plans(q: WindowQuery) -> list[tuple[str, WindowQuery]]:
+    """The parts that answer ``q``, each with its plan: ``"empty"`` when no file is in
+    reach; ``"index"`` (as-of lookups into the window index) for what it can answer;
+    ``"range"`` (a range join over the stored rows) for the rest: bitemporal reads and
+    ``count_distinct``, which cannot be cut into pieces summarised in advance."""
+    if not q.files:
+        return [("empty", q)]
+    fast = () if q.bitemporal else tuple(p for p in q.aggregations if p[0].fn != "count_distinct")
+    rest = tuple(p for p in q.aggregations if p not in fast)
+    parts = []
+    if fast:
+        parts.append(("index", replace(q, aggregations=fast)))
+    if rest:
+        parts.append(("range", replace(q, aggregations=rest)))
+    return parts
 
 
 def join_window_parts(q: WindowQuery, parts: list[tuple[WindowQuery, pa.Table]]) -> pa.Table:

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from window_oracle import assert_matches, window_values
 
 import featstore as fs
+from featstore.engine import frame_windows
 
 pytestmark = pytest.mark.filterwarnings("ignore::featstore.CoverageWarning")
 
@@ -340,6 +341,67 @@ def test_a_result_does_not_depend_on_how_runs_split_the_range(tmp_path: Path) ->
     assert a.equals(b)  # value for value, float bits included
     want = window_values(events, entity.drop("label").to_dicts(), ["k"], aggs)
     assert_matches(a.select(x.name for x in aggs).to_dicts(), want, scales(events, aggs))
+
+
+def test_the_lookups_sort_the_index_when_its_files_are_not_in_key_and_time_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the index plan reads materialized months as written (each sorted by key and time,
+    # the months disjoint); were they not, it sorts them: the same answer either way
+    rng = __import__("random").Random(11)
+    events = [
+        {
+            "k": rng.randint(0, 5),
+            "ts": BASE + rng.randint(0, 24 * 60) * HOUR,
+            "v": rng.random(),
+            "u": 0,
+        }
+        for _ in range(300)
+    ]
+    aggs = [fs.Aggregation("v", fn, window=w) for fn in FNS for w in (DAY, 30 * DAY)]
+    store = make_store(tmp_path, events, ["k"], aggs, pl.Float64(), splits=(datetime(2024, 2, 9),))
+    entity = entity_frame(
+        [{"k": rng.randint(0, 6), "ts": BASE + rng.randint(0, 24 * 70) * HOUR} for _ in range(150)],
+        ["k"],
+    )
+    refs = [f"spend:{a.name}" for a in aggs]
+    as_written = store.get_historical_features(entity, refs).to_polars()
+    monkeypatch.setattr(frame_windows, "_sorted_by_key_and_time", lambda frame, keys: False)
+    sorted_first = store.get_historical_features(entity, refs).to_polars()
+    assert as_written.equals(sorted_first)
+    want = window_values(events, entity.drop("label").to_dicts(), ["k"], aggs)
+    assert_matches(sorted_first.select(a.name for a in aggs).to_dicts(), want, scales(events, aggs))
+
+
+@pytest.mark.parametrize(
+    ("rows", "ordered"),
+    [
+        ([(1, 0, 5), (1, 0, 7), (1, 1, 2), (2, 0, 1)], True),
+        ([(1, 0, 7), (1, 0, 5)], False),  # time descends within a key
+        ([(1, 0, 5), (1, 0, 5)], False),  # one instant twice
+        ([(1, 0, 5), (2, 0, 1), (1, 0, 9)], False),  # a key's rows apart
+        ([(2, 0, 1), (1, 0, 9)], False),  # keys descend
+        ([(1, None, 9), (1, 0, 5), (1, 0, 6)], True),  # null keys never match: ignored
+    ],
+)
+def test_the_index_order_check(rows: list[tuple[Any, ...]], ordered: bool) -> None:
+    frame = pl.DataFrame(rows, schema=["k", "j", frame_windows._T], orient="row")
+    assert frame_windows._sorted_by_key_and_time(frame, ("k", "j")) is ordered
+
+
+def test_an_integer_window_sum_beyond_64_bits_is_an_error_not_a_wrapped_value(
+    tmp_path: Path,
+) -> None:
+    big = 6 * 10**18  # each fits in 64 bits; two in one window do not
+    # one value in each of two day-long pieces, both in the day before T
+    rows = [T - 10 * HOUR, T - 4 * HOUR]
+    events = [{"k": 1, "ts": ts, "v": big, "u": 0} for ts in rows]
+    aggs = [fs.Aggregation("v", "sum", window=DAY), fs.Aggregation("v", "count", window=DAY)]
+    store = make_store(tmp_path, events, ["k"], aggs, pl.Int64())
+    entity = entity_frame([{"k": 1, "ts": T}], ["k"])
+    assert fetch(store, entity, aggs[1:]) == [{"v_count_1d": 2}]
+    with pytest.raises(fs.PointInTimeError, match="window sum of 'v' overflows 64-bit integers"):
+        fetch(store, entity, aggs)
 
 
 def test_latest_values_are_the_windows_at_the_given_time(tmp_path: Path) -> None:

@@ -18,12 +18,13 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
-from featstore.aggregations import WindowQuery, join_window_parts
+from featstore.aggregations import WindowQuery, join_window_parts, window_plans
 from featstore.columns import ENTITY
 from featstore.engine.base import BucketStats, BucketWrite, TimeRange
+from featstore.engine.frame_windows import fast_frame
 from featstore.engine.sql_bucket import NEW_ROWS, bucket_sql, bucket_stats_sql
 from featstore.engine.sql_pit import build_sql
-from featstore.engine.sql_windows import window_parts
+from featstore.engine.sql_windows import empty_sql, range_sql
 from featstore.errors import (
     ConfigError,
     DefinitionError,
@@ -214,13 +215,26 @@ class DuckDBEngine:
         return self._run_pit(query, entity)
 
     def windows(self, query: WindowQuery, entity: pa.Table) -> pa.Table:
+        """The index plan's lookups run in Polars (:mod:`featstore.engine.frame_windows`:
+        as-of joins of keys and instants only, the statistics gathered by position, which
+        DuckDB's ASOF JOIN cannot do without carrying every payload column through its
+        sort); the range join and the empty plan in DuckDB SQL."""
         con = self.connection
-        with _translated():
-            con.register(ENTITY, entity)
-            try:
-                parts = [(p, con.sql(sql).to_arrow_table()) for p, sql in window_parts(query)]
-            finally:
-                con.unregister(ENTITY)
+        parts = []
+        for plan, part in window_plans(query):
+            if plan == "index":
+                try:
+                    parts.append((part, fast_frame(part, entity)))
+                except (pl.exceptions.PolarsError, OSError) as exc:
+                    raise EngineInputError(str(exc)) from exc
+                continue
+            sql = range_sql(part) if plan == "range" else empty_sql(part)
+            with _translated():
+                con.register(ENTITY, entity)
+                try:
+                    parts.append((part, con.sql(sql).to_arrow_table()))
+                finally:
+                    con.unregister(ENTITY)
         return join_window_parts(query, parts)
 
     def _run_pit(self, query: PitQuery, entity: pa.Table) -> pa.Table:

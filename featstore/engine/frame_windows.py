@@ -1,0 +1,292 @@
+"""Exact window aggregations at each entity row's timestamp, read from the window index
+with Polars as-of lookups: a function of the engine-neutral plan
+(:class:`featstore.aggregations.WindowQuery`) and the entity rows.
+
+The window of an entity row at ``t`` is ``(t - w, t]``. Each materialized month stores,
+on every instant's rank-1 row, per-piece prefix and suffix statistics (count, sum, sum of
+squares, min, max), where a piece is a key's rows in one month and one ``w``-long tile
+aligned to the Unix epoch (:func:`featstore.engine.sql_bucket.index_exprs`). The piece
+boundaries inside a window (the tile start ``floor(t / w) * w`` and the month starts after
+``t - w``) split it into pieces; every piece but the last lies whole from its first row in
+the window to its end, the last from its start to ``t``. So:
+
+- a forward as-of lookup at each piece's start (the key's first instant at or after it)
+  reads the suffix statistics of each piece but the last, valid when that instant comes
+  before the piece's end;
+- a backward as-of lookup at ``t`` (the key's last instant at or before it) reads the
+  prefix statistics of the last piece, valid when that instant is at or after the piece's
+  start, and the ``last`` value.
+
+The lookups join only keys and times; the statistics are then gathered by row position,
+so no wide row is sorted. The pieces combine (counts and sums add, minima take the
+least) in the pieces' time order, so a float sum is the same every run. Bitemporal reads
+and ``count_distinct`` are answered elsewhere (a range join over the stored rows:
+:func:`featstore.engine.sql_windows.range_sql`).
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Literal
+
+import polars as pl
+import pyarrow as pa
+
+from featstore.aggregations import STATS, IndexColumn, WindowQuery, index_columns, window_label
+from featstore.columns import INTERNAL, RANK, ROW, TS
+from featstore.errors import PointInTimeError
+
+__all__ = ["fast_frame", "pieces_of"]
+
+MONTH_US = 28 * 86_400_000_000  # the shortest month: a bound on how many a window meets
+INT64_MAX = 2**63 - 1
+
+_T = f"{INTERNAL}t"  # an instant, epoch microseconds
+_LOC = f"{INTERNAL}loc"  # a row position in the index
+_POS = f"{INTERNAL}pos"  # an entity row's position
+_CUTS = f"{INTERNAL}cuts"  # a row's piece boundaries in a window
+_END = f"{INTERNAL}end"  # where a piece ends (exclusive)
+_N = f"{INTERNAL}n"  # which window a lookup is for
+_J = f"{INTERNAL}j"  # which piece of it
+
+
+def pieces_of(w: int) -> int:
+    """How many pieces a ``w`` window meets at most: one more than its boundaries, a tile
+    start and at most ``ceil(w / 28 days) + 1`` month starts."""
+    return -(-w // MONTH_US) + 3
+
+
+def _boundaries(w: int) -> list[pl.Expr]:
+    """The candidate piece boundaries inside ``(t - w, t]``, each null where it is not
+    one: the tile start ``floor(t / w) * w`` (always inside), and the month starts after
+    ``t - w`` that differ from it (when ``w`` divides a day every month start is a tile
+    start, so the tile start alone)."""
+    t = pl.col(_T)
+    tile = (t // w) * w
+    if 86_400_000_000 % w == 0:
+        return [tile]
+    month = pl.from_epoch(t, time_unit="us").dt.truncate("1mo")
+    out = [tile]
+    for k in range(pieces_of(w) - 2):
+        start = (month.dt.offset_by(f"-{k}mo") if k else month).dt.epoch("us")
+        out.append(pl.when((start > t - w) & (start != tile)).then(start))
+    return out
+
+
+def _index(q: WindowQuery, columns: list[str]) -> tuple[pl.DataFrame, bool]:
+    """The rank-1 rows (one per key and instant) of the view's files: keys, the instant
+    in epoch microseconds, then ``columns``; and whether each key's rows are in time
+    order (each file sorted by keys and time, the files in time order and disjoint)."""
+    parts = []
+    for path in q.files:
+        frame = pl.scan_parquet(path, hive_partitioning=False).filter(pl.col(RANK) == 1)
+        t = pl.col(TS).dt.epoch("us")
+        if q.max_entity_ts is not None:
+            hi = int(pl.Series([q.max_entity_ts]).dt.epoch("us")[0])
+            frame = frame.filter(t <= hi)
+        parts.append(frame.select(*q.keys, t.alias(_T), *columns))
+    frames = [f for f in pl.collect_all(parts) if f.height]
+    if not frames:
+        return pl.concat(parts, how="vertical_relaxed").collect(), True
+    spans = sorted(
+        (_int(f.get_column(_T).min()), _int(f.get_column(_T).max()), i)
+        for i, f in enumerate(frames)
+    )
+    ordered = all(a[1] < b[0] for a, b in itertools.pairwise(spans))
+    ordered = ordered and all(_sorted_by_key_and_time(f, q.keys) for f in frames)
+    ordered_frames = [frames[i] for _, _, i in spans]
+    return pl.concat(ordered_frames, how="vertical_relaxed"), ordered
+
+
+def _nulls(name: str, n: int, dtype: pl.DataType | type[pl.DataType]) -> pl.Series:
+    return pl.repeat(None, n, dtype=dtype, eager=True).alias(name)
+
+
+def _int(value: object) -> int:
+    assert isinstance(value, int)
+    return value
+
+
+def _sorted_by_key_and_time(frame: pl.DataFrame, keys: tuple[str, ...]) -> bool:
+    """Whether ``frame``'s rows with non-null keys ascend by keys, then strictly by time
+    (as materialization writes them); a ``False`` only costs a sort."""
+    frame = frame.select(*keys, _T).drop_nulls()
+    if frame.height < 2:
+        return True
+    later = pl.lit(False)
+    for column in reversed([*keys, _T]):
+        this, nxt = pl.col(column), pl.col(column).shift(-1)
+        strict = this < nxt
+        later = strict | ((this == nxt) & later) if column != _T else strict
+    return bool(frame.select(later.head(frame.height - 1).all()).item())
+
+
+def _added(parts: list[pl.Expr], dtype: type[pl.DataType]) -> pl.Expr:
+    """The pieces' sum, nulls as zero, added in time order (the same float every run)."""
+    total = parts[0].cast(dtype).fill_null(0)
+    for p in parts[1:]:
+        total = total + p.cast(dtype).fill_null(0)
+    return total
+
+
+def fast_frame(q: WindowQuery, entity: pa.Table) -> pa.Table:
+    """``q``'s aggregations (none ``count_distinct``; not bitemporal) for the entity rows
+    (``__fs_row``, the keys, ``__fs_ts``): ``__fs_row``, then each output in order, then
+    the matched flag (some source row in the longest window), in entity-row order."""
+    keys = list(q.keys)
+    index = index_columns(q.aggregations_only)
+    windows = sorted({a.window_us for a, _ in q.aggregations})
+    last_cols = sorted({a.column for a, _ in q.aggregations if a.fn == "last"})
+    idx, in_order = _index(q, [*(c.name for c in index), *last_cols])
+    frame = pl.from_arrow(entity)
+    assert isinstance(frame, pl.DataFrame)
+    rows = frame.sort(ROW)
+    n_rows = rows.height
+    e = rows.select(*keys, pl.col(TS).dt.epoch("us").alias(_T)).with_row_index(_POS)
+    # (lookups run fastest with each side's keys together, each key's rows by time)
+    e = e.filter(pl.all_horizontal(pl.col(k).is_not_null() for k in keys)).sort([*keys, _T])
+    loc_type = pl.UInt32 if idx.height < 2**32 else pl.UInt64
+    # the lookups meet keys and instants only: the index's narrow navigation frame, its
+    # keys cast to the entity's (a value with no equal there becomes null: no match)
+    nav = idx.select(
+        *(pl.col(k).cast(e.schema[k], strict=False) for k in keys),
+        pl.col(_T),
+        pl.int_range(pl.len(), dtype=loc_type).alias(_LOC),
+    )
+    if any(nav.get_column(k).null_count() for k in keys):
+        nav = nav.drop_nulls(keys)
+    if not in_order:
+        nav = nav.sort([*keys, _T])
+
+    def lookup(probes: pl.DataFrame, strategy: Literal["backward", "forward"]) -> pl.DataFrame:
+        """``probes`` (each key's in time order) with the position of each one's index row (the
+        key's last instant at or before it, or first at or after it; null if none)."""
+        return probes.join_asof(nav, on=_T, by=keys, strategy=strategy, check_sortedness=False)
+
+    got: dict[str, pl.Series] = {}
+
+    def fetch(found: pl.DataFrame, names: list[str], tag: str) -> None:
+        """The ``names`` columns of the index rows ``found`` for entity rows, into ``got``
+        as ``tag + name``, one value (or null) per entity row. Read in index order, so
+        the reads run forward through memory."""
+        found = found.select(_POS, _LOC).sort(_LOC)
+        values = idx.select(names).gather(found.get_column(_LOC))
+        pos = found.get_column(_POS)
+        for name in names:
+            column = values.get_column(name)
+            empty = _nulls(tag + name, n_rows, column.dtype)
+            got[tag + name] = empty.scatter(pos, column)
+
+    # the backward lookup at t: the last piece's prefix statistics and the last values
+    prefix_names = [c.name for c in index if c.side == "p"]
+    fetch(lookup(e.select(_POS, *keys, _T), "backward"), [_T, *prefix_names, *last_cols], "u:")
+    # the pieces of each window but the last (one forward lookup at each one's start,
+    # valid when the instant found lies before its end), and the last one's start
+    probes = []
+    for n, w in enumerate(windows):
+        # each boundary ends the piece that starts at the boundary before it (or at the
+        # window's first instant); the last boundary starts the last piece
+        cuts = e.select(
+            _POS, *keys, _T, *(c.alias(f"{_CUTS}{i}") for i, c in enumerate(_boundaries(w)))
+        )
+        cut = [pl.col(f"{_CUTS}{i}") for i in range(cuts.width - len(keys) - 2)]
+        first = pl.col(_T) - (w - 1)
+        starts = cuts.select(
+            *(
+                pl.max_horizontal(
+                    first, *(pl.when(d < c).then(d) for d in cut if d is not c)
+                ).alias(f"{_T}{i}")
+                for i, c in enumerate(cut)
+            ),
+            pl.max_horizontal(cut).alias("last"),
+        )
+        empty = _nulls(f"last_start{n}", n_rows, pl.Int64)
+        got[f"last_start{n}"] = empty.scatter(cuts.get_column(_POS), starts.get_column("last"))
+        for i, c in enumerate(cut):
+            piece = cuts.select(
+                _POS,
+                *keys,
+                starts.get_column(f"{_T}{i}").alias(_T),
+                c.alias(_END),
+                pl.lit(i, pl.UInt8).alias(_J),
+                pl.lit(n, pl.UInt8).alias(_N),
+            )
+            probes.append(piece.filter(pl.col(_T) < pl.col(_END)))
+    found = lookup(pl.concat(probes).sort([*keys, _T]), "forward").sort(_LOC)
+    at = idx.get_column(_T).gather(found.get_column(_LOC))
+    found = found.with_columns(pl.when(at < found.get_column(_END)).then(pl.col(_LOC)).alias(_LOC))
+    for (n, j), part in found.partition_by([_N, _J], as_dict=True).items():
+        w = windows[int(n)]
+        names = [c.name for c in index if c.side == "s" and c.window_us == w]
+        if names:  # (a window of ``last`` only reads no piece)
+            fetch(part, names, f"s{n}_{j}:")
+    data = pl.DataFrame(
+        [rows.get_column(ROW), rows.get_column(TS).dt.epoch("us").alias(_T), *got.values()]
+    )
+
+    def pieces_expr(column: str, w: int, stat: str) -> list[pl.Expr]:
+        """A statistic's piece values in time order (suffixes, then the prefix)."""
+        n = windows.index(w)
+        s_name = IndexColumn(column, w, stat, "s").name
+        p_name = IndexColumn(column, w, stat, "p").name
+        out = [
+            pl.col(f"s{n}_{j}:{s_name}") for j in range(pieces_of(w)) if f"s{n}_{j}:{s_name}" in got
+        ]
+        valid = pl.col(f"u:{_T}") >= pl.col(f"last_start{n}")
+        out.append(pl.when(valid).then(pl.col(f"u:{p_name}")))
+        return out
+
+    kinds = dict(q.kinds)
+    # the combined statistics, then the outputs from them
+    stats: dict[str, pl.Expr] = {}
+    for a, _ in q.aggregations:
+        name, w, kind = a.column, a.window_us, kinds.get(a.column, "other")
+        for stat in STATS[a.fn]:
+            label = IndexColumn(name, w, stat, "w").name
+            parts = pieces_expr(name, w, stat)
+            if stat == "cnt":
+                stats[label] = _added(parts, pl.Int64)
+            elif stat == "sum":
+                stats[label] = _added(parts, pl.Int128 if kind in ("int", "bool") else pl.Float64)
+            elif stat == "sq":
+                stats[label] = _added(parts, pl.Float64)
+            else:
+                stats[label] = (pl.min_horizontal if stat == "min" else pl.max_horizontal)(parts)
+    combined = data.select(ROW, _T, f"u:{_T}", *(f"u:{c}" for c in last_cols), **stats)
+    for a, _ in q.aggregations:
+        if a.fn in ("sum", "mean", "var", "std") and kinds.get(a.column) in ("int", "bool"):
+            total = combined.get_column(IndexColumn(a.column, a.window_us, "sum", "w").name)
+            if ((total > INT64_MAX) | (total < -INT64_MAX - 1)).any():
+                raise PointInTimeError(
+                    f"the {window_label(a.window)} window sum of {a.column!r} overflows 64-bit "
+                    f"integers; cast the column to Float64 in the view's transform"
+                )
+    outputs = []
+    t, ut = pl.col(_T), pl.col(f"u:{_T}")
+    for a, out in q.aggregations:
+        name, w, kind = a.column, a.window_us, kinds.get(a.column, "other")
+
+        def of(s: str, column: str = name, w: int = w) -> pl.Expr:
+            return pl.col(IndexColumn(column, w, s, "w").name)
+
+        if a.fn == "count":
+            value = of("cnt")
+        elif a.fn == "sum":
+            value = pl.when(of("cnt") > 0).then(
+                of("sum").cast(pl.Int64 if kind in ("int", "bool") else pl.Float64)
+            )
+        elif a.fn == "mean":
+            value = pl.when(of("cnt") > 0).then(of("sum").cast(pl.Float64) / of("cnt"))
+        elif a.fn in ("var", "std"):
+            mass, cnt = of("sum").cast(pl.Float64), of("cnt")
+            var = ((of("sq") - mass * mass / cnt) / (cnt - 1)).clip(lower_bound=0.0)
+            value = pl.when(cnt > 1).then(var if a.fn == "var" else var.sqrt())
+        elif a.fn in ("min", "max"):
+            value = of(a.fn)
+        elif a.fn == "last":
+            value = pl.when(ut > t - w).then(pl.col(f"u:{name}"))
+        else:
+            raise ValueError(f"internal error: {a.fn!r} has no fast plan; please report it")
+        outputs.append(value.alias(out))
+    matched = (ut > t - max(windows)).fill_null(False).alias(q.matched)
+    return combined.select(ROW, *outputs, matched).to_arrow()
