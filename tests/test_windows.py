@@ -59,7 +59,7 @@ def make_store(
     )
     view = fs.FeatureView("spend", entity=entity, source=source, aggregations=aggs)
     store.apply([entity, source, view])
-    bounds = [START, *sorted(splits), END]
+    bounds = [START, *sorted({s for s in splits if START < s < END}), END]
     for lo, hi in itertools.pairwise(bounds):
         store.materialize(lo, hi, views=["spend"])
     return store
@@ -382,10 +382,12 @@ def test_the_lookups_sort_the_index_when_its_files_are_not_in_key_and_time_order
         ([(1, 0, 5), (2, 0, 1), (1, 0, 9)], False),  # a key's rows apart
         ([(2, 0, 1), (1, 0, 9)], False),  # keys descend
         ([(1, None, 9), (1, 0, 5), (1, 0, 6)], True),  # null keys never match: ignored
+        ([(1, 0, 5, 1), (1, 0, 5, 2), (1, 0, 6)], True),  # tied rows below rank 1: ignored
     ],
 )
 def test_the_index_order_check(rows: list[tuple[Any, ...]], ordered: bool) -> None:
-    frame = pl.DataFrame(rows, schema=["k", "j", frame_windows._T], orient="row")
+    rows = [(*r, 1) if len(r) == 3 else r for r in rows]
+    frame = pl.DataFrame(rows, schema=["k", "j", frame_windows._T, "__fs_rank"], orient="row")
     assert frame_windows._sorted_by_key_and_time(frame, ("k", "j")) is ordered
 
 

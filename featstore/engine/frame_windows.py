@@ -74,17 +74,17 @@ def _boundaries(w: int) -> list[pl.Expr]:
 
 
 def _index(q: WindowQuery, columns: list[str]) -> tuple[pl.DataFrame, bool]:
-    """The rank-1 rows (one per key and instant) of the view's files: keys, the instant
-    in epoch microseconds, then ``columns``; and whether each key's rows are in time
-    order (each file sorted by keys and time, the files in time order and disjoint)."""
-    parts = []
-    for path in q.files:
-        frame = pl.scan_parquet(path, hive_partitioning=False).filter(pl.col(RANK) == 1)
-        t = pl.col(TS).dt.epoch("us")
-        if q.max_entity_ts is not None:
-            hi = int(pl.Series([q.max_entity_ts]).dt.epoch("us")[0])
-            frame = frame.filter(t <= hi)
-        parts.append(frame.select(*q.keys, t.alias(_T), *columns))
+    """The rows of the view's files: keys, the instant in epoch microseconds, the rank,
+    then ``columns`` (read whole: only the rank-1 rows are looked up, and a filtered copy
+    of every column would cost more than the few tied rows it drops); and whether each
+    key's rank-1 rows are in time order (each file sorted by keys and time, the files in
+    time order and disjoint)."""
+    parts = [
+        pl.scan_parquet(path, hive_partitioning=False).select(
+            *q.keys, pl.col(TS).dt.epoch("us").alias(_T), RANK, *columns
+        )
+        for path in q.files
+    ]
     frames = [f for f in pl.collect_all(parts) if f.height]
     if not frames:
         return pl.concat(parts, how="vertical_relaxed").collect(), True
@@ -108,9 +108,9 @@ def _int(value: object) -> int:
 
 
 def _sorted_by_key_and_time(frame: pl.DataFrame, keys: tuple[str, ...]) -> bool:
-    """Whether ``frame``'s rows with non-null keys ascend by keys, then strictly by time
-    (as materialization writes them); a ``False`` only costs a sort."""
-    frame = frame.select(*keys, _T).drop_nulls()
+    """Whether ``frame``'s rank-1 rows with non-null keys ascend by keys, then strictly by
+    time (as materialization writes them); a ``False`` only costs a sort."""
+    frame = frame.filter(pl.col(RANK) == 1).select(*keys, _T).drop_nulls()
     if frame.height < 2:
         return True
     later = pl.lit(False)
@@ -140,11 +140,11 @@ def fast_frame(q: WindowQuery, entity: pa.Table) -> pa.Table:
     idx, in_order = _index(q, [*(c.name for c in index), *last_cols])
     frame = pl.from_arrow(entity)
     assert isinstance(frame, pl.DataFrame)
-    rows = frame.sort(ROW)
-    n_rows = rows.height
-    e = rows.select(*keys, pl.col(TS).dt.epoch("us").alias(_T)).with_row_index(_POS)
-    # (lookups run fastest with each side's keys together, each key's rows by time)
-    e = e.filter(pl.all_horizontal(pl.col(k).is_not_null() for k in keys)).sort([*keys, _T])
+    # everything runs in lookup order (keys together, each key's rows by time: the as-of
+    # joins run fastest so), and the outputs return to entity-row order at the end
+    e = frame.select(ROW, *keys, pl.col(TS).dt.epoch("us").alias(_T)).sort([*keys, _T])
+    e = e.with_row_index(_POS)
+    n_rows = e.height
     loc_type = pl.UInt32 if idx.height < 2**32 else pl.UInt64
     # the lookups meet keys and instants only: the index's narrow navigation frame, its
     # keys cast to the entity's (a value with no equal there becomes null: no match)
@@ -152,7 +152,9 @@ def fast_frame(q: WindowQuery, entity: pa.Table) -> pa.Table:
         *(pl.col(k).cast(e.schema[k], strict=False) for k in keys),
         pl.col(_T),
         pl.int_range(pl.len(), dtype=loc_type).alias(_LOC),
+        pl.col(RANK),
     )
+    nav = nav.filter(pl.col(RANK) == 1).drop(RANK)
     if any(nav.get_column(k).null_count() for k in keys):
         nav = nav.drop_nulls(keys)
     if not in_order:
@@ -166,9 +168,9 @@ def fast_frame(q: WindowQuery, entity: pa.Table) -> pa.Table:
     got: dict[str, pl.Series] = {}
 
     def fetch(found: pl.DataFrame, names: list[str], tag: str) -> None:
-        """The ``names`` columns of the index rows ``found`` for entity rows, into ``got``
-        as ``tag + name``, one value (or null) per entity row. Read in index order, so
-        the reads run forward through memory."""
+        """The ``names`` columns of the index rows ``found`` for some entity rows, into
+        ``got`` as ``tag + name``, one value (or null) per entity row. Read in index
+        order, so the reads run forward through memory."""
         found = found.select(_POS, _LOC).sort(_LOC)
         values = idx.select(names).gather(found.get_column(_LOC))
         pos = found.get_column(_POS)
@@ -177,9 +179,12 @@ def fast_frame(q: WindowQuery, entity: pa.Table) -> pa.Table:
             empty = _nulls(tag + name, n_rows, column.dtype)
             got[tag + name] = empty.scatter(pos, column)
 
-    # the backward lookup at t: the last piece's prefix statistics and the last values
+    # the backward lookup at t, one per entity row in order (a null key finds nothing):
+    # the last piece's prefix statistics and the last values
     prefix_names = [c.name for c in index if c.side == "p"]
-    fetch(lookup(e.select(_POS, *keys, _T), "backward"), [_T, *prefix_names, *last_cols], "u:")
+    upper = lookup(e.select(*keys, _T), "backward").get_column(_LOC)
+    for name, column in idx.select(_T, *prefix_names, *last_cols).gather(upper).to_dict().items():
+        got["u:" + name] = column.alias("u:" + name)
     # the pieces of each window but the last (one forward lookup at each one's start,
     # valid when the instant found lies before its end), and the last one's start
     probes = []
@@ -200,8 +205,7 @@ def fast_frame(q: WindowQuery, entity: pa.Table) -> pa.Table:
             ),
             pl.max_horizontal(cut).alias("last"),
         )
-        empty = _nulls(f"last_start{n}", n_rows, pl.Int64)
-        got[f"last_start{n}"] = empty.scatter(cuts.get_column(_POS), starts.get_column("last"))
+        got[f"last_start{n}"] = starts.get_column("last").alias(f"last_start{n}")
         for i, c in enumerate(cut):
             piece = cuts.select(
                 _POS,
@@ -212,17 +216,15 @@ def fast_frame(q: WindowQuery, entity: pa.Table) -> pa.Table:
                 pl.lit(n, pl.UInt8).alias(_N),
             )
             probes.append(piece.filter(pl.col(_T) < pl.col(_END)))
-    found = lookup(pl.concat(probes).sort([*keys, _T]), "forward").sort(_LOC)
+    found = lookup(pl.concat(probes).sort([*keys, _T]), "forward")
     at = idx.get_column(_T).gather(found.get_column(_LOC))
-    found = found.with_columns(pl.when(at < found.get_column(_END)).then(pl.col(_LOC)).alias(_LOC))
+    found = found.select(_POS, pl.when(at < pl.col(_END)).then(pl.col(_LOC)).alias(_LOC), _N, _J)
     for (n, j), part in found.partition_by([_N, _J], as_dict=True).items():
         w = windows[int(n)]
         names = [c.name for c in index if c.side == "s" and c.window_us == w]
         if names:  # (a window of ``last`` only reads no piece)
             fetch(part, names, f"s{n}_{j}:")
-    data = pl.DataFrame(
-        [rows.get_column(ROW), rows.get_column(TS).dt.epoch("us").alias(_T), *got.values()]
-    )
+    data = pl.DataFrame([e.get_column(ROW), e.get_column(_T), *got.values()])
 
     def pieces_expr(column: str, w: int, stat: str) -> list[pl.Expr]:
         """A statistic's piece values in time order (suffixes, then the prefix)."""
@@ -289,4 +291,4 @@ def fast_frame(q: WindowQuery, entity: pa.Table) -> pa.Table:
             raise ValueError(f"internal error: {a.fn!r} has no fast plan; please report it")
         outputs.append(value.alias(out))
     matched = (ut > t - max(windows)).fill_null(False).alias(q.matched)
-    return combined.select(ROW, *outputs, matched).to_arrow()
+    return combined.select(ROW, *outputs, matched).sort(ROW).to_arrow()
