@@ -167,18 +167,6 @@ def fast_frame(q: WindowQuery, entity: pa.Table) -> pa.Table:
 
     got: dict[str, pl.Series] = {}
 
-    def fetch(found: pl.DataFrame, names: list[str], tag: str) -> None:
-        """The ``names`` columns of the index rows ``found`` for some entity rows, into
-        ``got`` as ``tag + name``, one value (or null) per entity row. Read in index
-        order, so the reads run forward through memory."""
-        found = found.select(_POS, _LOC).sort(_LOC)
-        values = idx.select(names).gather(found.get_column(_LOC))
-        pos = found.get_column(_POS)
-        for name in names:
-            column = values.get_column(name)
-            empty = _nulls(tag + name, n_rows, column.dtype)
-            got[tag + name] = empty.scatter(pos, column)
-
     # the backward lookup at t, one per entity row in order (a null key finds nothing):
     # the last piece's prefix statistics and the last values
     prefix_names = [c.name for c in index if c.side == "p"]
@@ -219,11 +207,23 @@ def fast_frame(q: WindowQuery, entity: pa.Table) -> pa.Table:
     found = lookup(pl.concat(probes).sort([*keys, _T]), "forward")
     at = idx.get_column(_T).gather(found.get_column(_LOC))
     found = found.select(_POS, pl.when(at < pl.col(_END)).then(pl.col(_LOC)).alias(_LOC), _N, _J)
-    for (n, j), part in found.partition_by([_N, _J], as_dict=True).items():
+    # per window, one read of its suffix statistics in index order, spread to one slot
+    # per (piece, entity row): piece j's column is then the slice j of that spread
+    for (n,), part in found.partition_by([_N], as_dict=True).items():
         w = windows[int(n)]
         names = [c.name for c in index if c.side == "s" and c.window_us == w]
-        if names:  # (a window of ``last`` only reads no piece)
-            fetch(part, names, f"s{n}_{j}:")
+        if not names:  # (a window of ``last`` only reads no piece)
+            continue
+        part = part.sort(_LOC)
+        values = idx.select(names).gather(part.get_column(_LOC))
+        slot = part.get_column(_J).cast(pl.Int64) * n_rows + part.get_column(_POS)
+        spread = pieces_of(w) * n_rows
+        for name in names:
+            column = values.get_column(name)
+            whole = _nulls(name, spread, column.dtype).scatter(slot, column)
+            for j in part.get_column(_J).unique().to_list():
+                label = f"s{n}_{j}:{name}"
+                got[label] = whole.slice(j * n_rows, n_rows).alias(label)
     data = pl.DataFrame([e.get_column(ROW), e.get_column(_T), *got.values()])
 
     def pieces_expr(column: str, w: int, stat: str) -> list[pl.Expr]:
