@@ -175,36 +175,39 @@ def fast_frame(q: WindowQuery, entity: pa.Table) -> pa.Table:
         got["u:" + name] = column.alias("u:" + name)
     # the pieces of each window but the last (one forward lookup at each one's start,
     # valid when the instant found lies before its end), and the last one's start
-    probes = []
+    probes: list[pl.LazyFrame] = []
     for n, w in enumerate(windows):
         # each boundary ends the piece that starts at the boundary before it (or at the
         # window's first instant); the last boundary starts the last piece
-        cuts = e.select(
-            _POS, *keys, _T, *(c.alias(f"{_CUTS}{i}") for i, c in enumerate(_boundaries(w)))
-        )
-        cut = [pl.col(f"{_CUTS}{i}") for i in range(cuts.width - len(keys) - 2)]
+        bounds = _boundaries(w)
+        cut = [pl.col(f"{_CUTS}{i}") for i in range(len(bounds))]
         first = pl.col(_T) - (w - 1)
-        starts = cuts.select(
-            *(
-                pl.max_horizontal(
-                    first, *(pl.when(d < c).then(d) for d in cut if d is not c)
-                ).alias(f"{_T}{i}")
-                for i, c in enumerate(cut)
-            ),
-            pl.max_horizontal(cut).alias("last"),
+        cuts = (
+            e.lazy()
+            .select(_POS, *keys, _T, *(c.alias(f"{_CUTS}{i}") for i, c in enumerate(bounds)))
+            .with_columns(
+                *(
+                    pl.max_horizontal(
+                        first, *(pl.when(d < c).then(d) for d in cut if d is not c)
+                    ).alias(f"{_T}{i}")
+                    for i, c in enumerate(cut)
+                ),
+                pl.max_horizontal(cut).alias(f"last_start{n}"),
+            )
+            .collect()
         )
-        got[f"last_start{n}"] = starts.get_column("last").alias(f"last_start{n}")
+        got[f"last_start{n}"] = cuts.get_column(f"last_start{n}")
         for i, c in enumerate(cut):
-            piece = cuts.select(
+            piece = cuts.lazy().select(
                 _POS,
                 *keys,
-                starts.get_column(f"{_T}{i}").alias(_T),
+                pl.col(f"{_T}{i}").alias(_T),
                 c.alias(_END),
                 pl.lit(i, pl.UInt8).alias(_J),
                 pl.lit(n, pl.UInt8).alias(_N),
             )
             probes.append(piece.filter(pl.col(_T) < pl.col(_END)))
-    found = lookup(pl.concat(probes).sort([*keys, _T]), "forward")
+    found = lookup(pl.concat(probes).sort([*keys, _T]).collect(), "forward")
     at = idx.get_column(_T).gather(found.get_column(_LOC))
     found = found.select(_POS, pl.when(at < pl.col(_END)).then(pl.col(_LOC)).alias(_LOC), _N, _J)
     # per window, one read of its suffix statistics in index order, spread to one slot
