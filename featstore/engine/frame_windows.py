@@ -48,6 +48,7 @@ _CUTS = f"{INTERNAL}cuts"  # a row's piece boundaries in a window
 _END = f"{INTERNAL}end"  # where a piece ends (exclusive)
 _N = f"{INTERNAL}n"  # which window a lookup is for
 _J = f"{INTERNAL}j"  # which piece of it
+_LAST = f"{INTERNAL}last_start"  # where the last piece of a window starts
 
 
 def pieces_of(w: int) -> int:
@@ -192,11 +193,11 @@ def fast_frame(q: WindowQuery, entity: pa.Table) -> pa.Table:
                     ).alias(f"{_T}{i}")
                     for i, c in enumerate(cut)
                 ),
-                pl.max_horizontal(cut).alias(f"last_start{n}"),
+                pl.max_horizontal(cut).alias(f"{_LAST}{n}"),
             )
             .collect()
         )
-        got[f"last_start{n}"] = cuts.get_column(f"last_start{n}")
+        got[f"{_LAST}{n}"] = cuts.get_column(f"{_LAST}{n}")
         for i, c in enumerate(cut):
             piece = cuts.lazy().select(
                 _POS,
@@ -237,7 +238,7 @@ def fast_frame(q: WindowQuery, entity: pa.Table) -> pa.Table:
         out = [
             pl.col(f"s{n}_{j}:{s_name}") for j in range(pieces_of(w)) if f"s{n}_{j}:{s_name}" in got
         ]
-        valid = pl.col(f"u:{_T}") >= pl.col(f"last_start{n}")
+        valid = pl.col(f"u:{_T}") >= pl.col(f"{_LAST}{n}")
         out.append(pl.when(valid).then(pl.col(f"u:{p_name}")))
         return out
 
