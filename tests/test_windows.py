@@ -373,6 +373,38 @@ def test_the_lookups_sort_the_index_when_its_files_are_not_in_key_and_time_order
     assert_matches(sorted_first.select(a.name for a in aggs).to_dicts(), want, scales(events, aggs))
 
 
+@pytest.mark.parametrize("keys", [["k"], ["k", "j"]])
+def test_reading_only_the_entity_keys_index_rows_gives_the_same_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keys: list[str]
+) -> None:
+    # few distinct entity keys against many index rows: only their rows are read
+    rng = __import__("random").Random(5)
+    events = [
+        {
+            "k": rng.randint(0, 40),
+            "j": rng.randint(0, 1),
+            "ts": BASE + rng.randint(0, 24 * 60) * HOUR,
+            "v": rng.random(),
+            "u": 0,
+        }
+        for _ in range(600)
+    ]
+    events = [{c: v for c, v in e.items() if c != "j" or "j" in keys} for e in events]
+    aggs = [fs.Aggregation("v", fn, window=w) for fn in FNS for w in (DAY, 30 * DAY)]
+    store = make_store(tmp_path, events, keys, aggs, pl.Float64(), splits=(datetime(2024, 2, 9),))
+    picks = [{"k": rng.choice([3, 7, None, 99]), "j": rng.randint(0, 1)} for _ in range(40)]
+    rows = [{**{c: p[c] for c in keys}, "ts": BASE + rng.randint(0, 24 * 70) * HOUR} for p in picks]
+    entity = entity_frame(rows, keys)
+    refs = [f"spend:{a.name}" for a in aggs]
+    monkeypatch.setattr(frame_windows, "FEW_KEYS", 0)  # never filter
+    whole = store.get_historical_features(entity, refs).to_polars()
+    monkeypatch.setattr(frame_windows, "FEW_KEYS", 10**9)  # always filter
+    only_theirs = store.get_historical_features(entity, refs).to_polars()
+    assert whole.equals(only_theirs)
+    want = window_values(events, entity.drop("label").to_dicts(), keys, aggs)
+    assert_matches(only_theirs.select(a.name for a in aggs).to_dicts(), want, scales(events, aggs))
+
+
 @pytest.mark.parametrize(
     ("rows", "ordered"),
     [

@@ -40,6 +40,9 @@ __all__ = ["fast_frame", "pieces_of"]
 
 MONTH_US = 28 * 86_400_000_000  # the shortest month: a bound on how many a window meets
 INT64_MAX = 2**63 - 1
+# read only the entity's keys' index rows when the index holds this many times more rows
+# than the entity rows hold distinct keys (a filter costs more than it saves below)
+FEW_KEYS = 200
 
 _T = f"{INTERNAL}t"  # an instant, epoch microseconds
 _LOC = f"{INTERNAL}loc"  # a row position in the index
@@ -74,17 +77,29 @@ def _boundaries(w: int) -> list[pl.Expr]:
     return out
 
 
-def _index(q: WindowQuery, columns: list[str]) -> tuple[pl.DataFrame, bool]:
+def _index(q: WindowQuery, columns: list[str], first_keys: pl.Series) -> tuple[pl.DataFrame, bool]:
     """The rows of the view's files: keys, the instant in epoch microseconds, the rank,
     then ``columns`` (read whole: only the rank-1 rows are looked up, and a filtered copy
     of every column would cost more than the few tied rows it drops); and whether each
     key's rank-1 rows are in time order (each file sorted by keys and time, the files in
-    time order and disjoint)."""
+    time order and disjoint).
+
+    When the entity rows hold few distinct values of the first key (``first_keys``)
+    against the index's rows, only the rows with those values are read: files sorted by
+    key let the reader skip most of each file."""
+    scans = [pl.scan_parquet(path, hive_partitioning=False) for path in q.files]
+    total = sum(_int(scan.select(pl.len()).collect().item()) for scan in scans)
+    wanted = first_keys.unique().drop_nulls()
+    if wanted.len() * FEW_KEYS < total:
+        first = q.keys[0]
+        scans = [
+            scan.filter(
+                pl.col(first).is_in(wanted.cast(scan.collect_schema()[first], strict=False))
+            )
+            for scan in scans
+        ]
     parts = [
-        pl.scan_parquet(path, hive_partitioning=False).select(
-            *q.keys, pl.col(TS).dt.epoch("us").alias(_T), RANK, *columns
-        )
-        for path in q.files
+        scan.select(*q.keys, pl.col(TS).dt.epoch("us").alias(_T), RANK, *columns) for scan in scans
     ]
     frames = [f for f in pl.collect_all(parts) if f.height]
     if not frames:
@@ -138,9 +153,9 @@ def fast_frame(q: WindowQuery, entity: pa.Table) -> pa.Table:
     index = index_columns(q.aggregations_only)
     windows = sorted({a.window_us for a, _ in q.aggregations})
     last_cols = sorted({a.column for a, _ in q.aggregations if a.fn == "last"})
-    idx, in_order = _index(q, [*(c.name for c in index), *last_cols])
     frame = pl.from_arrow(entity)
     assert isinstance(frame, pl.DataFrame)
+    idx, in_order = _index(q, [*(c.name for c in index), *last_cols], frame.get_column(keys[0]))
     # everything runs in lookup order (keys together, each key's rows by time: the as-of
     # joins run fastest so), and the outputs return to entity-row order at the end
     e = frame.select(ROW, *keys, pl.col(TS).dt.epoch("us").alias(_T)).sort([*keys, _T])
