@@ -99,6 +99,7 @@ __all__ = [
     # store and results
     "FeatureStore",
     "Engine",
+    "SparkEngine",
     "Lineage",
     "MaterializationRun",
     "RetrievalResult",
@@ -161,3 +162,12 @@ __all__ = [
     "StorageError",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """``fs.SparkEngine``, imported on first use: PySpark is an optional extra."""
+    if name == "SparkEngine":
+        from featstore.engine.spark import SparkEngine
+
+        return SparkEngine
+    raise AttributeError(f"module 'featstore' has no attribute {name!r}")

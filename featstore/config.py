@@ -26,6 +26,7 @@ from featstore.offline import new_id
 __all__ = [
     "CATALOG_ENV",
     "CONFIG_FILE",
+    "ENGINES",
     "StoreConfig",
     "catalog_spec",
     "check_openlineage",
@@ -34,6 +35,8 @@ __all__ = [
 ]
 
 CONFIG_FILE = "featstore.json"
+ENGINES = ("duckdb", "spark")
+"""The query engines a store's config or ``FeatureStore(engine=...)`` may name."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,8 @@ class StoreConfig:
     created_by: str
     catalog: str | None  # None: the embedded SQLite file
     openlineage: Mapping[str, Any] | None = None  # the OpenLineage client's config, if any
+    engine: str | None = None  # the query engine: "duckdb" (the default) or "spark"
+    spark: Mapping[str, Any] | None = None  # the Spark engine's settings (docs/spark.md)
 
     @staticmethod
     def read(store: Path) -> StoreConfig | None:
@@ -66,6 +71,12 @@ class StoreConfig:
             openlineage = data.get("openlineage")
             if openlineage is not None:
                 openlineage = check_openlineage(openlineage, f"{CONFIG_FILE} 'openlineage'")
+            engine = data.get("engine")
+            if engine is not None and engine not in ENGINES:
+                raise ValueError(f"engine {engine!r} is not one of {', '.join(ENGINES)}")
+            spark = data.get("spark")
+            if spark is not None and not isinstance(spark, dict):
+                raise ValueError(f"'spark' must be an object of Spark settings; found {spark!r}")
         except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             detail = exc.strerror if isinstance(exc, OSError) else exc
             raise ConfigError(
@@ -78,7 +89,8 @@ class StoreConfig:
                 f"{data.get('created_by', '?')} (format {found}); this featstore "
                 f"{__version__} reads format {FORMAT_VERSION}: upgrade featstore"
             )
-        return StoreConfig(found, str(data.get("created_by", "?")), catalog, openlineage)
+        created_by = str(data.get("created_by", "?"))
+        return StoreConfig(found, created_by, catalog, openlineage, engine, spark)
 
     def write(self, store: Path) -> None:
         """Write the config atomically, never through a link planted at its name."""
@@ -91,6 +103,10 @@ class StoreConfig:
             data["catalog"] = redact(self.catalog)
         if self.openlineage is not None:
             data["openlineage"] = dict(self.openlineage)
+        if self.engine is not None:
+            data["engine"] = self.engine
+        if self.spark is not None:
+            data["spark"] = dict(self.spark)
         tmp = config.with_name(f".{CONFIG_FILE}.{new_id()}.tmp")
         try:
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
@@ -176,8 +192,10 @@ def open_store(path: Path, *, create: bool, read_only: bool, catalog: str | None
         raise
     if not opened.read_only and (found is None or found.format_version < FORMAT_VERSION):
         try:
-            kept = found.openlineage if found is not None else None
-            StoreConfig(FORMAT_VERSION, __version__, spec, kept).write(path)
+            kept = (
+                (found.openlineage, found.engine, found.spark) if found is not None else (None,) * 3
+            )
+            StoreConfig(FORMAT_VERSION, __version__, spec, *kept).write(path)
         except BaseException:
             opened.close()
             raise

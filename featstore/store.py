@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from featstore import garbage, models, predictions, records, registry, retrieval, training_sets
-from featstore.config import open_store
+from featstore.config import ENGINES, StoreConfig, open_store
 from featstore.definitions import FeatureService, FeatureView
-from featstore.engine import Engine
+from featstore.engine import Engine, spark_engine
 from featstore.engine.duckdb import Connection, DuckDBEngine
 from featstore.errors import ConfigError
 from featstore.explain import explain_prediction
@@ -59,8 +59,12 @@ class FeatureStore(MonitoringMethods):
         Open an existing store without writing anything (no directory, config, catalog
         upgrade or lock file is created); every write raises CatalogError.
     engine
-        The query engine (see :class:`featstore.engine.Engine`); default: DuckDB in this
-        process, configured by ``memory_limit`` and ``threads``.
+        The query engine: ``"duckdb"`` (the default: DuckDB in this process, configured
+        by ``memory_limit`` and ``threads``), ``"spark"`` (Apache Spark, set up by the
+        ``"spark"`` settings of ``featstore.json``; needs ``featstore[spark]``:
+        docs/spark.md), or an :class:`featstore.engine.Engine` such as
+        ``fs.SparkEngine(spark)``. Default: the ``"engine"`` of ``featstore.json``,
+        else DuckDB.
     statistics
         Record column statistics of every materialized file, saved training set and
         logged prediction batch (the default; see docs/monitoring.md). ``False`` writes
@@ -84,7 +88,7 @@ class FeatureStore(MonitoringMethods):
         create: bool = True,
         catalog: str | None = None,
         read_only: bool = False,
-        engine: Engine | None = None,
+        engine: Engine | str | None = None,
         statistics: bool = True,
         openlineage: dict[str, Any] | None = None,
     ) -> None:
@@ -99,8 +103,12 @@ class FeatureStore(MonitoringMethods):
         self.read_only = self.catalog.read_only
         self._memory_limit = memory_limit
         self._threads = threads
-        self._engine: Engine | None = engine
-        self._owns_engine = engine is None  # an engine passed in is the caller's to close
+        if isinstance(engine, str) and engine not in ENGINES:
+            raise ConfigError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
+        self._engine: Engine | None = None if isinstance(engine, str) else engine
+        self._engine_name = engine if isinstance(engine, str) else None
+        # an engine passed in is the caller's to close
+        self._owns_engine = not isinstance(self._engine, Engine)
         self.definitions = Definitions(self.catalog, lambda: self.engine)
         self._materializer = Materializer(
             self.catalog,
@@ -120,11 +128,16 @@ class FeatureStore(MonitoringMethods):
         """The query engine (created on first use): DuckDB in process, spilling to
         ``<path>/tmp`` past ``memory_limit``."""
         if self._engine is None:
-            self._engine = DuckDBEngine(
-                memory_limit=self._memory_limit,
-                threads=self._threads,
-                temp_directory=self.offline.tmp,
-            )
+            config = StoreConfig.read(self.path)
+            name = self._engine_name or (config.engine if config else None) or "duckdb"
+            if name == "spark":
+                self._engine = spark_engine(config.spark if config else None)
+            else:
+                self._engine = DuckDBEngine(
+                    memory_limit=self._memory_limit,
+                    threads=self._threads,
+                    temp_directory=self.offline.tmp,
+                )
         return self._engine
 
     @property

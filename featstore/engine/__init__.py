@@ -1,17 +1,33 @@
 """Query engines behind one protocol (:class:`Engine`).
 
-Backends: :class:`~featstore.engine.duckdb.DuckDBEngine`, the embedded default. The SQL
+Backends: :class:`~featstore.engine.duckdb.DuckDBEngine`, the embedded default, and
+:class:`~featstore.engine.spark.SparkEngine` (``featstore[spark]``). The SQL
 text an engine runs is built by pure functions (:mod:`featstore.engine.sql_pit`,
 :mod:`featstore.engine.sql_bucket`), golden-tested.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from featstore.engine.base import BucketStats, BucketWrite, Engine, TimeRange
 
-__all__ = ["BucketStats", "BucketWrite", "Engine", "TimeRange", "as_engine"]
+from featstore.errors import ConfigError
+
+__all__ = ["BucketStats", "BucketWrite", "Engine", "TimeRange", "as_engine", "spark_engine"]
+
+
+def spark_engine(settings: Mapping[str, Any] | None) -> Engine:
+    """A Spark engine from a store config's ``"spark"`` settings (docs/spark.md)."""
+    try:
+        from featstore.engine.spark import SparkEngine
+    except ImportError as exc:
+        raise ConfigError(
+            f"the Spark engine needs PySpark ({exc}); install it with "
+            f"pip install 'featstore[spark]', or use engine='duckdb'"
+        ) from exc
+    return SparkEngine.from_config(settings or {})
 
 
 def as_engine(engine: Engine | Any) -> Engine:

@@ -19,7 +19,7 @@ import polars as pl
 import pyarrow as pa
 
 from featstore.aggregations import WindowQuery, join_window_parts, window_plans
-from featstore.columns import ENTITY
+from featstore.columns import ENTITY, INTERNAL
 from featstore.engine.base import BucketStats, BucketWrite, TimeRange
 from featstore.engine.frame_windows import fast_frame
 from featstore.engine.sql_bucket import NEW_ROWS, bucket_sql, bucket_stats_sql
@@ -73,6 +73,9 @@ def source_schema_sql(query: str) -> str:
     """A SQL source's query reduced to its description: no row is produced, so DuckDB
     plans it (and learns its columns) without running it over the rows."""
     return f"SELECT * FROM ({query}) AS q LIMIT 0"
+
+
+_ROWS = f"{INTERNAL}rows"  # the stored rows given to :meth:`DuckDBEngine.window_part`
 
 
 def _naive_utc(value: datetime | None) -> datetime | None:
@@ -219,23 +222,37 @@ class DuckDBEngine:
         as-of joins of keys and instants only, the statistics gathered by position, which
         DuckDB's ASOF JOIN cannot do without carrying every payload column through its
         sort); the range join and the empty plan in DuckDB SQL."""
+        return join_window_parts(
+            query,
+            [(part, self.window_part(plan, part, entity)) for plan, part in window_plans(query)],
+        )
+
+    def window_part(
+        self, plan: str, part: WindowQuery, entity: pa.Table, rows: pa.Table | None = None
+    ) -> pa.Table:
+        """One part of :func:`~featstore.aggregations.window_plans` (``"index"``,
+        ``"range"`` or ``"empty"``) for ``entity``, over the part's files, or over
+        ``rows`` when given (the stored rows of the entity rows' keys, in any order: how
+        another engine runs a partition of the entity rows here)."""
+        if plan == "index":
+            try:
+                return fast_frame(part, entity, rows)
+            except (pl.exceptions.PolarsError, OSError) as exc:
+                raise EngineInputError(str(exc)) from exc
         con = self.connection
-        parts = []
-        for plan, part in window_plans(query):
-            if plan == "index":
-                try:
-                    parts.append((part, fast_frame(part, entity)))
-                except (pl.exceptions.PolarsError, OSError) as exc:
-                    raise EngineInputError(str(exc)) from exc
-                continue
-            sql = range_sql(part) if plan == "range" else empty_sql(part)
-            with _translated():
-                con.register(ENTITY, entity)
-                try:
-                    parts.append((part, con.sql(sql).to_arrow_table()))
-                finally:
-                    con.unregister(ENTITY)
-        return join_window_parts(query, parts)
+        sql = (
+            empty_sql(part) if plan == "empty" else range_sql(part, None if rows is None else _ROWS)
+        )
+        with _translated():
+            con.register(ENTITY, entity)
+            if rows is not None:
+                con.register(_ROWS, rows)
+            try:
+                return con.sql(sql).to_arrow_table()
+            finally:
+                con.unregister(ENTITY)
+                if rows is not None:
+                    con.unregister(_ROWS)
 
     def _run_pit(self, query: PitQuery, entity: pa.Table) -> pa.Table:
         """Rendered and run as :func:`~featstore.pit.split_query` parts side by side: one

@@ -145,17 +145,28 @@ def _added(parts: list[pl.Expr], dtype: type[pl.DataType]) -> pl.Expr:
     return total
 
 
-def fast_frame(q: WindowQuery, entity: pa.Table) -> pa.Table:
+def fast_frame(q: WindowQuery, entity: pa.Table, rows: pa.Table | None = None) -> pa.Table:
     """``q``'s aggregations (none ``count_distinct``; not bitemporal) for the entity rows
     (``__fs_row``, the keys, ``__fs_ts``): ``__fs_row``, then each output in order, then
-    the matched flag (some source row in the longest window), in entity-row order."""
+    the matched flag (some source row in the longest window), in entity-row order.
+
+    The index is read from ``q.files``, or is ``rows`` when given: stored rows (keys,
+    ``__fs_ts``, ``__fs_rank``, the index columns) in any order, holding every row of
+    each key the entity rows name (a partition of the index by key)."""
     keys = list(q.keys)
     index = index_columns(q.aggregations_only)
     windows = sorted({a.window_us for a, _ in q.aggregations})
     last_cols = sorted({a.column for a, _ in q.aggregations if a.fn == "last"})
     frame = pl.from_arrow(entity)
     assert isinstance(frame, pl.DataFrame)
-    idx, in_order = _index(q, [*(c.name for c in index), *last_cols], frame.get_column(keys[0]))
+    wanted = [*(c.name for c in index), *last_cols]
+    if rows is None:
+        idx, in_order = _index(q, wanted, frame.get_column(keys[0]))
+    else:
+        given = pl.from_arrow(rows)
+        assert isinstance(given, pl.DataFrame)
+        idx = given.select(*keys, pl.col(TS).dt.epoch("us").alias(_T), RANK, *wanted)
+        in_order = _sorted_by_key_and_time(idx, q.keys)
     # everything runs in lookup order (keys together, each key's rows by time: the as-of
     # joins run fastest so), and the outputs return to entity-row order at the end
     e = frame.select(ROW, *keys, pl.col(TS).dt.epoch("us").alias(_T)).sort([*keys, _T])

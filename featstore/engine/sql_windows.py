@@ -31,18 +31,19 @@ def _n(name: str) -> str:
     return quote_ident(f"{INTERNAL}{name}")
 
 
-def _scan(q: WindowQuery, columns: list[str], where: list[str]) -> Lines:
+def _scan(q: WindowQuery, columns: list[str], where: list[str], rows: str | None) -> Lines:
     files = ", ".join(quote_file(f) for f in q.files)
     q_ts = quote_ident(TS)
     if q.max_entity_ts is not None:
         where = [*where, f"{q_ts} <= {_lit(q.max_entity_ts)}"]
-    return select(columns, [f"read_parquet([{files}])"], where=where)
+    return select(columns, [rows or f"read_parquet([{files}])"], where=where)
 
 
-def range_sql(q: WindowQuery) -> str:
+def range_sql(q: WindowQuery, rows: str | None = None) -> str:
     """The query of ``q``'s aggregations as a range join of each entity row with the
     stored rows of its window (with ``created_ts <= t`` when bitemporal): ``__fs_row``,
-    each output in order, then the matched flag."""
+    each output in order, then the matched flag. The stored rows are read from
+    ``q.files``, or from the registered relation ``rows`` when given."""
     keys = [quote_ident(k) for k in q.keys]
     q_ts, q_row, q_created, q_rank = (quote_ident(c) for c in (TS, ROW, CREATED, RANK))
     t_col = _n("t")
@@ -62,6 +63,7 @@ def range_sql(q: WindowQuery) -> str:
             *(quote_ident(c) for c in columns),
         ],
         where,
+        rows,
     )
     longest = max(a.window_us for a, _ in q.aggregations)
     on = [f"e.{k} = v.{k}" for k in keys]
