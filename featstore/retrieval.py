@@ -23,6 +23,7 @@ from featstore.definitions import FeatureService
 from featstore.dtypes import decode_schema, restore_dtypes, write_frame
 from featstore.engine import Engine, as_engine
 from featstore.errors import (
+    ConfigError,
     EngineInputError,
     EngineMemoryError,
     FeatstoreError,
@@ -55,7 +56,8 @@ __all__ = [
 
 ACCEPTED_INPUTS = (
     "a Polars DataFrame or LazyFrame, a pandas DataFrame, a pyarrow Table, RecordBatch, "
-    "RecordBatchReader or Dataset, a DuckDB relation, any object with __arrow_c_stream__ "
+    "RecordBatchReader or Dataset, a DuckDB relation, a Spark DataFrame, any object with "
+    "__arrow_c_stream__ "
     "(the Arrow PyCapsule stream interface), a dict of columns, or a Parquet file path"
 )
 """What :func:`entity_frame` accepts, as its error message lists it (docs/files.md)."""
@@ -136,6 +138,9 @@ def _arrow_table(value: Any) -> pa.Table | None:
         return value.to_table()
     if type(value).__module__.split(".")[0] == "duckdb" and hasattr(value, "to_arrow_table"):
         table = value.to_arrow_table()  # a relation: runs its query once
+        return table if isinstance(table, pa.Table) else None
+    if type(value).__module__.split(".")[0] == "pyspark" and hasattr(value, "toArrow"):
+        table = value.toArrow()  # a Spark DataFrame, collected in the order Spark gives
         return table if isinstance(table, pa.Table) else None
     if hasattr(value, "__arrow_c_stream__"):
         return pa.table(value)
@@ -319,6 +324,18 @@ class RetrievalResult:
         pyarrow's (e.g. ``types_mapper=pd.ArrowDtype``,
         ``use_pyarrow_extension_array=True``)."""
         return self.frame.to_pandas(**kwargs)
+
+    def to_spark(self, spark: Any = None) -> Any:
+        """The frame as a Spark DataFrame in ``spark`` (default: the active session), for
+        training on Spark (``featstore[spark]``). Unsigned integers widen to signed ones
+        (to ``decimal(20, 0)`` for 64 bits): Spark has none."""
+        try:
+            from featstore.engine.spark import to_spark
+        except ImportError as exc:
+            raise ConfigError(
+                f"to_spark needs PySpark ({exc}); install it with pip install 'featstore[spark]'"
+            ) from exc
+        return to_spark(self.frame.to_arrow(), spark)
 
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
         """The Arrow PyCapsule stream interface: ``pa.table(result)``,

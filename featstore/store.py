@@ -93,6 +93,8 @@ class FeatureStore(MonitoringMethods):
         openlineage: dict[str, Any] | None = None,
     ) -> None:
         DuckDBEngine.check_options(memory_limit, threads)
+        if isinstance(engine, str) and engine not in ENGINES:
+            raise ConfigError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
         self.record_statistics = bool(statistics)
         self.path = Path(path).absolute()
         self.lineage_events = store_emitter(self.path, openlineage)  # checked first
@@ -103,8 +105,6 @@ class FeatureStore(MonitoringMethods):
         self.read_only = self.catalog.read_only
         self._memory_limit = memory_limit
         self._threads = threads
-        if isinstance(engine, str) and engine not in ENGINES:
-            raise ConfigError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
         self._engine: Engine | None = None if isinstance(engine, str) else engine
         self._engine_name = engine if isinstance(engine, str) else None
         # an engine passed in is the caller's to close

@@ -89,15 +89,17 @@ def build_store(
     source: str = "dataframe",
     ranges: Sequence[Range] | None = None,
     statistics: bool = True,
+    engine: fs.Engine | None = None,
 ) -> fs.FeatureStore:
     """A store at ``path`` with ``views`` applied and materialized.
 
     ``ranges``: the materialization runs to make, in order (default: one run over
     :func:`data_range`); ``[]`` applies without materializing. ``statistics``: record
-    column statistics (as stores do by default).
+    column statistics (as stores do by default). ``engine``: the store's engine (None:
+    DuckDB).
     """
     path.mkdir(parents=True, exist_ok=True)
-    store = fs.FeatureStore(path / "store", progress=False, statistics=statistics)
+    store = fs.FeatureStore(path / "store", progress=False, statistics=statistics, engine=engine)
     try:
         store.apply(feature_views(views, source=source, data_dir=path))
         for start, end in [data_range(views)] if ranges is None else ranges:
@@ -115,15 +117,71 @@ def store(tmp_path: Path) -> Iterator[fs.FeatureStore]:
         yield s
 
 
+# -- engines ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def spark_engine() -> Iterator[fs.Engine]:
+    """One Spark engine for the session (local mode, two cores, on 127.0.0.1, UI off,
+    quiet logs); skips without PySpark or Java, unless FEATSTORE_REQUIRE_SPARK is set."""
+    import os
+    import shutil
+    import sys
+
+    required = bool(os.environ.get("FEATSTORE_REQUIRE_SPARK"))
+    missing = None
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        missing = "no Java on this machine (the Spark engine needs Java 17)"
+    else:
+        try:
+            import pyspark  # noqa: F401
+        except ImportError:
+            missing = "PySpark is not installed: pip install -e '.[spark]'"
+    if missing:
+        if required:
+            pytest.fail(f"FEATSTORE_REQUIRE_SPARK is set but {missing}")
+        pytest.skip(missing)
+    from featstore.engine.spark import SparkEngine, local_session
+
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    spark = local_session(
+        "local[2]",
+        conf={
+            "spark.sql.shuffle.partitions": "4",
+            "spark.default.parallelism": "2",
+            "spark.driver.memory": "2g",
+            "spark.log.level": "ERROR",
+        },
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    engine = SparkEngine(spark)
+    yield engine
+    engine.close()
+    spark.stop()
+
+
+@pytest.fixture(scope="session", params=["duckdb", "spark"])
+def store_engine(request: pytest.FixtureRequest) -> fs.Engine | None:
+    """The engine a test's stores run on: None (DuckDB, the default) or the session's
+    Spark engine. The point-in-time and window suites run on both."""
+    if request.param == "duckdb":
+        return None
+    engine: fs.Engine = request.getfixturevalue("spark_engine")
+    return engine
+
+
 @pytest.fixture
-def make_store(tmp_path: Path) -> Iterator[Callable[..., fs.FeatureStore]]:
+def make_store(
+    tmp_path: Path, store_engine: fs.Engine | None
+) -> Iterator[Callable[..., fs.FeatureStore]]:
     """``make_store(views, source=..., ranges=...)``: :func:`build_store` in a fresh
-    subdirectory of ``tmp_path`` each call; every store is closed at teardown (closing
-    one earlier, e.g. with ``with``, is fine)."""
+    subdirectory of ``tmp_path`` each call, on ``store_engine``; every store is closed at
+    teardown (closing one earlier, e.g. with ``with``, is fine)."""
     made: list[fs.FeatureStore] = []
     counter = itertools.count()
 
     def make(views: Sequence[View], **kwargs: Any) -> fs.FeatureStore:
+        kwargs.setdefault("engine", store_engine)
         s = build_store(tmp_path / f"s{next(counter)}", views, **kwargs)
         made.append(s)
         return s

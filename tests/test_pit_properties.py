@@ -155,7 +155,7 @@ def cases(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
-def check_case(case: dict[str, Any]) -> None:
+def check_case(case: dict[str, Any], engine: fs.Engine | None = None) -> None:
     chosen: list[View] = case["views"]
     refs = [f"{v.name}:{f}" for v in chosen for f in v.selected]
     entity: pl.DataFrame = case["entity"]
@@ -163,7 +163,9 @@ def check_case(case: dict[str, Any]) -> None:
     blind = case["bitemporal"] and any(v.created_timestamp_column is None for v in chosen)
     with (
         tempfile.TemporaryDirectory() as tmp,
-        build_store(Path(tmp), chosen, source=case["source"], ranges=case["ranges"]) as store,
+        build_store(
+            Path(tmp), chosen, source=case["source"], ranges=case["ranges"], engine=engine
+        ) as store,
     ):
         names = [
             n
@@ -188,8 +190,8 @@ def check_case(case: dict[str, Any]) -> None:
 
 @settings(max_examples=60, **SETTINGS)
 @given(case=cases())
-def test_retrieval_matches_oracle(case: dict[str, Any]) -> None:
-    check_case(case)
+def test_retrieval_matches_oracle(case: dict[str, Any], store_engine: fs.Engine | None) -> None:
+    check_case(case, store_engine)
 
 
 # FEATSTORE_PIT_EXAMPLES overrides the count, e.g. for a quick check of this variant

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import os
 import tempfile
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,20 @@ START, END = datetime(2024, 1, 1), datetime(2024, 5, 1)
 EXAMPLES = int(os.environ.get("FEATSTORE_WINDOW_EXAMPLES", "25"))
 
 
+# the engine of the stores a test makes: the store_engine fixture's, for the tests that use
+# on_each_engine (None: DuckDB)
+_ENGINE: fs.Engine | None = None
+
+
+@pytest.fixture
+def on_each_engine(store_engine: fs.Engine | None) -> Iterator[None]:
+    """Run the test's stores on ``store_engine`` (DuckDB, then Spark)."""
+    global _ENGINE
+    _ENGINE = store_engine
+    yield
+    _ENGINE = None
+
+
 def make_store(
     root: Path,
     events: list[dict[str, Any]],
@@ -49,7 +64,7 @@ def make_store(
     if created:
         schema["created"] = pl.Datetime("us")
     frame = pl.DataFrame(events, schema=schema)
-    store = fs.FeatureStore(root)
+    store = fs.FeatureStore(root, engine=_ENGINE)
     entity = fs.Entity("customer", join_keys=keys)
     source = fs.DataFrameSource(
         "txns",
@@ -174,10 +189,15 @@ def check_case(case: dict[str, Any], root: Path) -> None:
     store.close()
 
 
+@pytest.mark.usefixtures("on_each_engine")
 @settings(
     max_examples=EXAMPLES,
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,  # on_each_engine: one engine for all examples
+    ],
 )
 @given(cases())
 def test_windows_match_the_reference_on_random_data(case: dict[str, Any]) -> None:
@@ -213,6 +233,7 @@ def values_at(store: fs.FeatureStore, *moments: datetime) -> list[dict[str, Any]
     return fetch(store, entity, SEVEN)
 
 
+@pytest.mark.usefixtures("on_each_engine")
 def test_a_row_exactly_one_window_before_is_outside(tmp_path: Path) -> None:
     store = one_key_store(tmp_path, [(T - 7 * DAY, 100.0), (T - 7 * DAY + US, 1.0)])
     (got,) = values_at(store, T)
@@ -220,6 +241,7 @@ def test_a_row_exactly_one_window_before_is_outside(tmp_path: Path) -> None:
     assert got["v_count_7d"] == 1
 
 
+@pytest.mark.usefixtures("on_each_engine")
 def test_a_row_at_the_entity_timestamp_is_inside(tmp_path: Path) -> None:
     store = one_key_store(tmp_path, [(T, 5.0), (T + US, 100.0)])
     (got,) = values_at(store, T)
@@ -228,6 +250,7 @@ def test_a_row_at_the_entity_timestamp_is_inside(tmp_path: Path) -> None:
     assert got["v_max_7d"] == 5.0
 
 
+@pytest.mark.usefixtures("on_each_engine")
 def test_an_empty_window_is_null_and_its_count_zero(tmp_path: Path) -> None:
     store = one_key_store(tmp_path, [(T - 30 * DAY, 5.0)])
     (got,) = values_at(store, T)
@@ -237,6 +260,7 @@ def test_an_empty_window_is_null_and_its_count_zero(tmp_path: Path) -> None:
         assert got[f"v_{fn}_7d"] is None, fn
 
 
+@pytest.mark.usefixtures("on_each_engine")
 def test_ties_at_one_instant_all_count_and_last_takes_the_winner(tmp_path: Path) -> None:
     store = one_key_store(tmp_path, [(T, 1.0), (T, 3.0), (T, 2.0)])
     (got,) = values_at(store, T)
@@ -245,6 +269,7 @@ def test_ties_at_one_instant_all_count_and_last_takes_the_winner(tmp_path: Path)
     assert got["v_last_7d"] == 3.0  # the point-in-time winner: the largest value
 
 
+@pytest.mark.usefixtures("on_each_engine")
 def test_last_takes_the_latest_created_among_ties(tmp_path: Path) -> None:
     events = [
         {"k": 1, "ts": T, "v": 9.0, "u": 0, "created": T - DAY},
@@ -255,6 +280,7 @@ def test_last_takes_the_latest_created_among_ties(tmp_path: Path) -> None:
     assert got["v_last_7d"] == 1.0
 
 
+@pytest.mark.usefixtures("on_each_engine")
 def test_nulls_are_ignored_but_last_may_be_null(tmp_path: Path) -> None:
     store = one_key_store(tmp_path, [(T - DAY, 4.0), (T - HOUR, None)])
     (got,) = values_at(store, T)
@@ -263,6 +289,7 @@ def test_nulls_are_ignored_but_last_may_be_null(tmp_path: Path) -> None:
     assert got["v_last_7d"] is None
 
 
+@pytest.mark.usefixtures("on_each_engine")
 def test_a_window_across_month_boundaries(tmp_path: Path) -> None:
     rows = [(datetime(2024, 2, 28, 23), 1.0), (datetime(2024, 2, 29, 12), 2.0)]
     rows += [(datetime(2024, 3, 1), 4.0), (datetime(2024, 3, 2, 1), 8.0)]
@@ -273,6 +300,7 @@ def test_a_window_across_month_boundaries(tmp_path: Path) -> None:
     assert got["v_count_7d"] == 4
 
 
+@pytest.mark.usefixtures("on_each_engine")
 def test_the_stale_window_of_event_time_rolling_is_not_what_is_served(tmp_path: Path) -> None:
     # a 7-day sum at the last sale (03-08 22:12) is 32; at 03-10 06:00 it is 25
     sales = [(datetime(2024, 3, 2, 9), 7.0), (datetime(2024, 3, 5), 12.0)]
@@ -283,6 +311,7 @@ def test_the_stale_window_of_event_time_rolling_is_not_what_is_served(tmp_path: 
     assert later["v_sum_7d"] == 25.0
 
 
+@pytest.mark.usefixtures("on_each_engine")
 def test_bitemporal_reads_skip_rows_created_later(tmp_path: Path) -> None:
     events = [
         {"k": 1, "ts": T - DAY, "v": 1.0, "u": 0, "created": T - DAY},
@@ -299,6 +328,7 @@ def test_bitemporal_reads_skip_rows_created_later(tmp_path: Path) -> None:
     assert plain["v_last_7d"] == 2.0
 
 
+@pytest.mark.usefixtures("on_each_engine")
 def test_composite_keys_and_null_keys(tmp_path: Path) -> None:
     events = [{"k": 1, "j": j, "ts": T - HOUR, "v": float(j + 1), "u": 0} for j in (0, 1)]
     store = make_store(tmp_path, events, ["k", "j"], SEVEN, pl.Float64())
@@ -311,6 +341,7 @@ def test_composite_keys_and_null_keys(tmp_path: Path) -> None:
     assert [g["v_count_7d"] for g in got] == [1, 0, 1]
 
 
+@pytest.mark.usefixtures("on_each_engine")
 def test_a_result_does_not_depend_on_how_runs_split_the_range(tmp_path: Path) -> None:
     rng = __import__("random").Random(7)
     events = [
@@ -423,6 +454,7 @@ def test_the_index_order_check(rows: list[tuple[Any, ...]], ordered: bool) -> No
     assert frame_windows._sorted_by_key_and_time(frame, ("k", "j")) is ordered
 
 
+@pytest.mark.usefixtures("on_each_engine")
 def test_an_integer_window_sum_beyond_64_bits_is_an_error_not_a_wrapped_value(
     tmp_path: Path,
 ) -> None:
@@ -438,6 +470,7 @@ def test_an_integer_window_sum_beyond_64_bits_is_an_error_not_a_wrapped_value(
         fetch(store, entity, aggs)
 
 
+@pytest.mark.usefixtures("on_each_engine")
 def test_latest_values_are_the_windows_at_the_given_time(tmp_path: Path) -> None:
     store = one_key_store(tmp_path, [(T - DAY, 4.0), (T - 8 * DAY, 100.0)])
     got = store.get_latest_features(
@@ -447,6 +480,7 @@ def test_latest_values_are_the_windows_at_the_given_time(tmp_path: Path) -> None
     assert got["v_count_7d"].to_list() == [1, 0]
 
 
+@pytest.mark.usefixtures("on_each_engine")
 def test_training_sets_with_windows_rebuild_byte_identical(tmp_path: Path) -> None:
     store = one_key_store(tmp_path, [(T - DAY, 4.0), (T - 2 * DAY, 0.1), (T - 3 * DAY, 0.2)])
     entity = entity_frame([{"k": 1, "ts": T}, {"k": 1, "ts": T - DAY}], ["k"])
@@ -523,6 +557,7 @@ def test_a_sum_of_a_string_column_is_refused_at_apply(tmp_path: Path) -> None:
     assert store.list_feature_views() == []  # nothing half-applied
 
 
+@pytest.mark.usefixtures("on_each_engine")
 def test_a_pre_transformation_prepares_the_rows(tmp_path: Path) -> None:
     entity = fs.Entity("customer", join_keys=["k"])
     frame = pl.DataFrame(
@@ -536,7 +571,7 @@ def test_a_pre_transformation_prepares_the_rows(tmp_path: Path) -> None:
         transform=lambda lf: lf.filter(pl.col("v") > 0).with_columns(double=pl.col("v") * 2),
         aggregations=[fs.Aggregation("double", "sum", window=7 * DAY)],
     )
-    store = fs.FeatureStore(tmp_path)
+    store = fs.FeatureStore(tmp_path, engine=_ENGINE)
     store.apply([entity, source, view])
     store.materialize(START, END)
     got = store.get_historical_features(
@@ -545,6 +580,7 @@ def test_a_pre_transformation_prepares_the_rows(tmp_path: Path) -> None:
     assert got["double_sum_7d"].to_list() == [6.0]
 
 
+@pytest.mark.usefixtures("on_each_engine")
 def test_explain_shows_a_predictions_window_values_and_their_run(tmp_path: Path) -> None:
     store = one_key_store(tmp_path, [(T - DAY, 4.0), (T - 2 * DAY, 1.0)])
     entity = entity_frame([{"k": 1, "ts": T}], ["k"])
@@ -563,6 +599,7 @@ def test_explain_shows_a_predictions_window_values_and_their_run(tmp_path: Path)
     assert run in explained["runs"]
 
 
+@pytest.mark.usefixtures("on_each_engine")
 def test_incremental_runs_extend_the_index_without_rewriting_history(tmp_path: Path) -> None:
     data = tmp_path / "txns"
     data.mkdir()
@@ -586,7 +623,7 @@ def test_incremental_runs_extend_the_index_without_rewriting_history(tmp_path: P
         fs.Aggregation("v", fn, window=w) for fn in ("sum", "max", "count") for w in (DAY, 30 * DAY)
     ]
     view = fs.FeatureView("spend", entity=entity, source=source, aggregations=aggs)
-    store = fs.FeatureStore(tmp_path / "store")
+    store = fs.FeatureStore(tmp_path / "store", engine=_ENGINE)
     store.apply([entity, source, view])
     store.materialize_incremental(datetime(2024, 3, 1))
     before = {f["path"] for f in store.catalog.active_files("spend", view.version)}

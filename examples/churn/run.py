@@ -201,7 +201,7 @@ def load_data() -> pl.DataFrame:
     return labels
 
 
-def open_store(path: Path, *, fresh: bool) -> fs.FeatureStore:
+def open_store(path: Path, *, fresh: bool, engine: str) -> fs.FeatureStore:
     """Open the store and apply the definitions; report which versions are new."""
     with step("2. definitions") as say:
         if fresh and path.exists():
@@ -209,7 +209,7 @@ def open_store(path: Path, *, fresh: bool) -> fs.FeatureStore:
                 shutil.rmtree(path)
             else:
                 sys.exit(f"--fresh: {path} is not a featstore store; refusing to delete it")
-        store = fs.FeatureStore(path, progress=False)
+        store = fs.FeatureStore(path, progress=False, engine=engine)
         views = [d for d in features.definitions if isinstance(d, fs.FeatureView)]
         before: dict[str, str | None] = {}
         for view in views:
@@ -860,6 +860,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--fresh", action="store_true", help="delete the store first and start over"
     )
+    parser.add_argument(
+        "--engine",
+        choices=["duckdb", "spark"],
+        default="duckdb",
+        help="the query engine (default: duckdb; spark needs featstore[spark] and Java)",
+    )
     return parser.parse_args(argv)
 
 
@@ -876,7 +882,7 @@ def main(argv: list[str] | None = None) -> int:
     os.chdir(HERE)  # the sources' paths are relative to this folder (see features.py)
 
     labels = load_data()
-    store = open_store(store_path, fresh=args.fresh)
+    store = open_store(store_path, fresh=args.fresh, engine=args.engine)
     try:
         materialize(store)
         training = training_set(store, labels)

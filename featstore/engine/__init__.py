@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from featstore.engine.base import BucketStats, BucketWrite, Engine, TimeRange
-
 from featstore.errors import ConfigError
 
 __all__ = ["BucketStats", "BucketWrite", "Engine", "TimeRange", "as_engine", "spark_engine"]

@@ -26,6 +26,8 @@ import contextlib
 import os
 import re
 import sys
+import urllib.parse
+import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -41,13 +43,13 @@ from featstore import errors
 from featstore.aggregations import WindowQuery, index_columns, join_window_parts, window_plans
 from featstore.columns import CREATED, FILE, INTERNAL, RANK, ROW, TS
 from featstore.engine.base import BucketStats, BucketWrite, TimeRange
-from featstore.engine.duckdb import DuckDBEngine, source_range_sql, source_schema_sql
+from featstore.engine.duckdb import DuckDBEngine, source_schema_sql
 from featstore.engine.spark_pit import AT, column, view_frame
 from featstore.engine.spark_tasks import WindowTask
 from featstore.errors import ConfigError, EngineError, EngineInputError, EngineMemoryError
 from featstore.pit import PitQuery, detail_columns, join_parts, matched_column, split_query
 
-__all__ = ["SparkEngine", "local_session"]
+__all__ = ["SparkEngine", "local_session", "to_spark"]
 
 _BUCKET = f"{INTERNAL}bucket"  # which partition of the keys a row belongs to
 _TASK_ERROR = re.compile(r"featstore\.errors\.(\w+): (.+)")
@@ -67,14 +69,17 @@ def local_session(
     else:
         builder = builder.master(master)
         if master.startswith("local"):
-            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
             builder = (
-                builder.config("spark.driver.host", "127.0.0.1")
+                builder.config("spark.pyspark.python", sys.executable)
+                .config("spark.pyspark.driver.python", sys.executable)
+                .config("spark.driver.host", "127.0.0.1")
                 .config("spark.driver.bindAddress", "127.0.0.1")
                 .config("spark.ui.enabled", "false")
                 .config("spark.ui.showConsoleProgress", "false")
             )
-    builder = builder.config("spark.sql.session.timeZone", "UTC")
+    # Spark's warnings (large tasks, native libraries) are noise in a notebook; conf
+    # {"spark.log.level": "WARN"} brings them back
+    builder = builder.config("spark.sql.session.timeZone", "UTC").config("spark.log.level", "ERROR")
     for key, value in (conf or {}).items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
@@ -108,6 +113,14 @@ def _translated() -> Iterator[None]:
         raise
 
 
+def _range_sql(query: str, where: TimeRange) -> str:
+    """A SQL source's query restricted to ``where``, in Spark SQL (naive-UTC bounds, read
+    in the session zone, UTC)."""
+    ts = "`" + where.column.replace("`", "``") + "`"
+    low, high = (t.isoformat(sep=" ") for t in (where.start, where.end))
+    return f"SELECT * FROM ({query}) AS q WHERE {ts} >= TIMESTAMP '{low}' AND {ts} < TIMESTAMP '{high}'"
+
+
 def _us(table: pa.Table, name: str) -> pa.Array:
     """A timestamp column as epoch microseconds."""
     ts = table.column(name)
@@ -127,6 +140,20 @@ def _for_spark(table: pa.Table) -> pa.Table:
     return table
 
 
+def to_spark(table: pa.Table, spark: SparkSession | None = None) -> DataFrame:
+    """``table`` as a DataFrame of ``spark`` (default: the active session); naive
+    timestamps stay naive (``timestamp_ntz``)."""
+    session = spark if spark is not None else SparkSession.getActiveSession()
+    if session is None:
+        raise ConfigError(
+            "to_spark: no active Spark session; pass one (result.to_spark(spark)) or start "
+            "one first"
+        )
+    table = _for_spark(table)
+    with _translated():
+        return session.createDataFrame(table, schema=from_arrow_schema(table.schema))
+
+
 def _in_order(table: pa.Table, rows: pa.ChunkedArray) -> pa.Table:
     """A result in entity-row order, its ``__fs_row`` of the entity's type again."""
     table = table.sort_by(ROW)
@@ -139,12 +166,12 @@ class SparkEngine:
     Parameters
     ----------
     spark
-        The session to run on (left open by :meth:`close`); default: one made by
-        :func:`local_session` from ``master``, ``remote`` and ``conf``, stopped by
-        :meth:`close`.
+        The session to run on (left open by :meth:`close`); default: the session already
+        active in this process, else one made by :func:`local_session` from ``master``,
+        ``remote`` and ``conf`` and stopped by :meth:`close`.
     partitions
-        How many partitions of the join keys the window aggregations run in; default:
-        the session's ``spark.sql.shuffle.partitions``.
+        How many partitions of the join keys the window aggregations run in (each runs
+        the window kernel once, over its keys' rows); default: twice the session's cores.
     """
 
     name = "spark"
@@ -162,7 +189,9 @@ class SparkEngine:
             not isinstance(partitions, int) or isinstance(partitions, bool) or partitions < 1
         ):
             raise ConfigError(f"partitions must be a positive integer; found {partitions!r}")
-        self._owned = spark is None
+        # a session made here is stopped by close(); one already running in this process
+        # (getOrCreate returns it) is left as it is
+        self._owned = spark is None and SparkSession.getActiveSession() is None
         if spark is None:
             with _translated():
                 spark = local_session(master or "local[*]", remote=remote, conf=conf)
@@ -208,8 +237,10 @@ class SparkEngine:
     def _session(self) -> Iterator[SparkSession]:
         """The session with its time zone set to UTC for the call, errors translated."""
         spark = self.spark
-        with _translated():
-            before = spark.conf.get("spark.sql.session.timeZone")
+        with _translated(), warnings.catch_warnings():
+            # PySpark's notice about pandas 3, which featstore's Arrow calls do not use
+            warnings.filterwarnings("ignore", "PySpark does not yet fully", FutureWarning)
+            before = spark.conf.get("spark.sql.session.timeZone") or "UTC"
             spark.conf.set("spark.sql.session.timeZone", "UTC")
             try:
                 yield spark
@@ -224,7 +255,7 @@ class SparkEngine:
     # -- sources -----------------------------------------------------------------------
 
     def scan_query(self, query: str, *, where: TimeRange | None = None) -> pl.LazyFrame:
-        sql = query if where is None else source_range_sql(query, where)
+        sql = query if where is None else _range_sql(query, where)
         with self._session() as spark:
             table = spark.sql(sql).toArrow()
         return _polars(table).lazy()
@@ -242,17 +273,10 @@ class SparkEngine:
     # -- retrieval ---------------------------------------------------------------------
 
     def _read(self, files: tuple[str, ...], with_file: bool) -> DataFrame:
-        """The stored rows of ``files`` (with ``__fs_file`` when asked)."""
-        spark = self.spark
-        if not with_file:
-            return spark.read.parquet(*(_GLOB.sub(r"\\\1", f) for f in files))
-        frames = [
-            spark.read.parquet(_GLOB.sub(r"\\\1", f)).withColumn(FILE, F.lit(f)) for f in files
-        ]
-        out = frames[0]
-        for frame in frames[1:]:
-            out = out.unionByName(frame, allowMissingColumns=True)
-        return out
+        """The stored rows of ``files`` (with ``__fs_file``, the file's URI, when asked:
+        :func:`_paths` turns it back into the path given)."""
+        frame = self.spark.read.parquet(*(_GLOB.sub(r"\\\1", f) for f in files))
+        return frame.withColumn(FILE, F.input_file_name()) if with_file else frame
 
     def point_in_time(self, query: PitQuery, entity: pa.Table) -> pa.Table:
         return self._run_pit(query, entity)
@@ -293,6 +317,8 @@ class SparkEngine:
                 i = table.column_names.index(name)
                 stamps = pc.cast(pc.cast(table.column(i), pa.int64()), pa.timestamp("us"))
                 table = table.set_column(i, name, stamps)
+            i = table.column_names.index(detail_columns(0)[2])
+            table = table.set_column(i, table.field(i).name, _paths(table.column(i), v.files))
         return table.rename_columns(names)
 
     def windows(self, query: WindowQuery, entity: pa.Table) -> pa.Table:
@@ -325,7 +351,7 @@ class SparkEngine:
             column(RANK),
             *(column(c) for c in columns),
         ).where(" AND ".join(f"`{k.replace('`', '``')}` IS NOT NULL" for k in keys))
-        n = self._partitions or int(spark.conf.get("spark.sql.shuffle.partitions") or "200")
+        n = self._partitions or _cores(spark) * 2
         bucket = F.pmod(F.xxhash64(*(column(k) for k in keys)), F.lit(n)).alias(_BUCKET)
         probes = probes.withColumn(_BUCKET, bucket)
         stored = stored.withColumn(_BUCKET, bucket)
@@ -354,6 +380,29 @@ class SparkEngine:
         if self._spark is not None and self._owned:
             self._spark.stop()
         self._spark = None
+
+
+def _cores(spark: SparkSession) -> int:
+    """The session's default parallelism (its cores), or its shuffle partitions where it
+    has no SparkContext (Spark Connect)."""
+    try:
+        return int(spark.sparkContext.defaultParallelism)
+    except Exception:  # Spark Connect has no SparkContext
+        return int(spark.conf.get("spark.sql.shuffle.partitions") or "200")
+
+
+def _paths(uris: pa.ChunkedArray, files: tuple[str, ...]) -> pa.Array:
+    """The files' URIs Spark reports (``file:///...``, percent-encoded) as the paths given."""
+    given = {os.path.abspath(f): f for f in files}
+
+    def path(uri: str | None) -> str | None:
+        if uri is None:
+            return None
+        parsed = urllib.parse.urlparse(uri)
+        local = urllib.parse.unquote(parsed.path) if parsed.scheme in ("", "file") else uri
+        return given.get(os.path.abspath(local), uri)
+
+    return pa.array([path(u) for u in uris.to_pylist()], pa.string())
 
 
 def _polars(table: pa.Table) -> pl.DataFrame:

@@ -77,7 +77,9 @@ def _candidates(q: PitQuery, v: ViewJoin, rows: DataFrame) -> DataFrame:
         order.alias(_ORDER),
         payload.alias(_HIT),
     )
-    walk = Window.partitionBy(*keys).orderBy(_AVAIL, _ORDER).rowsBetween(Window.unboundedPreceding, -1)
+    walk = (
+        Window.partitionBy(*keys).orderBy(_AVAIL, _ORDER).rowsBetween(Window.unboundedPreceding, -1)
+    )
     kept = known.withColumn(_PREV, F.max(_ORDER).over(walk)).where(
         F.col(_PREV).isNull() | (F.col(_ORDER) > F.col(_PREV))
     )
