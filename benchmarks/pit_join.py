@@ -29,6 +29,14 @@ Methods:
   chained per view, ordered back to entity file order.
 * ``featstore``: ``FeatureStore.get_historical_features`` on a store materialized once
   in the workdir (materialization is timed separately, once, and cached).
+* ``featstore_spark``, ``featstore_spark_local1``: the same call on the same store with
+  the Spark engine (``featstore[spark]``, Java 17) in local mode on two cores and on one
+  (docs/spark.md). The session starts before the timed region; its first jobs are timed.
+  Spark methods also time materializing a second store with the Spark engine, once.
+
+Peak memory is the whole process tree's: the worker's peak resident set plus each child
+process's (Spark's JVM and its Python workers), an upper bound of the tree's peak at
+any one moment.
 
 Raw ASOF joins pick an arbitrary row among ties on ``(customer_id, ts)``; featstore
 breaks them with ``created``. The check therefore counts mismatches separately for rows
@@ -329,13 +337,40 @@ def featstore_retrieve(store: Any, data: Dataset, entity_path: Path) -> Any:
     return store.get_historical_features(entity_df, features=refs).to_arrow()
 
 
+def spark_setup(data: Dataset, cores: int, store_dir: Path | None = None) -> Any:
+    import featstore as fs
+    from featstore.engine.spark import SparkEngine, local_session
+
+    spark = local_session(
+        f"local[{cores}]",
+        conf={"spark.driver.memory": os.environ.get("FEATSTORE_BENCH_SPARK_MEMORY", "8g")},
+    )
+    store = fs.FeatureStore(str(store_dir or data.store_dir), engine=SparkEngine(spark))
+    store.apply(featstore_definitions(data))
+    return store
+
+
+def spark_store_dir(data: Dataset) -> Path:
+    return data.root / "featstore_store_spark"
+
+
 METHODS: dict[str, tuple[Callable[[Dataset], Any], Callable[[Any, Dataset, Path], Any]]] = {
     "duckdb_asof": (duckdb_setup, duckdb_asof),
     "duckdb_asof_unordered": (duckdb_setup, duckdb_asof_unordered),
     "polars_join_asof": (polars_setup, polars_join_asof),
     "featstore": (featstore_setup, featstore_retrieve),
+    "featstore_spark": (lambda data: spark_setup(data, 2), featstore_retrieve),
+    "featstore_spark_local1": (lambda data: spark_setup(data, 1), featstore_retrieve),
 }
-WORKER_TASKS = {**METHODS, "featstore_materialize": (featstore_setup, featstore_materialize)}
+SPARK_METHODS = ("featstore_spark", "featstore_spark_local1")
+WORKER_TASKS = {
+    **METHODS,
+    "featstore_materialize": (featstore_setup, featstore_materialize),
+    "featstore_materialize_spark": (
+        lambda data: spark_setup(data, 2, spark_store_dir(data)),
+        featstore_materialize,
+    ),
+}
 
 
 # --------------------------------------------------------------------------- worker
@@ -346,6 +381,31 @@ def _proc_status_mb(field: str) -> float:
         if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def _tree_peak_mb() -> float:
+    """This process's peak resident set plus its descendants' (Spark's JVM, its Python
+    workers), read from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    total, todo = _proc_status_mb("VmHWM"), list(children.get(os.getpid(), []))
+    while todo:
+        pid = todo.pop()
+        todo += children.get(pid, [])
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1]) / 1024
+        except OSError:
+            continue
+    return total
 
 
 def worker(task: str, data_root: Path, result_file: Path) -> None:
@@ -362,9 +422,10 @@ def worker(task: str, data_root: Path, result_file: Path) -> None:
         "seconds": seconds,
         "rows": rows,
         "baseline_rss_mb": baseline,
-        "peak_rss_mb": _proc_status_mb("VmHWM"),
+        "peak_rss_mb": _tree_peak_mb(),
     }
     result_file.write_text(json.dumps(stats))
+    os._exit(0)  # a Spark session's JVM would otherwise take seconds to stop
 
 
 def run_worker(task: str, data: Dataset) -> dict[str, Any]:
@@ -598,7 +659,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--repeat", type=int, default=3, help="timed runs per method")
-    p.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
+    p.add_argument(
+        "--methods",
+        nargs="+",
+        choices=list(METHODS),
+        default=[m for m in METHODS if m not in SPARK_METHODS],
+        help="methods to time (the Spark ones need featstore[spark] and Java)",
+    )
     p.add_argument(
         "--workdir",
         default=os.path.join(tempfile.gettempdir(), "featstore-bench"),
@@ -642,6 +709,15 @@ def main(argv: list[str] | None = None) -> int:
             results["featstore"] = {"skipped": reason}
         else:
             materialization = ensure_materialized(data, args.rematerialize)
+    spark_materialization = None
+    if any(m in methods for m in SPARK_METHODS):
+        if "featstore" not in methods:
+            ensure_materialized(data, args.rematerialize)
+        shutil.rmtree(spark_store_dir(data), ignore_errors=True)
+        print("materializing a second store with the Spark engine ...", flush=True)
+        spark_materialization = run_worker("featstore_materialize_spark", data)
+        spark_materialization.pop("rows")
+        shutil.rmtree(spark_store_dir(data), ignore_errors=True)
     print(f"timing {', '.join(methods)} ({args.repeat} runs each, fresh process per run)")
     results = {**time_methods(data, methods, args.repeat), **results}
     check = None
@@ -655,6 +731,12 @@ def main(argv: list[str] | None = None) -> int:
             f"\nfeatstore materialization: {materialization['seconds']:.2f}s, "
             f"peak RSS {materialization['peak_rss_mb']:.0f} MB"
             + (" (cached from an earlier run)" if materialization["cached"] else "")
+        )
+    if spark_materialization:
+        print(
+            f"featstore materialization on Spark (local[2]): "
+            f"{spark_materialization['seconds']:.2f}s, peak RSS "
+            f"{spark_materialization['peak_rss_mb']:.0f} MB (JVM included)"
         )
     if check:
         print(
@@ -672,6 +754,7 @@ def main(argv: list[str] | None = None) -> int:
         "environment": environment(),
         "results": results,
         "featstore_materialization": materialization,
+        "featstore_materialization_spark": spark_materialization,
         "agreement": check,
     }
     out = Path(args.out or Path(args.workdir) / "results.json")

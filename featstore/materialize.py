@@ -48,7 +48,7 @@ from featstore.compute import (
 )
 from featstore.definitions import FeatureView
 from featstore.dtypes import NAIVE_KEY, file_metadata, naive_utc_columns
-from featstore.engine import BucketWrite, Engine
+from featstore.engine import BucketWrite, Engine, engine_name
 from featstore.errors import EngineError, EngineMemoryError, FeatstoreError, MaterializationError
 from featstore.lineage_ids import EdgeKind, NodeKind, node_id
 from featstore.monitoring.recording import file_statistics
@@ -193,7 +193,15 @@ def materialize_views(
                 )
             with catalog.transaction() as tx:
                 for item in prepared:
-                    _record(tx, item.run, item.job.view, item.written, item.finals, offline)
+                    _record(
+                        tx,
+                        item.run,
+                        item.job.view,
+                        item.written,
+                        item.finals,
+                        offline,
+                        engine_name(engine),
+                    )
         except BaseException as exc:
             for item in prepared:
                 for rel in item.run.files:
@@ -404,6 +412,7 @@ def _record(
     written: list[_Written],
     finals: list[Path],
     offline: OfflineStore,
+    engine: str,
 ) -> None:
     now = iso(run.finished_at)
     body: dict[str, Any] = {
@@ -474,6 +483,7 @@ def _record(
             "end": iso(run.end),
             "rows": run.rows,
             "files": list(run.files),
+            "engine": engine,
         },
     )
     edges = [(view_node, run.id, EdgeKind.MATERIALIZED_BY)]

@@ -135,6 +135,7 @@ def save_training_set(
     name: str,
     *,
     record_statistics: bool = True,
+    engine: str | None = None,
 ) -> TrainingSet:
     validate_name(name, "training set")
     content_id = str(manifest.get("content_id"))
@@ -164,7 +165,7 @@ def save_training_set(
             return _refresh_provenance(catalog, existing, manifest, record)
         publish(final)
         return _commit_training_set(
-            catalog, offline, frame, manifest, record, name, final, record_statistics
+            catalog, offline, frame, manifest, record, name, final, record_statistics, engine
         )
 
 
@@ -185,6 +186,7 @@ def _commit_training_set(
     name: str,
     final: Path,
     record_statistics: bool = True,
+    engine: str | None = None,
 ) -> TrainingSet:
     """Record a published training-set file (holding its name's lock); ``record`` is
     ``manifest`` decoded."""
@@ -226,6 +228,7 @@ def _commit_training_set(
                         "mode": manifest.get("mode"),
                         "bitemporal": manifest.get("bitemporal"),
                         "entity_hash": manifest.get("entity_hash"),
+                        **({"engine": engine} if engine else {}),
                     },
                 )
                 tx.add_edges(_retrieval_edges(manifest, ts.id))

@@ -21,7 +21,7 @@ from featstore.columns import INTERNAL, ROW, TS
 from featstore.coverage import ViewCoverage, report
 from featstore.definitions import FeatureService
 from featstore.dtypes import decode_schema, restore_dtypes, write_frame
-from featstore.engine import Engine, as_engine
+from featstore.engine import Engine, as_engine, engine_name
 from featstore.errors import (
     ConfigError,
     EngineInputError,
@@ -307,6 +307,10 @@ class RetrievalResult:
     coverage: tuple[ViewCoverage, ...] = field(default=(), repr=False)
     """Per requested view: how many entity rows matched, and the materialized time range
     against the one the entity rows reach (:class:`featstore.ViewCoverage`)."""
+    engine: str | None = field(default=None, repr=False, compare=False)
+    """The engine that computed the frame (``"duckdb"``, ``"spark"``); a saved training
+    set's lineage node records it. Not part of the manifest: both engines give the same
+    frame, hence the same ``content_id``."""
 
     @property
     def content_id(self) -> str:
@@ -691,7 +695,7 @@ def retrieve(
         files=files_read,
     )
     report(coverage, strict=strict)
-    return RetrievalResult(out, manifest, tuple(coverage))
+    return RetrievalResult(out, manifest, tuple(coverage), engine_name(store.engine))
 
 
 def _window_query(
@@ -936,4 +940,4 @@ def get_latest_features(
         drop=(column,),
     )
     manifest = {**result.manifest, "as_of": iso(moment)}
-    return RetrievalResult(result.frame, manifest, result.coverage)
+    return RetrievalResult(result.frame, manifest, result.coverage, result.engine)

@@ -11,6 +11,7 @@ import polars as pl
 
 from featstore import registry
 from featstore.dtypes import restore_dtypes
+from featstore.engine import engine_name
 from featstore.errors import DefinitionError, MaterializationError, StorageError
 from featstore.records import TrainingSet, TrainingSetCheck
 from featstore.retrieval import (
@@ -121,7 +122,7 @@ def rebuild_training_set(store: FeatureStore, training_set: TrainingSet | str) -
             f"training set {ts.id!r}: the rebuilt frame differs from the saved one although "
             f"its files exist; changed sources: {list(report.changed_sources) or 'none found'}"
         )
-    return RetrievalResult(frame, dict(m))
+    return RetrievalResult(frame, dict(m), engine=engine_name(store.engine))
 
 
 def save_training_set(store: FeatureStore, result: RetrievalResult, name: str) -> TrainingSet:
@@ -138,4 +139,5 @@ def save_training_set(store: FeatureStore, result: RetrievalResult, name: str) -
         result.manifest,
         name,
         record_statistics=store.record_statistics,
+        engine=result.engine,
     )

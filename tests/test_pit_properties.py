@@ -190,8 +190,15 @@ def check_case(case: dict[str, Any], engine: fs.Engine | None = None) -> None:
 
 @settings(max_examples=60, **SETTINGS)
 @given(case=cases())
-def test_retrieval_matches_oracle(case: dict[str, Any], store_engine: fs.Engine | None) -> None:
-    check_case(case, store_engine)
+def test_retrieval_matches_oracle(case: dict[str, Any]) -> None:
+    check_case(case)
+
+
+# fewer examples on Spark: each one is several Spark jobs (about 1.5 s on two cores)
+@settings(max_examples=int(os.environ.get("FEATSTORE_SPARK_PIT_EXAMPLES", "20")), **SETTINGS)
+@given(case=cases())
+def test_retrieval_matches_oracle_on_spark(case: dict[str, Any], spark_engine: fs.Engine) -> None:
+    check_case(case, spark_engine)
 
 
 # FEATSTORE_PIT_EXAMPLES overrides the count, e.g. for a quick check of this variant

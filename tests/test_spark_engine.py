@@ -242,3 +242,22 @@ def test_an_unknown_engine_name_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(fs.ConfigError, match="unknown engine 'spork': use one of duckdb, spark"):
         fs.FeatureStore(tmp_path, engine="spork")
     assert not tmp_path.joinpath("featstore.json").exists()
+
+
+def test_lineage_records_the_engine_of_each_run_and_training_set(
+    tmp_path: Path, spark_engine: fs.Engine
+) -> None:
+    defs, _ = definitions(random.Random(9))
+    entity = entity_rows(random.Random(10), n=20)
+    engines: dict[str, tuple[str | None, str | None]] = {}
+    for name, engine in (("duckdb", None), ("spark", spark_engine)):
+        with fs.FeatureStore(tmp_path / name, progress=False, engine=engine) as store:
+            store.apply(defs)
+            (run, *_) = store.materialize(START, END)
+            saved = store.save_training_set(
+                store.get_historical_features(entity, ["plain:amount"]), "t"
+            )
+            run_attrs = store.lineage.node(run.id).attrs
+            set_attrs = store.lineage.node(saved.id).attrs
+            engines[name] = (run_attrs.get("engine"), set_attrs.get("engine"))
+    assert engines == {"duckdb": ("duckdb", "duckdb"), "spark": ("spark", "spark")}

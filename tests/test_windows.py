@@ -49,6 +49,15 @@ def on_each_engine(store_engine: fs.Engine | None) -> Iterator[None]:
     _ENGINE = None
 
 
+@pytest.fixture
+def on_spark(spark_engine: fs.Engine) -> Iterator[None]:
+    """Run the test's stores on the session's Spark engine."""
+    global _ENGINE
+    _ENGINE = spark_engine
+    yield
+    _ENGINE = None
+
+
 def make_store(
     root: Path,
     events: list[dict[str, Any]],
@@ -189,18 +198,30 @@ def check_case(case: dict[str, Any], root: Path) -> None:
     store.close()
 
 
-@pytest.mark.usefixtures("on_each_engine")
 @settings(
     max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(cases())
+def test_windows_match_the_reference_on_random_data(case: dict[str, Any]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        check_case(case, Path(tmp))
+
+
+# fewer examples on Spark: each one is several Spark jobs
+@pytest.mark.usefixtures("on_spark")
+@settings(
+    max_examples=int(os.environ.get("FEATSTORE_SPARK_WINDOW_EXAMPLES", "12")),
     deadline=None,
     suppress_health_check=[
         HealthCheck.too_slow,
         HealthCheck.data_too_large,
-        HealthCheck.function_scoped_fixture,  # on_each_engine: one engine for all examples
+        HealthCheck.function_scoped_fixture,  # on_spark: one engine for all examples
     ],
 )
 @given(cases())
-def test_windows_match_the_reference_on_random_data(case: dict[str, Any]) -> None:
+def test_windows_match_the_reference_on_random_data_on_spark(case: dict[str, Any]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         check_case(case, Path(tmp))
 

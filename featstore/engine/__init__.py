@@ -14,7 +14,22 @@ from typing import Any
 from featstore.engine.base import BucketStats, BucketWrite, Engine, TimeRange
 from featstore.errors import ConfigError
 
-__all__ = ["BucketStats", "BucketWrite", "Engine", "TimeRange", "as_engine", "spark_engine"]
+__all__ = [
+    "BucketStats",
+    "BucketWrite",
+    "Engine",
+    "TimeRange",
+    "as_engine",
+    "engine_name",
+    "spark_engine",
+]
+
+
+def engine_name(engine: Engine) -> str:
+    """What lineage records of an engine: its ``name`` (``"duckdb"``, ``"spark"``), else
+    its class name."""
+    name = getattr(engine, "name", None)
+    return name if isinstance(name, str) else type(engine).__name__
 
 
 def spark_engine(settings: Mapping[str, Any] | None) -> Engine:

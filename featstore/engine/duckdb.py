@@ -101,6 +101,8 @@ class DuckDBEngine:
     The session time zone is UTC.
     """
 
+    name = "duckdb"
+
     def __init__(
         self,
         *,
