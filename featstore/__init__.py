@@ -167,7 +167,12 @@ __all__ = [
 def __getattr__(name: str) -> object:
     """``fs.SparkEngine``, imported on first use: PySpark is an optional extra."""
     if name == "SparkEngine":
-        from featstore.engine.spark import SparkEngine
-
+        try:
+            from featstore.engine.spark import SparkEngine
+        except ImportError as exc:
+            raise ImportError(
+                f"fs.SparkEngine needs PySpark ({exc}); install it with "
+                f"pip install 'featstore[spark]'"
+            ) from exc
         return SparkEngine
     raise AttributeError(f"module 'featstore' has no attribute {name!r}")

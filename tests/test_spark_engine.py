@@ -261,3 +261,22 @@ def test_lineage_records_the_engine_of_each_run_and_training_set(
             set_attrs = store.lineage.node(saved.id).attrs
             engines[name] = (run_attrs.get("engine"), set_attrs.get("engine"))
     assert engines == {"duckdb": ("duckdb", "duckdb"), "spark": ("spark", "spark")}
+
+
+def test_without_pyspark_the_engine_names_the_extra_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    # as if PySpark were not installed (its modules another test imported included)
+    for name in [m for m in sys.modules if m == "pyspark" or m.startswith("pyspark.")]:
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setitem(sys.modules, "pyspark", None)
+    monkeypatch.delitem(sys.modules, "featstore.engine.spark", raising=False)
+    with pytest.raises(ImportError, match=r"pip install 'featstore\[spark\]'"):
+        fs.SparkEngine  # noqa: B018
+    with (
+        fs.FeatureStore(tmp_path, progress=False, engine="spark") as store,
+        pytest.raises(fs.ConfigError, match=r"pip install 'featstore\[spark\]'"),
+    ):
+        store.engine  # noqa: B018
