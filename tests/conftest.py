@@ -3,6 +3,7 @@ materialized store (the same raw frames the oracle in ``tests/oracle.py`` reads)
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
@@ -16,6 +17,13 @@ from oracle import View, to_us
 import featstore as fs
 
 __all__ = ["build_store", "feature_views"]
+
+# PySpark's column functions (and Polars' notebook check) import IPython when it is
+# installed, and IPython 8 imports jedi, which raises the recursion limit to 3000. Done
+# first inside a Hypothesis test, that change fails the test with a HypothesisWarning; so
+# import it here, once, before any test runs.
+with contextlib.suppress(ImportError):
+    import IPython  # noqa: F401
 
 Range = tuple[datetime, datetime]
 
