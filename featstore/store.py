@@ -13,7 +13,7 @@ from typing import Any
 from featstore import garbage, models, predictions, records, registry, retrieval, training_sets
 from featstore.config import ENGINES, StoreConfig, open_store
 from featstore.definitions import FeatureService, FeatureView
-from featstore.engine import Engine, spark_engine
+from featstore.engine import Engine, make_engine
 from featstore.engine.duckdb import Connection, DuckDBEngine
 from featstore.errors import ConfigError
 from featstore.explain import explain_prediction
@@ -129,15 +129,13 @@ class FeatureStore(MonitoringMethods):
         ``<path>/tmp`` past ``memory_limit``."""
         if self._engine is None:
             config = StoreConfig.read(self.path)
-            name = self._engine_name or (config.engine if config else None) or "duckdb"
-            if name == "spark":
-                self._engine = spark_engine(config.spark if config else None)
-            else:
-                self._engine = DuckDBEngine(
-                    memory_limit=self._memory_limit,
-                    threads=self._threads,
-                    temp_directory=self.offline.tmp,
-                )
+            self._engine = make_engine(
+                self._engine_name or (config.engine if config else None) or "duckdb",
+                spark=config.spark if config else None,
+                memory_limit=self._memory_limit,
+                threads=self._threads,
+                temp_directory=self.offline.tmp,
+            )
         return self._engine
 
     @property

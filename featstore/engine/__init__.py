@@ -9,6 +9,7 @@ text an engine runs is built by pure functions (:mod:`featstore.engine.sql_pit`,
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from featstore.engine.base import BucketStats, BucketWrite, Engine, TimeRange
@@ -21,7 +22,7 @@ __all__ = [
     "TimeRange",
     "as_engine",
     "engine_name",
-    "spark_engine",
+    "make_engine",
 ]
 
 
@@ -32,16 +33,33 @@ def engine_name(engine: Engine) -> str:
     return name if isinstance(name, str) else type(engine).__name__
 
 
-def spark_engine(settings: Mapping[str, Any] | None) -> Engine:
-    """A Spark engine from a store config's ``"spark"`` settings (docs/spark.md)."""
-    try:
-        from featstore.engine.spark import SparkEngine
-    except ImportError as exc:
-        raise ConfigError(
-            f"the Spark engine needs PySpark ({exc}); install it with "
-            f"pip install 'featstore[spark]', or use engine='duckdb'"
-        ) from exc
-    return SparkEngine.from_config(settings or {})
+def make_engine(
+    name: str,
+    *,
+    spark: Mapping[str, Any] | None = None,
+    memory_limit: str | None = None,
+    threads: int | None = None,
+    temp_directory: Path | None = None,
+) -> Engine:
+    """The engine a store's config names: ``"duckdb"`` (in this process, with
+    ``memory_limit``, ``threads`` and spilling to ``temp_directory``) or ``"spark"`` (from
+    the config's ``"spark"`` settings, docs/spark.md)."""
+    if name == "duckdb":
+        from featstore.engine.duckdb import DuckDBEngine
+
+        return DuckDBEngine(
+            memory_limit=memory_limit, threads=threads, temp_directory=temp_directory
+        )
+    if name == "spark":
+        try:
+            from featstore.engine.spark import SparkEngine
+        except ImportError as exc:
+            raise ConfigError(
+                f"the Spark engine needs PySpark ({exc}); install it with "
+                f"pip install 'featstore[spark]', or use engine='duckdb'"
+            ) from exc
+        return SparkEngine.from_config(spark or {})
+    raise ConfigError(f"unknown engine {name!r}: use 'duckdb' or 'spark'")
 
 
 def as_engine(engine: Engine | Any) -> Engine:
