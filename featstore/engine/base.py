@@ -24,6 +24,7 @@ import polars as pl
 import pyarrow as pa
 
 from featstore.aggregations import IndexColumn, WindowQuery
+from featstore.errors import EngineError
 from featstore.pit import PitQuery
 
 __all__ = ["BucketStats", "BucketWrite", "Engine", "TimeRange"]
@@ -114,3 +115,23 @@ class Engine(Protocol):
     def close(self) -> None:
         """Release the engine's resources; the engine is unusable afterwards."""
         ...
+
+
+class PitByQuery:
+    """The three point-in-time methods of :class:`Engine` for an engine that runs them
+    all the same way, by its ``_run_pit``: latest values are a point-in-time query whose
+    entity rows share one instant, and explain's is a ``detail`` query."""
+
+    def _run_pit(self, query: PitQuery, entity: pa.Table) -> pa.Table:
+        raise NotImplementedError
+
+    def point_in_time(self, query: PitQuery, entity: pa.Table) -> pa.Table:
+        return self._run_pit(query, entity)
+
+    def latest_values(self, query: PitQuery, entity: pa.Table) -> pa.Table:
+        return self._run_pit(query, entity)
+
+    def explain(self, query: PitQuery, entity: pa.Table) -> pa.Table:
+        if not query.detail:
+            raise EngineError("internal error: explain needs a detail query; please report it")
+        return self._run_pit(query, entity)

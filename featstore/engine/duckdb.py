@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from featstore.aggregations import WindowQuery, join_window_parts, window_plans
 from featstore.columns import ENTITY, INTERNAL
-from featstore.engine.base import BucketStats, BucketWrite, TimeRange
+from featstore.engine.base import BucketStats, BucketWrite, PitByQuery, TimeRange
 from featstore.engine.frame_windows import fast_frame
 from featstore.engine.sql_bucket import NEW_ROWS, bucket_sql, bucket_stats_sql
 from featstore.engine.sql_pit import build_sql
@@ -85,7 +85,7 @@ def _naive_utc(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC).replace(tzinfo=None)
 
 
-class DuckDBEngine:
+class DuckDBEngine(PitByQuery):
     """The :class:`~featstore.engine.base.Engine` on an in-process DuckDB connection.
 
     Parameters
@@ -207,17 +207,6 @@ class DuckDBEngine:
         return BucketStats(int(count), _naive_utc(lo_ts), _naive_utc(hi_ts))
 
     # -- retrieval ---------------------------------------------------------------------
-
-    def point_in_time(self, query: PitQuery, entity: pa.Table) -> pa.Table:
-        return self._run_pit(query, entity)
-
-    def latest_values(self, query: PitQuery, entity: pa.Table) -> pa.Table:
-        return self._run_pit(query, entity)
-
-    def explain(self, query: PitQuery, entity: pa.Table) -> pa.Table:
-        if not query.detail:
-            raise EngineError("internal error: explain needs a detail query; please report it")
-        return self._run_pit(query, entity)
 
     def windows(self, query: WindowQuery, entity: pa.Table) -> pa.Table:
         """The index plan's lookups run in Polars (:mod:`featstore.engine.frame_windows`:

@@ -42,7 +42,7 @@ from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 from featstore import errors
 from featstore.aggregations import WindowQuery, index_columns, join_window_parts, window_plans
 from featstore.columns import CREATED, FILE, INTERNAL, RANK, ROW, TS
-from featstore.engine.base import BucketStats, BucketWrite, TimeRange
+from featstore.engine.base import BucketStats, BucketWrite, PitByQuery, TimeRange
 from featstore.engine.duckdb import DuckDBEngine, source_schema_sql
 from featstore.engine.spark_pit import AT, column, view_frame
 from featstore.engine.spark_tasks import WindowTask
@@ -160,7 +160,7 @@ def _in_order(table: pa.Table, rows: pa.ChunkedArray) -> pa.Table:
     return table.set_column(0, ROW, pc.cast(table.column(ROW), rows.type))
 
 
-class SparkEngine:
+class SparkEngine(PitByQuery):
     """The :class:`~featstore.engine.base.Engine` on a Spark session.
 
     Parameters
@@ -277,17 +277,6 @@ class SparkEngine:
         :func:`_paths` turns it back into the path given)."""
         frame = self.spark.read.parquet(*(_GLOB.sub(r"\\\1", f) for f in files))
         return frame.withColumn(FILE, F.input_file_name()) if with_file else frame
-
-    def point_in_time(self, query: PitQuery, entity: pa.Table) -> pa.Table:
-        return self._run_pit(query, entity)
-
-    def latest_values(self, query: PitQuery, entity: pa.Table) -> pa.Table:
-        return self._run_pit(query, entity)
-
-    def explain(self, query: PitQuery, entity: pa.Table) -> pa.Table:
-        if not query.detail:
-            raise EngineError("internal error: explain needs a detail query; please report it")
-        return self._run_pit(query, entity)
 
     def _run_pit(self, query: PitQuery, entity: pa.Table) -> pa.Table:
         """One Spark job per view (:func:`~featstore.pit.split_query` per view), each
