@@ -52,31 +52,31 @@ def run_cli_json(args: Sequence[str], *, cwd: Path, env: dict[str, str] | None =
 
 
 def reference_historical(root: Path) -> pl.DataFrame:
-    """The scaffold's training frame computed with Polars alone, from the sample data:
-    for each entity row, the latest rolling-30-day row of the same customer at or before
-    it within 90 days (``spending``), and the latest purchase within 30 days
-    (``purchases``); entity rows in their original order."""
+    """The scaffold's training frame computed with Polars alone, from the sample data, as
+    directly as it can be said: for each entity row, the sum and count of the same
+    customer's purchases with ``event_timestamp - 30 days < ts <= event_timestamp``
+    (``spending``; no purchase: a null sum and a count of 0), and the latest purchase
+    within 30 days (``purchases``); entity rows in their original order."""
     tx = pl.read_parquet(root / "data" / "transactions.parquet").sort("customer_id", "ts")
     entities = pl.read_parquet(root / "data" / "entities.parquet").with_row_index("_row")
-    rolled = (
-        tx.rolling("ts", period="30d", group_by="customer_id")
+    pairs = (
+        entities.select("_row", "customer_id", "event_timestamp")
+        .join(tx.select("customer_id", "ts", "amount"), on="customer_id")
+        .filter(
+            (pl.col("ts") > pl.col("event_timestamp") - timedelta(days=30))
+            & (pl.col("ts") <= pl.col("event_timestamp"))
+        )
+        .group_by("_row")
         .agg(
             pl.col("amount").sum().alias("spend_30d"),
-            pl.len().cast(pl.Int64).alias("purchases_30d"),
+            pl.col("amount").count().cast(pl.Int64).alias("purchases_30d"),
         )
-        .sort("ts")
     )
-    ordered = entities.sort("event_timestamp")
+    out = entities.join(pairs, on="_row", how="left").with_columns(
+        pl.col("purchases_30d").fill_null(0)
+    )
+    ordered = out.sort("event_timestamp")
     out = ordered.join_asof(
-        rolled,
-        left_on="event_timestamp",
-        right_on="ts",
-        by="customer_id",
-        strategy="backward",
-        tolerance=timedelta(days=90),
-        check_sortedness=False,  # sorted by time; within each customer too
-    ).drop("ts")
-    out = out.join_asof(
         tx.select("customer_id", "ts", "amount").sort("ts"),
         left_on="event_timestamp",
         right_on="ts",

@@ -287,7 +287,10 @@ def test_plan_shows_changes_and_writes_nothing(cli_project: CliProject) -> None:
     before = run_cli_json(["plan"], cwd=p.root)
     assert {a["status"] for a in before} == {"unchanged"}
     features = p.root / "features.py"
-    features.write_text(features.read_text().replace('period="30d"', 'period="14d"'))
+    text = features.read_text()
+    edited = text.replace('"sum", window=timedelta(days=30)', '"sum", window=timedelta(days=14)')
+    assert edited != text
+    features.write_text(edited)
     catalog = p.store / "catalog.db"
     stamp = (catalog.read_bytes(), catalog.stat().st_mtime_ns)
     with fs.FeatureStore(p.store, progress=False) as store:
@@ -340,7 +343,8 @@ def test_errors_are_json_under_json(walked: CliProject) -> None:
     # the monitoring commands find the project's store, and report errors alike
     stats = run_cli_json(["stats", "spending"], cwd=p.root)
     assert stats["rows"] == pl.read_parquet(p.root / "data" / "transactions.parquet").height
-    assert [c["name"] for c in stats["columns"]] == ["spend_30d", "purchases_30d"]
+    # an aggregation view stores its source column; the windows are computed at retrieval
+    assert [c["name"] for c in stats["columns"]] == ["amount"]
     missing = run_cli(["stats", "view:nope", "--json"], cwd=p.root, code=1)
     assert json.loads(missing.stderr)["type"] == "NotFoundError"
 
