@@ -640,7 +640,12 @@ def retrieve(
     result = _run_joins(store.engine, joins, entity, lo, hi, bitemporal, mode)
     coverage = []
     for n, (req, join) in enumerate(zip(requested, joins, strict=True)):
-        ttl = req.record.get("ttl_us")
+        # how far back a row can reach: the view's TTL, or its longest window
+        ttl = (
+            max(a.window_us for a, _ in join.aggregations)
+            if isinstance(join, WindowQuery)
+            else req.record.get("ttl_us")
+        )
         start, end, _ = reach[n]
         coverage.append(
             ViewCoverage(

@@ -254,6 +254,14 @@ def values_at(store: fs.FeatureStore, *moments: datetime) -> list[dict[str, Any]
     return fetch(store, entity, SEVEN)
 
 
+def test_coverage_reaches_back_by_the_longest_window(tmp_path: Path) -> None:
+    store = one_key_store(tmp_path, [(T - DAY, 1.0)])
+    entity = entity_frame([{"k": 1, "ts": T}, {"k": 1, "ts": T + DAY}], ["k"])
+    (cov,) = store.get_historical_features(entity, [f"spend:{a.name}" for a in SEVEN]).coverage
+    assert (cov.requested_start, cov.requested_end) == (T - 7 * DAY, T + DAY)
+    assert cov.matched_rows == 2
+
+
 @pytest.mark.usefixtures("on_each_engine")
 def test_a_row_exactly_one_window_before_is_outside(tmp_path: Path) -> None:
     store = one_key_store(tmp_path, [(T - 7 * DAY, 100.0), (T - 7 * DAY + US, 1.0)])
