@@ -500,6 +500,23 @@ def test_an_integer_window_sum_beyond_64_bits_is_an_error_not_a_wrapped_value(
 
 
 @pytest.mark.usefixtures("on_each_engine")
+def test_an_integer_sum_beyond_64_bits_within_one_tile_fails_materialization_naming_the_fix(
+    tmp_path: Path,
+) -> None:
+    big = 6 * 10**18  # each fits in 64 bits; two in one tile do not
+    events = [{"k": 1, "ts": ts, "v": big, "u": 0} for ts in (T - 2 * HOUR, T - HOUR)]
+    aggs = [fs.Aggregation("v", "sum", window=7 * DAY)]
+    with pytest.raises(
+        fs.MaterializationError,
+        match=r"feature view .spend.*does not fit a 64-bit integer.*: cast the column to Float64",
+    ):
+        make_store(tmp_path, events, ["k"], aggs, pl.Int64())
+    with fs.FeatureStore(tmp_path, progress=False) as store:
+        assert store.runs() == []
+        assert not list((tmp_path / "offline").rglob("*.parquet"))
+
+
+@pytest.mark.usefixtures("on_each_engine")
 def test_latest_values_are_the_windows_at_the_given_time(tmp_path: Path) -> None:
     store = one_key_store(tmp_path, [(T - DAY, 4.0), (T - 8 * DAY, 100.0)])
     got = store.get_latest_features(

@@ -201,6 +201,16 @@ class DuckDBEngine(PitByQuery):
             try:
                 con.execute(bucket_sql(bucket)).fetchall()
                 found = con.execute(bucket_stats_sql(bucket.target)).fetchall()
+            except duckdb.ConversionException as exc:
+                if not bucket.index:
+                    raise
+                # the window index's integer sums are 64-bit, summed per tile
+                raise EngineInputError(
+                    f"an integer column's sum over one window tile does not fit a 64-bit "
+                    f"integer ({str(exc).splitlines()[0]}): cast the column to Float64 (or "
+                    f"keep its values smaller) in the view's transform, then re-apply and "
+                    f"materialize again"
+                ) from exc
             finally:
                 con.unregister(NEW_ROWS)
         count, lo_ts, hi_ts = found[0]
