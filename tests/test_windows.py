@@ -508,7 +508,8 @@ def test_an_integer_sum_beyond_64_bits_within_one_tile_fails_materialization_nam
     aggs = [fs.Aggregation("v", "sum", window=7 * DAY)]
     with pytest.raises(
         fs.MaterializationError,
-        match=r"feature view .spend.*does not fit a 64-bit integer.*: cast the column to Float64",
+        match=r"feature view .spend.*the sum of 'v' over one window tile does not fit a 64-bit "
+        r"integer.*: cast the column to Float64",
     ):
         make_store(tmp_path, events, ["k"], aggs, pl.Int64())
     with fs.FeatureStore(tmp_path, progress=False) as store:

@@ -205,8 +205,11 @@ class DuckDBEngine(PitByQuery):
                 if not bucket.index:
                     raise
                 # the window index's integer sums are 64-bit, summed per tile
+                ints = {c for c, kind in bucket.index_kinds if kind == "int"}
+                summed = sorted({i.column for i in bucket.index if i.stat in ("sum", "sq")} & ints)
+                which = ", ".join(repr(c) for c in summed) or "an integer column"
                 raise EngineInputError(
-                    f"an integer column's sum over one window tile does not fit a 64-bit "
+                    f"the sum of {which} over one window tile does not fit a 64-bit "
                     f"integer ({str(exc).splitlines()[0]}): cast the column to Float64 (or "
                     f"keep its values smaller) in the view's transform, then re-apply and "
                     f"materialize again"
