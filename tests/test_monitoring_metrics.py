@@ -145,7 +145,8 @@ def test_rmse_and_mae_match_sklearn(data: tuple[list[float], list[float]]) -> No
 def test_r2_matches_sklearn(data: tuple[list[float], list[float]]) -> None:
     y, p = data
     got = compute("r2", y, p)
-    if len(set(y)) == 1:
+    mean = sum(y) / len(y)
+    if len(set(y)) == 1 or sum((v - mean) ** 2 for v in y) == 0.0:  # no spread, or it underflows
         assert got == (1.0 if y == p else 0.0)
     else:
         assert got == pytest.approx(skm.r2_score(y, p), rel=1e-9, abs=1e-9)
@@ -154,6 +155,13 @@ def test_r2_matches_sklearn(data: tuple[list[float], list[float]]) -> None:
 def test_r2_constant_labels_follow_sklearn_force_finite() -> None:
     assert compute("r2", [3, 3, 3], [3, 3, 3]) == skm.r2_score([3, 3, 3], [3, 3, 3]) == 1.0
     assert compute("r2", [3, 3, 3], [3, 3, 4]) == skm.r2_score([3, 3, 3], [3, 3, 4]) == 0.0
+
+
+def test_r2_labels_whose_spread_squares_to_zero_follow_sklearn_force_finite() -> None:
+    # distinct labels, but their squared deviations underflow: no division by zero
+    y = [0.0, 9.69787198875564e-226]
+    assert compute("r2", y, y) == skm.r2_score(y, y) == 1.0
+    assert compute("r2", y, [0.0, 1.0]) == skm.r2_score(y, [0.0, 1.0]) == 0.0
 
 
 def test_r2_constant_labels_where_sklearn_differs() -> None:

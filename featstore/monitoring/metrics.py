@@ -523,8 +523,10 @@ def _from_counts(metric: str, y: _Floats, p: _Floats, threshold: float) -> float
 
 def _r2(y: _Floats, err: _Floats) -> float:
     ss_res = float(np.sum(err * err))
-    if y.min() == y.max():  # constant labels: SS_tot is 0
-        return 1.0 if ss_res == 0.0 else 0.0
     centred = y - np.mean(y)
     ss_tot = float(np.sum(centred * centred))
+    # constant labels, or labels so close that their deviations square to 0: SS_tot is 0,
+    # and the score is 1 for exact predictions, else 0 (scikit-learn's force_finite)
+    if y.min() == y.max() or ss_tot == 0.0:
+        return 0.0 if np.any(err != 0) else 1.0
     return 1.0 - ss_res / ss_tot
