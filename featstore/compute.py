@@ -45,16 +45,21 @@ if TYPE_CHECKING:
 __all__ = [
     "InputFile",
     "SourceKind",
+    "apply_transform",
     "evaluate_view",
+    "evaluation_error",
     "output_schema",
     "reads_once",
     "register_source_kind",
     "resolve_files",
+    "row_local",
     "scan_range",
     "scan_source",
     "source_inputs",
     "source_kind",
+    "source_range",
     "source_schema",
+    "stored_rows",
 ]
 
 
@@ -312,7 +317,9 @@ def _range_filter(column: str, dtype: pl.DataType, lo: datetime, hi: datetime) -
     return (pl.col(column) >= lo) & (pl.col(column) < hi)
 
 
-def _apply_transform(view: FeatureView, frame: pl.LazyFrame) -> pl.LazyFrame:
+def apply_transform(view: FeatureView, frame: pl.LazyFrame) -> pl.LazyFrame:
+    """The view's transformation of ``frame`` (the frame itself without one), checked to
+    be a LazyFrame; its failure a featstore error naming the view."""
     where = f"feature view {view.name!r}"
     if view.transform is None:
         return frame
@@ -345,7 +352,7 @@ def transform_output(view: FeatureView, source_cols: pl.Schema) -> pl.LazyFrame:
     where = f"feature view {view.name!r}"
     empty = pl.DataFrame(schema=source_cols).lazy()
     try:
-        out = _apply_transform(view, empty)
+        out = apply_transform(view, empty)
         out.collect_schema()
     except pl.exceptions.PolarsError as exc:
         raise DefinitionError(f"{where}: its transform fails on the source schema: {exc}") from exc
@@ -574,14 +581,51 @@ def evaluate_view(
     range read once, when given); returns keys, ``__fs_ts``, ``__fs_created`` and the
     feature columns; rows with a null key or timestamp are dropped (they can match
     nothing). Raises SchemaError if the output no longer matches ``features``.
+
+    The engine evaluates the rows where it can (:meth:`Engine.evaluate_view`: the Spark
+    engine, in its tasks); otherwise Polars does, here.
     """
-    source = view.source
-    frame = scan_source(source, engine) if scanned is None else scanned
-    schema = frame.collect_schema()
-    ts_col = source.timestamp_column
-    read_from = read_start(view, lo)
-    frame = frame.filter(_range_filter(ts_col, schema[ts_col], read_from, hi))
-    out = _apply_transform(view, frame)
+    if scanned is None:
+        from featstore.engine.base import ViewRows
+
+        rows = engine.evaluate_view(ViewRows(view, lo, hi, read_start(view, lo), features))
+        if rows is not None:
+            return rows
+    frame = scan_source(view.source, engine) if scanned is None else scanned
+    frame = source_range(view, frame, read_start(view, lo), hi)
+    result = stored_rows(view, apply_transform(view, frame), lo, hi, features)
+    try:
+        return result.collect(engine="streaming")
+    except Exception as exc:  # Polars errors and user code (map_batches UDFs) raising at collect
+        raise evaluation_error(view, exc) from exc
+
+
+def source_range(
+    view: FeatureView, frame: pl.LazyFrame, lo: datetime, hi: datetime
+) -> pl.LazyFrame:
+    """``frame``'s source rows with event time in ``[lo, hi)`` (naive-UTC bounds)."""
+    ts_col = view.source.timestamp_column
+    return frame.filter(_range_filter(ts_col, frame.collect_schema()[ts_col], lo, hi))
+
+
+def evaluation_error(view: FeatureView, exc: Exception) -> MaterializationError:
+    """Evaluating a view's rows failed (Polars, or the user's code while it ran)."""
+    return MaterializationError(
+        f"feature view {view.name!r}: evaluating its rows failed: {type(exc).__name__}: {exc}; "
+        f"fix the transform (or the source rows it fails on) and materialize again"
+    )
+
+
+def stored_rows(
+    view: FeatureView,
+    out: pl.LazyFrame,
+    lo: datetime,
+    hi: datetime,
+    features: dict[str, pl.DataType],
+) -> pl.LazyFrame:
+    """The rows to store out of a view's transformed rows ``out``: keys, ``__fs_ts``,
+    ``__fs_created`` and ``features`` (checked against the output), with event time in
+    ``[lo, hi)``, rows with a null key or timestamp dropped."""
     out_schema = out.collect_schema()
     got = check_output(view, out_schema)
     if view.features is None and set(got) != set(features):
@@ -596,7 +640,8 @@ def evaluate_view(
             f"feature view {view.name!r}: feature {f!r} is {new}, registered as {old}; "
             f"re-apply the view or cast the column"
         )
-    created = source.created_timestamp_column
+    ts_col = view.source.timestamp_column
+    created = view.source.created_timestamp_column
     where = f"feature view {view.name!r}"
     columns = [
         *(pl.col(k) for k in view.join_keys),
@@ -608,18 +653,28 @@ def evaluate_view(
         ).alias(CREATED),
         *(pl.col(f) for f in features),
     ]
-    result = (
+    return (
         out.select(columns)
         .filter((pl.col(TS) >= lo) & (pl.col(TS) < hi))
         .drop_nulls([*view.join_keys, TS])
     )
+
+
+def row_local(view: FeatureView, source_cols: pl.Schema) -> bool:
+    """Whether each output row of the view's transformation is a function of one source
+    row (no transformation, or one :func:`featstore.plan.row_context` finds nothing in):
+    then any split of the source rows gives the same rows."""
+    if view.transform is None:
+        return True
+    from featstore.plan import row_context
+
     try:
-        return result.collect(engine="streaming")
-    except Exception as exc:  # Polars errors and user code (map_batches UDFs) raising at collect
-        raise MaterializationError(
-            f"{where}: evaluating its rows failed: {type(exc).__name__}: {exc}; fix the "
-            f"transform (or the source rows it fails on) and materialize again"
-        ) from exc
+        raw = view.transform(pl.DataFrame(schema=source_cols).lazy())
+    except Exception:
+        return False
+    if not isinstance(raw, pl.LazyFrame) or row_context(raw):
+        return False
+    return not _collects_inside(view, source_cols)
 
 
 def sql_columns(names: list[str]) -> str:

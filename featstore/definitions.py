@@ -338,6 +338,11 @@ class FeatureView:
     ``aggregations``: declarative window aggregations (:class:`~featstore.Aggregation`),
     computed exactly at each entity row's timestamp; the view's features are then the
     aggregations, and ``transform`` (optional) prepares the source rows they aggregate.
+    ``per_key``: the transformation computes each key's output rows from that key's
+    source rows alone (windows ``over`` the join keys, ``group_by`` the keys, rolling
+    ``group_by`` the keys) and keeps the key columns as they are. An engine may then run
+    it over some keys at a time (the Spark engine does: docs/spark.md). It changes no
+    value, so it is not part of the view's version.
     """
 
     name: str
@@ -353,6 +358,7 @@ class FeatureView:
     owner: str = ""
     tags: Mapping[str, str] | Iterable[tuple[str, str]] | None = None
     aggregations: Sequence[Aggregation] | None = None
+    per_key: bool = False
     version: str = field(init=False, default="")
 
     def __post_init__(self) -> None:
@@ -369,6 +375,8 @@ class FeatureView:
             raise DefinitionError(f"{where}: transform must be a function LazyFrame -> LazyFrame")
         if self.aggregations is not None:
             self._check_aggregations(where)
+        if not isinstance(self.per_key, bool):
+            raise DefinitionError(f"{where}: per_key must be True or False; found {self.per_key!r}")
         if self.features is not None:
             feats = _str_tuple(self.features, f"{where} features")
             reserved = {*self.entity.join_keys, self.source.timestamp_column}
@@ -557,6 +565,7 @@ class FeatureView:
             ("transform", _function_name(self.transform)),
             ("ttl", self.ttl),
             ("lookback", self.lookback),
+            ("per key", True if self.per_key else None),
             ("description", self.description or None),
             ("owner", self.owner or None),
             ("tags", dict(self.tags or ()) or None),
@@ -599,6 +608,7 @@ def feature_view(
     description: str | None = None,
     owner: str = "",
     tags: Mapping[str, str] | None = None,
+    per_key: bool = False,
 ) -> Callable[[Transform], FeatureView]:
     """Decorator turning a ``LazyFrame -> LazyFrame`` function into a FeatureView.
 
@@ -619,6 +629,7 @@ def feature_view(
             description=description if description is not None else doc,
             owner=owner,
             tags=tags,
+            per_key=per_key,
         )
 
     return wrap

@@ -98,7 +98,14 @@ def _importers(name: str) -> list[str]:
         ("sqlite3", ["featstore.catalog.sqlite"]),
         ("psycopg", ["featstore.catalog.postgres"]),
         # the engine, and its point-in-time plan as DataFrame operations
-        ("pyspark", ["featstore.engine.spark", "featstore.engine.spark_pit"]),
+        (
+            "pyspark",
+            [
+                "featstore.engine.spark",
+                "featstore.engine.spark_pit",
+                "featstore.engine.spark_views",
+            ],
+        ),
         ("fcntl", []),
         ("msvcrt", []),
         ("pickle", []),

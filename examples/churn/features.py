@@ -87,6 +87,9 @@ spending = fs.FeatureView(
     # a correction repeats its purchase's ts, so the rows it replaces are in the same run
     transform=_latest_version_of_each_txn,
     lookback=timedelta(0),
+    # each txn_id belongs to one customer, so each customer's rows come from its own rows
+    # alone: the Spark engine runs the transform one customer at a time (docs/spark.md)
+    per_key=True,
     aggregations=[
         fs.Aggregation("amount", "sum", window=SPENDING_WINDOW, name="spend_30d"),
         fs.Aggregation("amount", "count", window=SPENDING_WINDOW, name="txn_count_30d"),
@@ -132,6 +135,7 @@ def last_purchase(tx: pl.LazyFrame) -> pl.LazyFrame:
     source=tickets,
     lookback=timedelta(days=90),
     ttl=timedelta(days=90),
+    per_key=True,  # a rolling window per customer
 )
 def support(t: pl.LazyFrame) -> pl.LazyFrame:
     """Support tickets in the trailing 90 days, as of each ticket: count, high or urgent

@@ -1,9 +1,10 @@
 """The engine seam: one protocol for everything that executes queries.
 
-Polars evaluates feature-view transformations; an :class:`Engine` runs the rest: a SQL
-source's query (and its description), the rank-and-merge write of one materialized
-month, the point-in-time joins of retrieval, latest values and explain, all from
-engine-neutral plans (:class:`featstore.pit.PitQuery`, :class:`BucketWrite`). DuckDB is
+An :class:`Engine` runs a SQL source's query (and its description), the rank-and-merge
+write of one materialized month, the point-in-time joins of retrieval, latest values and
+explain, all from engine-neutral plans (:class:`featstore.pit.PitQuery`,
+:class:`BucketWrite`). Polars evaluates feature-view transformations, in this process or,
+where the engine takes them (:meth:`Engine.evaluate_view`), in the engine's workers. DuckDB is
 the embedded default (:class:`featstore.engine.duckdb.DuckDBEngine`); another engine
 (Spark) implements the same methods.
 
@@ -16,9 +17,10 @@ engine's own exception is chained. Callers say what failed in their own terms.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import polars as pl
 import pyarrow as pa
@@ -27,7 +29,10 @@ from featstore.aggregations import IndexColumn, WindowQuery
 from featstore.errors import EngineError
 from featstore.pit import PitQuery
 
-__all__ = ["BucketStats", "BucketWrite", "Engine", "TimeRange"]
+if TYPE_CHECKING:
+    from featstore.definitions import FeatureView
+
+__all__ = ["BucketStats", "BucketWrite", "Engine", "PitByQuery", "TimeRange", "ViewRows"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +72,19 @@ class BucketWrite:
 
 
 @dataclass(frozen=True, slots=True)
+class ViewRows:
+    """The rows to store of ``view`` with event time in ``[lo, hi)``: its transformation
+    over the source rows in ``[read_from, hi)`` (``read_from`` is ``lo`` less the view's
+    lookback), normalised by :func:`featstore.compute.stored_rows` to ``features``."""
+
+    view: FeatureView
+    lo: datetime
+    hi: datetime
+    read_from: datetime
+    features: Mapping[str, pl.DataType]
+
+
+@dataclass(frozen=True, slots=True)
 class BucketStats:
     """What a bucket write produced: its row count and event-time range (None if empty)."""
 
@@ -86,6 +104,11 @@ class Engine(Protocol):
 
     def query_schema(self, query: str) -> pl.Schema:
         """The columns and dtypes of ``query``'s result, without running it over its rows."""
+        ...
+
+    def evaluate_view(self, job: ViewRows) -> pl.DataFrame | None:
+        """A view's rows to store (:class:`ViewRows`), evaluated by the engine; or None,
+        and featstore evaluates them in this process with Polars."""
         ...
 
     def write_bucket(self, rows: pl.DataFrame, bucket: BucketWrite) -> BucketStats:

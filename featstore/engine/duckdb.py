@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from featstore.aggregations import WindowQuery, join_window_parts, window_plans
 from featstore.columns import ENTITY, INTERNAL
-from featstore.engine.base import BucketStats, BucketWrite, PitByQuery, TimeRange
+from featstore.engine.base import BucketStats, BucketWrite, PitByQuery, TimeRange, ViewRows
 from featstore.engine.frame_windows import fast_frame
 from featstore.engine.sql_bucket import NEW_ROWS, bucket_sql, bucket_stats_sql
 from featstore.engine.sql_pit import build_sql
@@ -193,6 +193,10 @@ class DuckDBEngine(PitByQuery):
         return frame
 
     # -- materialization ---------------------------------------------------------------
+
+    def evaluate_view(self, job: ViewRows) -> pl.DataFrame | None:
+        """None: a view's transformation runs in this process, in Polars."""
+        return None
 
     def write_bucket(self, rows: pl.DataFrame, bucket: BucketWrite) -> BucketStats:
         con = self.connection

@@ -29,7 +29,7 @@ import sys
 import urllib.parse
 import warnings
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import pyarrow as pa
@@ -42,12 +42,16 @@ from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 from featstore import errors
 from featstore.aggregations import WindowQuery, index_columns, join_window_parts, window_plans
 from featstore.columns import CREATED, FILE, INTERNAL, RANK, ROW, TS
-from featstore.engine.base import BucketStats, BucketWrite, PitByQuery, TimeRange
+from featstore.engine import spark_views
+from featstore.engine.base import BucketStats, BucketWrite, PitByQuery, TimeRange, ViewRows
 from featstore.engine.duckdb import DuckDBEngine, source_schema_sql
 from featstore.engine.spark_pit import AT, column, view_frame
 from featstore.engine.spark_tasks import WindowTask
 from featstore.errors import ConfigError, EngineError, EngineInputError, EngineMemoryError
 from featstore.pit import PitQuery, detail_columns, join_parts, matched_column, split_query
+
+if TYPE_CHECKING:
+    from featstore.definitions import FeatureView
 
 __all__ = ["SparkEngine", "local_session", "to_spark"]
 
@@ -170,8 +174,9 @@ class SparkEngine(PitByQuery):
         active in this process, else one made by :func:`local_session` from ``master``,
         ``remote`` and ``conf`` and stopped by :meth:`close`.
     partitions
-        How many partitions of the join keys the window aggregations run in (each runs
-        the window kernel once, over its keys' rows); default: twice the session's cores.
+        How many partitions of the join keys the window aggregations and the per-key
+        transformations run in (each runs the window kernel or the transformation once,
+        over its keys' rows); default: twice the session's cores.
     """
 
     name = "spark"
@@ -266,6 +271,19 @@ class SparkEngine(PitByQuery):
         return _polars(table).schema
 
     # -- materialization ---------------------------------------------------------------
+
+    def transform_plan(self, view: FeatureView) -> tuple[str, str]:
+        """Where materialization evaluates ``view``'s transformation on this engine, and
+        why: ``"rows"`` (Spark tasks, any split of the rows), ``"keys"`` (Spark tasks,
+        each over all the rows of some keys: ``per_key=True``) or ``"driver"`` (this
+        process, in Polars). See docs/spark.md."""
+        return spark_views.plan(view, self)
+
+    def evaluate_view(self, job: ViewRows) -> pl.DataFrame | None:
+        """The view's transformation in Spark tasks, where it can run there
+        (:mod:`featstore.engine.spark_views`); else None, and it runs in the driver."""
+        with self._session() as spark:
+            return spark_views.evaluate(spark, job, self, self._partitions or _cores(spark) * 2)
 
     def write_bucket(self, rows: pl.DataFrame, bucket: BucketWrite) -> BucketStats:
         return self._kernel().write_bucket(rows, bucket)

@@ -7,16 +7,31 @@ only featstore and its core dependencies there.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import urllib.parse
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from featstore.aggregations import WindowQuery
-from featstore.columns import CREATED, TS
+from featstore.columns import CREATED, INTERNAL, TS
 
-__all__ = ["WindowTask", "naive"]
+if TYPE_CHECKING:
+    from featstore.definitions import FeatureView
+
+__all__ = [
+    "PARTITION",
+    "SOURCE_FILE",
+    "SOURCE_ROW",
+    "TransformTask",
+    "WindowTask",
+    "naive",
+    "widened",
+]
 
 
 def naive(table: pa.Table, columns: tuple[str, ...]) -> pa.Table:
@@ -68,3 +83,114 @@ class WindowTask:
             return self(entity, rows)
 
         return run
+
+
+SOURCE_FILE = f"{INTERNAL}source_file"  # the Parquet file a source row was read from
+SOURCE_ROW = f"{INTERNAL}source_row"  # the row's position in that file
+PARTITION = f"{INTERNAL}partition"  # which hash partition of the join keys a row is in
+BATCH_ROWS = 256_000  # rows a row-by-row task evaluates at once
+
+
+def widened(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with its unsigned integers (Spark has none) widened: to 64-bit integers,
+    and 64-bit ones to ``decimal(20, 0)`` (as Spark reads them from Parquet)."""
+    fields = []
+    for field in schema:
+        if pa.types.is_unsigned_integer(field.type):
+            wide = pa.decimal128(20, 0) if field.type == pa.uint64() else pa.int64()
+            field = field.with_type(wide)
+        fields.append(field)
+    return pa.schema(fields)
+
+
+@dataclass(frozen=True)
+class TransformTask:
+    """A view's transformation over a share of its source rows (``plan`` ``"rows"``:
+    any; ``"keys"``: all the rows of some keys), in Polars, exactly as in the driver: the rows cast
+    back to the ``source`` dtypes (and, per key, put in the source's order), filtered to
+    ``[read_from, hi)``, transformed, and normalised by
+    :func:`featstore.compute.stored_rows`; the result typed ``schema``."""
+
+    view: FeatureView
+    plan: str
+    lo: datetime
+    hi: datetime
+    read_from: datetime
+    features: dict[str, pl.DataType]
+    source: dict[str, pl.DataType]
+    schema: pa.Schema
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        from featstore.compute import apply_transform, evaluation_error, source_range, stored_rows
+        from featstore.errors import FeatstoreError
+
+        frame = pl.from_arrow(table)
+        assert isinstance(frame, pl.DataFrame)
+        if self.plan == "keys":  # the source's order: by file path, then row
+            uris = frame[SOURCE_FILE].unique().to_list()
+            paths = pl.col(SOURCE_FILE).replace_strict({u: _path(u) for u in uris})
+            frame = frame.sort(paths, pl.col(SOURCE_ROW)).drop(SOURCE_FILE, SOURCE_ROW, PARTITION)
+        frame = frame.cast(self.source)  # type: ignore[arg-type]
+        view = self.view
+        rows = source_range(view, frame.lazy(), self.read_from, self.hi)
+        try:
+            out = stored_rows(view, apply_transform(view, rows), self.lo, self.hi, self.features)
+            result = out.collect()
+        except FeatstoreError:
+            raise
+        except Exception as exc:  # Polars errors and the user's code raising while it runs
+            raise evaluation_error(view, exc) from exc
+        if self.plan == "keys" and frame.height:
+            self._check_keys(frame, result)
+        arrow = result.to_arrow(compat_level=pl.CompatLevel.oldest())
+        return arrow.cast(widened(arrow.schema)).cast(self.schema)
+
+    def _check_keys(self, source: pl.DataFrame, result: pl.DataFrame) -> None:
+        """Every output row's key is a key of the task's source rows (the task's share of
+        the keys), else the transformation is not per key: it changed a key column."""
+        from featstore.errors import MaterializationError
+
+        keys = list(self.view.join_keys)
+        given = source.select(keys).unique()
+        made = result.select(keys).unique()
+        made = made.cast(dict(given.schema), strict=False)  # type: ignore[arg-type]
+        strange = made.join(given, on=keys, how="anti", nulls_equal=True)
+        if strange.height:
+            found = ", ".join(f"{k}={v!r}" for k, v in strange.row(0, named=True).items())
+            raise MaterializationError(
+                f"feature view {self.view.name!r} declares per_key=True, but its transform "
+                f"changed the key columns {keys!r}: it gave an output row with {found}, a key "
+                f"none of its source rows has. Keep the join keys as they are, or drop "
+                f"per_key=True"
+            )
+
+    def batches(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        """The task over Spark's batches of a partition (``mapInArrow``), evaluated about
+        :data:`BATCH_ROWS` rows at a time (one evaluation per small batch would cost more
+        in planning than in work)."""
+        pending: list[pa.RecordBatch] = []
+        size = 0
+        for batch in batches:
+            pending.append(batch)
+            size += batch.num_rows
+            if size >= BATCH_ROWS:
+                yield from self(pa.Table.from_batches(pending)).to_batches()
+                pending, size = [], 0
+        if pending:
+            yield from self(pa.Table.from_batches(pending)).to_batches()
+
+    @property
+    def group(self) -> Callable[[pa.Table], pa.Table]:
+        """The task over one partition's rows (``applyInArrow``), as a function of one table
+        (Spark reads a callable's arity to tell whether it takes the group's key)."""
+
+        def group(table: pa.Table) -> pa.Table:
+            return self(table)
+
+        return group
+
+
+def _path(uri: str) -> str:
+    """A file URI as Spark reports it (``file:/a%20b.parquet``) as its local path."""
+    parsed = urllib.parse.urlparse(uri)
+    return urllib.parse.unquote(parsed.path) if parsed.scheme in ("", "file") else uri
