@@ -581,16 +581,7 @@ def evaluate_view(
     range read once, when given); returns keys, ``__fs_ts``, ``__fs_created`` and the
     feature columns; rows with a null key or timestamp are dropped (they can match
     nothing). Raises SchemaError if the output no longer matches ``features``.
-
-    The engine evaluates the rows where it can (:meth:`Engine.evaluate_view`: the Spark
-    engine, in its tasks); otherwise Polars does, here.
     """
-    if scanned is None:
-        from featstore.engine.base import ViewRows
-
-        rows = engine.evaluate_view(ViewRows(view, lo, hi, read_start(view, lo), features))
-        if rows is not None:
-            return rows
     frame = scan_source(view.source, engine) if scanned is None else scanned
     frame = source_range(view, frame, read_start(view, lo), hi)
     result = stored_rows(view, apply_transform(view, frame), lo, hi, features)

@@ -49,6 +49,7 @@ from featstore.compute import (
 from featstore.definitions import FeatureView
 from featstore.dtypes import NAIVE_KEY, file_metadata, naive_utc_columns
 from featstore.engine import BucketWrite, Engine, engine_name
+from featstore.engine.base import BucketStats, ViewRows
 from featstore.errors import EngineError, EngineMemoryError, FeatstoreError, MaterializationError
 from featstore.lineage_ids import EdgeKind, NodeKind, node_id
 from featstore.monitoring.recording import file_statistics
@@ -106,30 +107,44 @@ def _months(start: datetime, end: datetime) -> list[tuple[str, datetime, datetim
     return out
 
 
-def _write_bucket(
-    engine: Engine,
+def _written(
+    bucket: str, staged: Path, stats: BucketStats, lo: datetime, names: list[str], statistics: bool
+) -> _Written:
+    """What a month's write left in ``staged``, with its column statistics if asked."""
+    return _Written(
+        bucket,
+        staged,
+        stats.rows,
+        stats.min_ts or lo,
+        stats.max_ts or lo,
+        staged.stat().st_size,
+        file_statistics(staged, names) if statistics and stats.rows else None,
+    )
+
+
+def _bucket_plan(
     view: FeatureView,
     features: list[str],
-    rows: pl.DataFrame,
+    schema: pl.Schema,
     old_files: list[Path],
     lo: datetime,
     hi: datetime,
     target: Path,
     run_id: str,
     bucket_name: str,
-) -> tuple[int, datetime | None, datetime | None]:
-    """Write the month's rows (new rows + old rows outside [lo, hi)) ranked and sorted
-    (the plan: :class:`featstore.engine.BucketWrite`; its SQL:
-    :func:`featstore.engine.sql_bucket.bucket_sql`). Naive timestamps (event and created
-    times, naive features) are written UTC-adjusted; the file's key-value metadata names
-    featstore's version, the view version, the run and the month (docs/files.md)."""
+) -> BucketWrite:
+    """The plan of one month's write (:class:`featstore.engine.BucketWrite`; its SQL:
+    :func:`featstore.engine.sql_bucket.bucket_sql`): the month's new rows (of ``schema``)
+    and its old rows outside [lo, hi), ranked and sorted. Naive timestamps (event and
+    created times, naive features) are written UTC-adjusted; the file's key-value metadata
+    names featstore's version, the view version, the run and the month (docs/files.md)."""
     written = {*view.join_keys, TS, CREATED, *features}
-    utc = [c for c in naive_utc_columns(rows.schema) if c in written]
+    utc = [c for c in naive_utc_columns(schema) if c in written]
     metadata = file_metadata(
         view=view.name, view_version=view.version, run_id=run_id, bucket=bucket_name
     )
     metadata[NAIVE_KEY] = json.dumps(utc)
-    bucket = BucketWrite(
+    return BucketWrite(
         keys=tuple(view.join_keys),
         features=tuple(features),
         old_files=tuple(str(p) for p in old_files),
@@ -139,10 +154,8 @@ def _write_bucket(
         utc_columns=tuple(utc),
         metadata=tuple(sorted(metadata.items())),
         index=index_columns(tuple(view.aggregations)) if view.aggregations else (),
-        index_kinds=tuple((c, column_kind(rows.schema[c])) for c in view.aggregated_columns),
+        index_kinds=tuple((c, column_kind(schema[c])) for c in view.aggregated_columns),
     )
-    stats = engine.write_bucket(rows, bucket)
-    return stats.rows, stats.min_ts, stats.max_ts
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,14 +269,41 @@ def _prepare(
     scanned = None
     if reads_once(view.source):  # run the query once for the whole job, never per month
         scanned = scan_range(view.source, engine, read_start(view, first), last)
+    written: list[_Written] = []
+    computed = 0  # rows evaluated in [start, end); files also carry the month's other rows
+    bounds = {month[0]: month for month in months}
+
+    def plan_of(bucket: str, schema: pl.Schema) -> BucketWrite:
+        _, lo, hi, old, _ = bounds[bucket]
+        staged = stage / f"{bucket}.parquet"
+        return _bucket_plan(
+            view, names, schema, [p for p, _ in old], lo, hi, staged, run_id, bucket
+        )
+
     # a long range is evaluated in chunks sized by its source rows per month (sparse history
     # costs a few evaluations, not one per month); a short one month by month
     if len(months) > MONTHS_ONE_BY_ONE:
         chunks = _chunks(months, month_counts(view, engine, first, last, scanned))
     else:
         chunks = [[month] for month in months]
-    written: list[_Written] = []
-    computed = 0  # rows evaluated in [start, end); files also carry the month's other rows
+    # the engine may evaluate the same chunks and write the months itself (the Spark
+    # engine, in its tasks)
+    done = None
+    if scanned is None:
+        pieces = tuple((chunk[0][1], chunk[-1][2]) for chunk in chunks)
+        job_rows = ViewRows(view, first, last, read_start(view, first), job.features, pieces)
+        must = {bucket: bool(old or repair) for bucket, _, _, old, repair in months}
+        done = engine.write_view(job_rows, must, plan_of, (job.start, job.end))
+    if done is not None:
+        chunks = []
+        for bucket, lo, *_ in months:
+            if bucket in done:
+                new, stats = done[bucket]
+                computed += new
+                staged = stage / f"{bucket}.parquet"
+                written.append(_written(bucket, staged, stats, lo, names, statistics))
+            if on_bucket:
+                on_bucket(view.name, bucket)
     for chunk in chunks:
         # a chunk of consecutive months is evaluated at once (the result does not depend
         # on how a range is split: see check_row_context), then written month by month
@@ -290,19 +330,11 @@ def _prepare(
                 computed += rows.height
             if rows.height or old or repair:
                 staged = stage / f"{bucket}.parquet"
+                plan = _bucket_plan(
+                    view, names, rows.schema, [p for p, _ in old], lo, hi, staged, run_id, bucket
+                )
                 try:
-                    count, lo_ts, hi_ts = _write_bucket(
-                        engine,
-                        view,
-                        names,
-                        rows,
-                        [p for p, _ in old],
-                        lo,
-                        hi,
-                        staged,
-                        run_id,
-                        bucket,
-                    )
+                    stats = engine.write_bucket(rows, plan)
                 except EngineMemoryError as exc:
                     need = max(rows.estimated_size("mb") * 4, 64)
                     raise MaterializationError(
@@ -310,17 +342,7 @@ def _prepare(
                         f"does not fit in DuckDB's memory_limit ({str(exc).splitlines()[0]}); give "
                         f"FeatureStore(memory_limit=...) at least about {need:,.0f}MB"
                     ) from exc
-                written.append(
-                    _Written(
-                        bucket,
-                        staged,
-                        count,
-                        lo_ts or lo,
-                        hi_ts or lo,
-                        staged.stat().st_size,
-                        file_statistics(staged, names) if statistics and count else None,
-                    )
-                )
+                written.append(_written(bucket, staged, stats, lo, names, statistics))
             if on_bucket:
                 on_bucket(view.name, bucket)
     _check_unchanged(view, inputs)

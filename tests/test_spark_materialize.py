@@ -55,13 +55,16 @@ def derived(frame: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def running(frame: pl.LazyFrame) -> pl.LazyFrame:
-    """Per key, in source order: a 7-day rolling sum, a running count and the previous
-    row's value (the last two depend on the order of rows that tie on an instant)."""
+    """Per key, in source order, within the declared lookback (7 days): a 7-day rolling
+    sum, and per key and day a running count, the previous row's value and the distinct
+    tags so far (the running count and the previous value depend on the order of rows
+    that tie on an instant)."""
+    day = pl.col("ts").dt.truncate("1d")
     return frame.with_columns(
         amount_7d=pl.col("amount").fill_null(0).rolling_sum_by("ts", "7d").over("cid"),
-        seen=pl.col("amount").cum_count().over("cid"),
-        previous=pl.col("amount").shift(1).over("cid"),
-        tags=pl.col("tag").n_unique().over("cid", "n"),
+        seen=pl.col("amount").cum_count().over("cid", day),
+        previous=pl.col("amount").shift(1).over("cid", day),
+        tags=pl.col("tag").n_unique().over("cid", day),
     )
 
 
@@ -158,9 +161,37 @@ def test_spark_stores_the_same_rows_as_duckdb(
             files.append(stored(store, [d for d in defs if isinstance(d, fs.FeatureView)]))
     assert frames[1].equals(frames[0])
     for column in ("amount_7d", "seen", "previous", "overall", "double_sum_7d"):
-        assert frames[0][column].drop_nulls().n_unique() > 5, column  # values, not nulls
+        assert frames[0][column].drop_nulls().n_unique() >= 3, column  # values, not nulls
     for view, rows in files[0].items():
         assert rows.height > 100
+        assert files[1][view].equals(rows), view
+
+
+def test_spark_merges_reruns_and_repairs_months_as_duckdb_does(
+    tmp_path: Path, spark_engine: fs.Engine
+) -> None:
+    """A re-run of part of a month merges the month's other rows; a damaged file is
+    re-evaluated whole; months past the data are skipped: the same files on both."""
+    source = write_source(tmp_path / "src", random.Random(7), "Europe/Berlin")
+    defs = definitions(source)
+    views = [d for d in defs if isinstance(d, fs.FeatureView)]
+    files = []
+    for name, engine in (("duck", None), ("spark", spark_engine)):
+        with fs.FeatureStore(tmp_path / name, progress=False, engine=engine) as store:
+            store.apply(defs)
+            store.materialize(START, datetime(2024, 6, 1))  # April and May: no rows
+            store.materialize(datetime(2024, 2, 3, 7), datetime(2024, 2, 4))  # merge
+            january = [
+                r
+                for r in store.catalog.active_files("running", views[2].version)
+                if r["bucket"] == "2024-01"
+            ]
+            store.offline.absolute(january[0]["path"]).unlink()  # damaged
+            store.materialize(datetime(2024, 1, 10), datetime(2024, 1, 11))  # repairs it
+            files.append(stored(store, views))
+            months = {r["bucket"] for r in store.catalog.active_files("plain", views[0].version)}
+            assert months == {"2024-01", "2024-02", "2024-03"}
+    for view, rows in files[0].items():
         assert files[1][view].equals(rows), view
 
 
@@ -209,7 +240,10 @@ def test_a_per_key_transform_that_changes_its_key_fails_and_writes_nothing(
     )
     with fs.FeatureStore(tmp_path / "s", progress=False, engine=spark_engine) as store:
         store.apply([customer, txns, view])
-        with pytest.raises(fs.MaterializationError, match=r"per_key=True, but its transform changed the key columns \['cid'\]"):
+        with pytest.raises(
+            fs.MaterializationError,
+            match=r"per_key=True, but its transform changed the key columns \['cid'\]",
+        ):
             store.materialize(START, END)
         assert store.runs() == []
     assert not list((tmp_path / "s").glob("offline/**/*.parquet"))

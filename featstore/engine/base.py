@@ -4,7 +4,8 @@ An :class:`Engine` runs a SQL source's query (and its description), the rank-and
 write of one materialized month, the point-in-time joins of retrieval, latest values and
 explain, all from engine-neutral plans (:class:`featstore.pit.PitQuery`,
 :class:`BucketWrite`). Polars evaluates feature-view transformations, in this process or,
-where the engine takes them (:meth:`Engine.evaluate_view`), in the engine's workers. DuckDB is
+where the engine takes a view's whole materialization (:meth:`Engine.write_view`), in the
+engine's workers. DuckDB is
 the embedded default (:class:`featstore.engine.duckdb.DuckDBEngine`); another engine
 (Spark) implements the same methods.
 
@@ -17,7 +18,7 @@ engine's own exception is chained. Callers say what failed in their own terms.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -74,14 +75,19 @@ class BucketWrite:
 @dataclass(frozen=True, slots=True)
 class ViewRows:
     """The rows to store of ``view`` with event time in ``[lo, hi)``: its transformation
-    over the source rows in ``[read_from, hi)`` (``read_from`` is ``lo`` less the view's
-    lookback), normalised by :func:`featstore.compute.stored_rows` to ``features``."""
+    over the source rows from ``read_from`` (``lo`` less the view's lookback), evaluated
+    over each of ``pieces`` (consecutive ranges covering ``[lo, hi)``) from the piece's
+    start less the lookback, and normalised by :func:`featstore.compute.stored_rows` to
+    ``features``. Featstore evaluates those pieces in this process; an engine that
+    evaluates a view itself evaluates the same ones, so the rows are the same to the
+    last bit."""
 
     view: FeatureView
     lo: datetime
     hi: datetime
     read_from: datetime
     features: Mapping[str, pl.DataType]
+    pieces: tuple[tuple[datetime, datetime], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,13 +112,23 @@ class Engine(Protocol):
         """The columns and dtypes of ``query``'s result, without running it over its rows."""
         ...
 
-    def evaluate_view(self, job: ViewRows) -> pl.DataFrame | None:
-        """A view's rows to store (:class:`ViewRows`), evaluated by the engine; or None,
-        and featstore evaluates them in this process with Polars."""
-        ...
-
     def write_bucket(self, rows: pl.DataFrame, bucket: BucketWrite) -> BucketStats:
         """Write one month's file as :class:`BucketWrite` describes, merging ``rows``."""
+        ...
+
+    def write_view(
+        self,
+        job: ViewRows,
+        months: Mapping[str, bool],
+        plan: Callable[[str, pl.Schema], BucketWrite],
+        counted: tuple[datetime, datetime],
+    ) -> dict[str, tuple[int, BucketStats]] | None:
+        """Evaluate ``job`` and write each of its ``months`` (``YYYY-MM``, which cover
+        ``[job.lo, job.hi)``) as ``plan(month, schema of the rows)`` describes: a month with
+        new rows, and one whose flag is set (it has old rows or replaces a damaged file)
+        even without. Returns, for each month written, its new rows in ``counted`` and
+        the write's stats; or None, and featstore evaluates the view in this process with
+        Polars and writes each month with :meth:`write_bucket`."""
         ...
 
     def point_in_time(self, query: PitQuery, entity: pa.Table) -> pa.Table:

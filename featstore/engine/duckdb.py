@@ -8,7 +8,7 @@ featstore's (see :mod:`featstore.engine.base`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -194,8 +194,14 @@ class DuckDBEngine(PitByQuery):
 
     # -- materialization ---------------------------------------------------------------
 
-    def evaluate_view(self, job: ViewRows) -> pl.DataFrame | None:
-        """None: a view's transformation runs in this process, in Polars."""
+    def write_view(
+        self,
+        job: ViewRows,
+        months: Mapping[str, bool],
+        plan: Callable[[str, pl.Schema], BucketWrite],
+        counted: tuple[datetime, datetime],
+    ) -> dict[str, tuple[int, BucketStats]] | None:
+        """None: featstore evaluates the view in chunks and writes each month here."""
         return None
 
     def write_bucket(self, rows: pl.DataFrame, bucket: BucketWrite) -> BucketStats:

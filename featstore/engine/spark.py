@@ -28,7 +28,8 @@ import re
 import sys
 import urllib.parse
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -279,11 +280,19 @@ class SparkEngine(PitByQuery):
         process, in Polars). See docs/spark.md."""
         return spark_views.plan(view, self)
 
-    def evaluate_view(self, job: ViewRows) -> pl.DataFrame | None:
-        """The view's transformation in Spark tasks, where it can run there
-        (:mod:`featstore.engine.spark_views`); else None, and it runs in the driver."""
+    def write_view(
+        self,
+        job: ViewRows,
+        months: Mapping[str, bool],
+        plan: Callable[[str, pl.Schema], BucketWrite],
+        counted: tuple[datetime, datetime],
+    ) -> dict[str, tuple[int, BucketStats]] | None:
+        """The view's transformation and its month files in Spark tasks, where it can run
+        there (:mod:`featstore.engine.spark_views`); else None, and it runs in the driver."""
         with self._session() as spark:
-            return spark_views.evaluate(spark, job, self, self._partitions or _cores(spark) * 2)
+            partitions = self._partitions or _cores(spark) * 2
+            local = self._kernel()
+            return spark_views.write(spark, job, months, plan, counted, self, local, partitions)
 
     def write_bucket(self, rows: pl.DataFrame, bucket: BucketWrite) -> BucketStats:
         return self._kernel().write_bucket(rows, bucket)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 
 from featstore.aggregations import WindowQuery
 from featstore.columns import CREATED, INTERNAL, TS
+from featstore.engine.base import BucketWrite
 
 if TYPE_CHECKING:
     from featstore.definitions import FeatureView
@@ -88,6 +89,9 @@ class WindowTask:
 SOURCE_FILE = f"{INTERNAL}source_file"  # the Parquet file a source row was read from
 SOURCE_ROW = f"{INTERNAL}source_row"  # the row's position in that file
 PARTITION = f"{INTERNAL}partition"  # which hash partition of the join keys a row is in
+MONTH = f"{INTERNAL}month"  # the month (``YYYY-MM``) whose file a row goes to
+MONTH_STATS = "month string, new long, rows long, min_ts long, max_ts long"
+EPOCH = datetime(1970, 1, 1)
 BATCH_ROWS = 256_000  # rows a row-by-row task evaluates at once
 
 
@@ -106,22 +110,30 @@ def widened(schema: pa.Schema) -> pa.Schema:
 @dataclass(frozen=True)
 class TransformTask:
     """A view's transformation over a share of its source rows (``plan`` ``"rows"``:
-    any; ``"keys"``: all the rows of some keys), in Polars, exactly as in the driver: the rows cast
-    back to the ``source`` dtypes (and, per key, put in the source's order), filtered to
-    ``[read_from, hi)``, transformed, and normalised by
-    :func:`featstore.compute.stored_rows`; the result typed ``schema``."""
+    any; ``"keys"``: all the rows of some keys), in Polars, exactly as in the driver: the
+    rows cast back to the ``source`` dtypes (and, per key, put in the source's order),
+    then for each of ``pieces`` (the ranges the driver evaluates one at a time), its
+    source rows from ``lo - lookback`` transformed and normalised by
+    :func:`featstore.compute.stored_rows`, with the month of each row's file
+    (``__fs_month``); the result typed ``schema``. Evaluating the driver's pieces keeps
+    even a rolling sum's last bits the same: Polars adds and subtracts as it goes, so they
+    depend on where the evaluated rows start."""
 
     view: FeatureView
     plan: str
-    lo: datetime
-    hi: datetime
-    read_from: datetime
+    pieces: tuple[tuple[datetime, datetime], ...]
     features: dict[str, pl.DataType]
     source: dict[str, pl.DataType]
     schema: pa.Schema
 
     def __call__(self, table: pa.Table) -> pa.Table:
-        from featstore.compute import apply_transform, evaluation_error, source_range, stored_rows
+        from featstore.compute import (
+            apply_transform,
+            evaluation_error,
+            read_start,
+            source_range,
+            stored_rows,
+        )
         from featstore.errors import FeatstoreError
 
         frame = pl.from_arrow(table)
@@ -132,16 +144,20 @@ class TransformTask:
             frame = frame.sort(paths, pl.col(SOURCE_ROW)).drop(SOURCE_FILE, SOURCE_ROW, PARTITION)
         frame = frame.cast(self.source)  # type: ignore[arg-type]
         view = self.view
-        rows = source_range(view, frame.lazy(), self.read_from, self.hi)
-        try:
-            out = stored_rows(view, apply_transform(view, rows), self.lo, self.hi, self.features)
-            result = out.collect()
-        except FeatstoreError:
-            raise
-        except Exception as exc:  # Polars errors and the user's code raising while it runs
-            raise evaluation_error(view, exc) from exc
+        results = []
+        for lo, hi in self.pieces:
+            rows = source_range(view, frame.lazy(), read_start(view, lo), hi)
+            try:
+                out = stored_rows(view, apply_transform(view, rows), lo, hi, self.features)
+                results.append(out.collect())
+            except FeatstoreError:
+                raise
+            except Exception as exc:  # Polars errors and the user's code raising as it runs
+                raise evaluation_error(view, exc) from exc
+        result = pl.concat(results)
         if self.plan == "keys" and frame.height:
             self._check_keys(frame, result)
+        result = result.with_columns(pl.col(TS).dt.strftime("%Y-%m").alias(MONTH))
         arrow = result.to_arrow(compat_level=pl.CompatLevel.oldest())
         return arrow.cast(widened(arrow.schema)).cast(self.schema)
 
@@ -194,3 +210,52 @@ def _path(uri: str) -> str:
     """A file URI as Spark reports it (``file:/a%20b.parquet``) as its local path."""
     parsed = urllib.parse.urlparse(uri)
     return urllib.parse.unquote(parsed.path) if parsed.scheme in ("", "file") else uri
+
+
+@dataclass(frozen=True)
+class MonthTask:
+    """One month's file: its rows (of ``schema``, widened for Spark, and ``__fs_month``)
+    written as the month's plan in ``plans`` says, with featstore's bucket kernel (the
+    code the DuckDB engine runs). Returns one row (:data:`MONTH_STATS`): the month, its
+    new rows with event time in ``counted``, and the write's stats."""
+
+    plans: dict[str, BucketWrite]
+    schema: dict[str, pl.DataType]
+    counted: tuple[datetime, datetime]
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        from featstore.engine.duckdb import DuckDBEngine
+
+        frame = pl.from_arrow(table)
+        assert isinstance(frame, pl.DataFrame)
+        month = frame[MONTH][0]
+        rows = frame.drop(MONTH).cast(self.schema)  # type: ignore[arg-type]
+        lo, hi = self.counted
+        new = rows.filter((pl.col(TS) >= lo) & (pl.col(TS) < hi)).height
+        engine = DuckDBEngine(threads=1)
+        try:
+            stats = engine.write_bucket(rows, self.plans[month])
+        finally:
+            engine.close()
+        instants = [
+            None if t is None else (t - EPOCH) // timedelta(microseconds=1)
+            for t in (stats.min_ts, stats.max_ts)
+        ]
+        return pa.table(
+            {
+                "month": [month],
+                "new": pa.array([new], pa.int64()),
+                "rows": pa.array([stats.rows], pa.int64()),
+                "min_ts": pa.array([instants[0]], pa.int64()),
+                "max_ts": pa.array([instants[1]], pa.int64()),
+            }
+        )
+
+    @property
+    def group(self) -> Callable[[pa.Table], pa.Table]:
+        """The task over one month's rows (``applyInArrow``), as a function of one table."""
+
+        def group(table: pa.Table) -> pa.Table:
+            return self(table)
+
+        return group

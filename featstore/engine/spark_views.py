@@ -1,11 +1,14 @@
-"""A view's transformation evaluated in Spark's Python workers (the Spark engine's
-:meth:`~featstore.engine.base.Engine.evaluate_view`).
+"""A view's materialization in Spark's Python workers (the Spark engine's
+:meth:`~featstore.engine.base.Engine.write_view`).
 
 Spark reads the source's Parquet files (the range pushed down as a coarse filter), and
 each task runs the view's Polars transformation over a share of the rows
 (:class:`featstore.engine.spark_tasks.TransformTask`), with the columns cast back to the
-dtypes Polars reads, so the transformation sees what it sees in this process. Which
-share depends on the transformation:
+dtypes Polars reads, so the transformation sees what it sees in this process. Spark then
+gathers the rows by month, and a task per month writes the month's file with featstore's
+bucket kernel (:class:`featstore.engine.spark_tasks.MonthTask`), into the run's staging
+directory: the driver only publishes and records the files. Which share of the rows a
+transformation task gets depends on the transformation:
 
 - **one row at a time** (no transformation, or one whose output rows each depend on one
   source row, as :func:`featstore.compute.row_local` reads its plan): any split of the
@@ -25,7 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 
 import polars as pl
@@ -38,16 +41,20 @@ from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 from featstore.columns import INTERNAL
 from featstore.compute import apply_transform, resolve_files, row_local, scan_source, stored_rows
 from featstore.definitions import FeatureView, ParquetSource
-from featstore.engine.base import Engine, ViewRows
+from featstore.engine.base import BucketStats, BucketWrite, Engine, ViewRows
 from featstore.engine.spark_tasks import (
+    EPOCH,
+    MONTH,
+    MONTH_STATS,
     PARTITION,
     SOURCE_FILE,
     SOURCE_ROW,
+    MonthTask,
     TransformTask,
     widened,
 )
 
-__all__ = ["evaluate", "plan"]
+__all__ = ["plan", "write"]
 
 _EXACT = (
     pl.Boolean,
@@ -99,12 +106,21 @@ def plan(view: FeatureView, engine: Engine) -> tuple[str, str]:
     return "keys", "it is per key"
 
 
-def evaluate(
-    spark: SparkSession, job: ViewRows, engine: Engine, partitions: int
-) -> pl.DataFrame | None:
-    """The rows to store of ``job``, evaluated in Spark tasks (per key: in ``partitions``
-    hash partitions of the join keys); None where the view is evaluated in the driver
-    (see :func:`plan`)."""
+def write(
+    spark: SparkSession,
+    job: ViewRows,
+    months: Mapping[str, bool],
+    plan_of: Callable[[str, pl.Schema], BucketWrite],
+    counted: tuple[datetime, datetime],
+    engine: Engine,
+    local: Engine,
+    partitions: int,
+) -> dict[str, tuple[int, BucketStats]] | None:
+    """Evaluate ``job`` in Spark tasks (per key: in ``partitions`` hash partitions of the
+    join keys) and write each month's file in a Spark task of its own, with featstore's
+    bucket kernel (as :meth:`Engine.write_view` says); ``local`` writes a month that must
+    be written but has no new rows. None where the view is evaluated in the driver (see
+    :func:`plan`)."""
     how, _ = plan(job.view, engine)
     if how == "driver":
         return None
@@ -117,26 +133,28 @@ def evaluate(
         view, apply_transform(view, empty), job.lo, job.hi, dict(job.features)
     ).collect_schema()
     try:
-        out_schema = from_arrow_schema(widened(_arrow_schema(target)))
+        with_month = pl.Schema([*target.items(), (MONTH, pl.String())])
+        out_schema = from_arrow_schema(widened(_arrow_schema(with_month)))
         in_schema = from_arrow_schema(widened(_arrow_schema(source)))
     except (TypeError, ValueError, NotImplementedError):  # a type Spark has no form of
         return None
     frame = spark.read.schema(in_schema).parquet(*(_escape(f) for f in files))
     ts = view.source.timestamp_column
     frame = frame.where(_coarse_range(frame, ts, job.read_from, job.hi))
+    pieces = job.pieces if how == "keys" else ((job.lo, job.hi),)  # rows: any split is exact
     task = TransformTask(
         view,
         how,
-        job.lo,
-        job.hi,
-        job.read_from,
+        pieces,
         dict(job.features),
         dict(source),
         to_arrow_schema(out_schema, timezone="UTC"),
     )
+    plans = {month: plan_of(month, target) for month in months}
+    writer = MonthTask(plans, dict(target), counted)
     with _by_value(view):
         if how == "rows":
-            result = frame.mapInArrow(task.batches, out_schema)
+            rows = frame.mapInArrow(task.batches, out_schema)
         else:
             keys = [F.col(_quoted(k)) for k in view.join_keys]
             ordered = frame.select(
@@ -145,11 +163,20 @@ def evaluate(
                 F.col("_metadata.row_index").alias(SOURCE_ROW),
                 F.pmod(F.xxhash64(*keys), F.lit(partitions)).alias(PARTITION),
             )
-            result = ordered.groupBy(PARTITION).applyInArrow(task.group, out_schema)
-        table = result.toArrow()
-    rows = pl.from_arrow(table)
-    assert isinstance(rows, pl.DataFrame)
-    return rows.cast(target).select(list(target))
+            rows = ordered.groupBy(PARTITION).applyInArrow(task.group, out_schema)
+        stats = rows.groupBy(MONTH).applyInArrow(writer.group, MONTH_STATS).toArrow()
+    done = {}
+    for row in stats.to_pylist():
+        min_ts, max_ts = (_instant(row[c]) for c in ("min_ts", "max_ts"))
+        done[row["month"]] = (row["new"], BucketStats(row["rows"], min_ts, max_ts))
+    for month, must in months.items():
+        if must and month not in done:
+            done[month] = (0, local.write_bucket(pl.DataFrame(schema=target), plans[month]))
+    return done
+
+
+def _instant(us: int | None) -> datetime | None:
+    return None if us is None else EPOCH + timedelta(microseconds=us)
 
 
 def _arrow_schema(schema: pl.Schema) -> pa.Schema:
