@@ -11,7 +11,7 @@ row (the point-in-time winner at the window's end, which may hold a null);
 
 How they are computed is in docs/windows.md: per-piece prefix and suffix aggregates
 written with each materialized month (:func:`index_columns`), read back through as-of
-lookups at retrieval.
+lookups at retrieval; ``count_distinct`` by as-of counts over the stored rows.
 """
 
 from __future__ import annotations
@@ -210,17 +210,21 @@ def window_query(
 def window_plans(q: WindowQuery) -> list[tuple[str, WindowQuery]]:
     """The parts that answer ``q``, each with its plan: ``"empty"`` when no file is in
     reach; ``"index"`` (as-of lookups into the window index) for what it can answer;
-    ``"range"`` (a range join over the stored rows) for the rest: bitemporal reads and
-    ``count_distinct``, which cannot be cut into pieces summarised in advance."""
+    ``"distinct"`` (two as-of counts per window over each value's first rows:
+    :mod:`featstore.engine.distinct_windows`) for ``count_distinct``; ``"range"`` (a
+    range join over the stored rows) for bitemporal reads, which no structure built in
+    advance answers (a row's ``created_ts`` decides, per entity row, whether it counts)."""
     if not q.files:
         return [("empty", q)]
-    fast = () if q.bitemporal else tuple(p for p in q.aggregations if p[0].fn != "count_distinct")
-    rest = tuple(p for p in q.aggregations if p not in fast)
+    if q.bitemporal:
+        return [("range", q)]
+    fast = tuple(p for p in q.aggregations if p[0].fn != "count_distinct")
+    distinct = tuple(p for p in q.aggregations if p not in fast)
     parts = []
     if fast:
         parts.append(("index", replace(q, aggregations=fast)))
-    if rest:
-        parts.append(("range", replace(q, aggregations=rest)))
+    if distinct:
+        parts.append(("distinct", replace(q, aggregations=distinct)))
     return parts
 
 

@@ -21,6 +21,7 @@ import pyarrow as pa
 from featstore.aggregations import WindowQuery, join_window_parts, window_plans
 from featstore.columns import ENTITY, INTERNAL
 from featstore.engine.base import BucketStats, BucketWrite, PitByQuery, TimeRange, ViewRows
+from featstore.engine.distinct_windows import distinct_frame
 from featstore.engine.frame_windows import fast_frame
 from featstore.engine.sql_bucket import NEW_ROWS, bucket_sql, bucket_stats_sql
 from featstore.engine.sql_pit import build_sql
@@ -235,7 +236,8 @@ class DuckDBEngine(PitByQuery):
         """The index plan's lookups run in Polars (:mod:`featstore.engine.frame_windows`:
         as-of joins of keys and instants only, the statistics gathered by position, which
         DuckDB's ASOF JOIN cannot do without carrying every payload column through its
-        sort); the range join and the empty plan in DuckDB SQL."""
+        sort), and so do the distinct counts (:mod:`featstore.engine.distinct_windows`);
+        the range join and the empty plan in DuckDB SQL."""
         return join_window_parts(
             query,
             [(part, self.window_part(plan, part, entity)) for plan, part in window_plans(query)],
@@ -245,12 +247,13 @@ class DuckDBEngine(PitByQuery):
         self, plan: str, part: WindowQuery, entity: pa.Table, rows: pa.Table | None = None
     ) -> pa.Table:
         """One part of :func:`~featstore.aggregations.window_plans` (``"index"``,
-        ``"range"`` or ``"empty"``) for ``entity``, over the part's files, or over
+        ``"distinct"``, ``"range"`` or ``"empty"``) for ``entity``, over the part's files, or over
         ``rows`` when given (the stored rows of the entity rows' keys, in any order: how
         another engine runs a partition of the entity rows here)."""
-        if plan == "index":
+        if plan in ("index", "distinct"):
+            frame = fast_frame if plan == "index" else distinct_frame
             try:
-                return fast_frame(part, entity, rows)
+                return frame(part, entity, rows)
             except (pl.exceptions.PolarsError, OSError) as exc:
                 raise EngineInputError(str(exc)) from exc
         con = self.connection

@@ -19,9 +19,9 @@ the window to its end, the last from its start to ``t``. So:
 
 The lookups join only keys and times; the statistics are then gathered by row position,
 so no wide row is sorted. The pieces combine (counts and sums add, minima take the
-least) in the pieces' time order, so a float sum is the same every run. Bitemporal reads
-and ``count_distinct`` are answered elsewhere (a range join over the stored rows:
-:func:`featstore.engine.sql_windows.range_sql`).
+least) in the pieces' time order, so a float sum is the same every run. ``count_distinct``
+is answered by :mod:`featstore.engine.distinct_windows`, bitemporal reads by a range join
+over the stored rows (:func:`featstore.engine.sql_windows.range_sql`).
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ def naive(table: pa.Table, columns: tuple[str, ...]) -> pa.Table:
 
 @dataclass(frozen=True)
 class WindowTask:
-    """One window plan (``"index"`` or ``"range"``) of ``part`` over a partition of the
+    """One window plan (``"index"``, ``"distinct"`` or ``"range"``) of ``part`` over a partition of the
     entity rows and the stored rows of the same keys: the result rows of those entity
     rows (``__fs_row``, the outputs, the matched flag), ``schema`` typed."""
 

@@ -1,9 +1,9 @@
 """DuckDB SQL for the window aggregations that the window index cannot answer: a pure
 function of the engine-neutral plan (:class:`featstore.aggregations.WindowQuery`).
 
-Bitemporal reads (``created_ts <= t`` as well) and ``count_distinct`` cannot be cut into
-pieces summarised in advance, so :func:`range_sql` joins each entity row with the stored
-rows of its window (``t - w < ts <= t``) and aggregates them; :func:`empty_sql` answers
+Bitemporal reads (``created_ts <= t`` as well) cannot be cut into pieces summarised in
+advance, so :func:`range_sql` joins each entity row with the stored rows of its window
+(``t - w < ts <= t``) and aggregates them; :func:`empty_sql` answers
 when no file is in reach. The index plan is :mod:`featstore.engine.frame_windows`.
 """
 
