@@ -20,6 +20,7 @@ from typing import Any
 
 from featstore._version import __version__
 from featstore.catalog import FORMAT_VERSION, Catalog, is_url, open_catalog, redact
+from featstore.engine import ENGINES
 from featstore.errors import ConfigError
 from featstore.offline import new_id
 
@@ -35,8 +36,6 @@ __all__ = [
 ]
 
 CONFIG_FILE = "featstore.json"
-ENGINES = ("duckdb", "spark")
-"""The query engines a store's config or ``FeatureStore(engine=...)`` may name."""
 
 
 @dataclass(frozen=True)

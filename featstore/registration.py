@@ -152,7 +152,7 @@ class Definitions:
             "arrow_schema": encode_schema(features),
             "feature_names": list(features),
             "ttl_us": timedelta_us(view.ttl) if view.ttl else None,
-            "lookback_us": timedelta_us(view.lookback) if view.lookback else None,
+            "lookback_us": None if view.lookback is None else timedelta_us(view.lookback),
             "selection": list(view.features) if view.features is not None else None,
             "transform_source": function_source(view.transform) if view.transform else None,
             "description": view.description,

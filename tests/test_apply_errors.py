@@ -480,3 +480,5 @@ def test_transform_returning_a_dataframe_is_accepted(ctx: Ctx) -> None:
     ctx.store.apply([view])
     (run,) = ctx.store.materialize(START, END, views=["eager"])
     assert run.rows == ctx.events.filter(pl.col("ts") < END).height
+    # a declared lookback of 0 is recorded as 0, not as "none declared"
+    assert ctx.store.get_feature_view("eager")["lookback_us"] == 0

@@ -15,7 +15,11 @@ from typing import Any
 from featstore.engine.base import BucketStats, BucketWrite, Engine, TimeRange
 from featstore.errors import ConfigError
 
+ENGINES = ("duckdb", "spark")
+"""The query engines a store's config or ``FeatureStore(engine=...)`` may name."""
+
 __all__ = [
+    "ENGINES",
     "BucketStats",
     "BucketWrite",
     "Engine",
@@ -59,7 +63,7 @@ def make_engine(
                 f"pip install 'featstore[spark]', or use engine='duckdb'"
             ) from exc
         return SparkEngine.from_config(spark or {})
-    raise ConfigError(f"unknown engine {name!r}: use 'duckdb' or 'spark'")
+    raise ConfigError(f"unknown engine {name!r}: use one of {', '.join(ENGINES)}")
 
 
 def as_engine(engine: Engine | Any) -> Engine:

@@ -522,11 +522,11 @@ def _from_counts(metric: str, y: _Floats, p: _Floats, threshold: float) -> float
 
 
 def _r2(y: _Floats, err: _Floats) -> float:
-    ss_res = float(np.sum(err * err))
-    centred = y - np.mean(y)
-    ss_tot = float(np.sum(centred * centred))
+    if y.min() != y.max():
+        centred = y - np.mean(y)
+        ss_tot = float(np.sum(centred * centred))
+        if ss_tot != 0.0:
+            return 1.0 - float(np.sum(err * err)) / ss_tot
     # constant labels, or labels so close that their deviations square to 0: SS_tot is 0,
     # and the score is 1 for exact predictions, else 0 (scikit-learn's force_finite)
-    if y.min() == y.max() or ss_tot == 0.0:
-        return 0.0 if np.any(err != 0) else 1.0
-    return 1.0 - ss_res / ss_tot
+    return 0.0 if np.any(err != 0) else 1.0
