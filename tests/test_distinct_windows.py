@@ -159,3 +159,19 @@ def test_the_same_value_under_another_composite_key_is_not_a_repeat() -> None:
     want, got = counts(case)
     assert got.equals(want)
     assert got.get_column("out0").to_list() == [1, 1]
+
+
+def test_a_request_for_few_keys_reads_only_their_rows_and_counts_the_same() -> None:
+    # 600 rows of 300 keys against entity rows of 2 keys: the files are read filtered
+    rows = [{"k": i % 300, TS: BASE + (i // 300) * HOUR, "v": i % 7} for i in range(600)]
+    rows += [{"k": 5, TS: BASE + 3 * HOUR, "v": 5}, {"k": 5, TS: BASE + 4 * HOUR, "v": 6}]
+    case = {
+        "keys": ["k"],
+        "floats": False,
+        "rows": rows,
+        "windows": [DAY, 2 * HOUR],
+        "entity": [{"k": k, TS: BASE + h * HOUR} for k in (5, 6) for h in (0, 1, 4, 30)],
+    }
+    want, got = counts(case)
+    assert got.equals(want)
+    assert got.get_column("out0").to_list() == [1, 2, 3, 0, 1, 2, 2, 0]

@@ -34,6 +34,7 @@ import pyarrow as pa
 
 from featstore.aggregations import Aggregation, WindowQuery
 from featstore.columns import INTERNAL, ROW, TS
+from featstore.engine.frame_windows import scans_for
 
 __all__ = ["distinct_frame"]
 
@@ -66,10 +67,8 @@ def distinct_frame(q: WindowQuery, entity: pa.Table, rows: pa.Table | None = Non
     frame = pl.from_arrow(entity)
     assert isinstance(frame, pl.DataFrame)
     probes = frame.select(*keys, pl.col(TS).dt.epoch("us").alias(_T))
-    if rows is None:
-        scans = [
-            pl.scan_parquet(f, hive_partitioning=False).select(*keys, TS, *columns) for f in q.files
-        ]
+    if rows is None:  # (only the entity's keys' rows, when they are few)
+        scans = [s.select(*keys, TS, *columns) for s in scans_for(q, frame.get_column(keys[0]))]
         stored = pl.concat(scans, how="vertical_relaxed").collect()
     else:
         given = pl.from_arrow(rows)

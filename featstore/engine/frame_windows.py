@@ -77,16 +77,10 @@ def _boundaries(w: int) -> list[pl.Expr]:
     return out
 
 
-def _index(q: WindowQuery, columns: list[str], first_keys: pl.Series) -> tuple[pl.DataFrame, bool]:
-    """The rows of the view's files: keys, the instant in epoch microseconds, the rank,
-    then ``columns`` (read whole: only the rank-1 rows are looked up, and a filtered copy
-    of every column would cost more than the few tied rows it drops); and whether each
-    key's rank-1 rows are in time order (each file sorted by keys and time, the files in
-    time order and disjoint).
-
-    When the entity rows hold few distinct values of the first key (``first_keys``)
-    against the index's rows, only the rows with those values are read: files sorted by
-    key let the reader skip most of each file."""
+def scans_for(q: WindowQuery, first_keys: pl.Series) -> list[pl.LazyFrame]:
+    """The view's files as scans; when the entity rows hold few distinct values of the
+    first key (``first_keys``) against the files' rows, filtered to those values: files
+    sorted by key let the reader skip most of each file."""
     scans = [pl.scan_parquet(path, hive_partitioning=False) for path in q.files]
     total = sum(_int(scan.select(pl.len()).collect().item()) for scan in scans)
     wanted = first_keys.unique().drop_nulls()
@@ -98,6 +92,20 @@ def _index(q: WindowQuery, columns: list[str], first_keys: pl.Series) -> tuple[p
             )
             for scan in scans
         ]
+    return scans
+
+
+def _index(q: WindowQuery, columns: list[str], first_keys: pl.Series) -> tuple[pl.DataFrame, bool]:
+    """The rows of the view's files: keys, the instant in epoch microseconds, the rank,
+    then ``columns`` (read whole: only the rank-1 rows are looked up, and a filtered copy
+    of every column would cost more than the few tied rows it drops); and whether each
+    key's rank-1 rows are in time order (each file sorted by keys and time, the files in
+    time order and disjoint).
+
+    When the entity rows hold few distinct values of the first key (``first_keys``)
+    against the index's rows, only the rows with those values are read
+    (:func:`scans_for`)."""
+    scans = scans_for(q, first_keys)
     parts = [
         scan.select(*q.keys, pl.col(TS).dt.epoch("us").alias(_T), RANK, *columns) for scan in scans
     ]
